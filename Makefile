@@ -1,0 +1,115 @@
+# sse-cgi: Server-Sent Events for shared hosting.  See README.md.
+#
+#   make            build cgi-bin/events.fcgi, cgi-bin/post.fcgi and ssectl
+#   make test       unit + CGI end-to-end tests, again under ASan+UBSan,
+#                   then the integration tests behind a real Apache
+#   make run        serve the chat page through a local Apache (PORT=8080,
+#                   MODE=fcgid|cgid); make stop ends a background run
+#   make static     the same binaries linked statically (for any host)
+#   make install    DESTDIR=... PREFIX=... lays out what a host needs
+#   make bench      the benchmark (never part of make test)
+
+CC       ?= cc
+PKGS      = fcgi sqlite3
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+# Build-time defaults (SPEC.md, Configuration): a database outside any
+# document root, and a config path used when none sits beside the binary.
+DEFAULT_DATABASE ?= /var/lib/sse-cgi/sse.db
+DEFAULT_CONFIG   ?= /etc/sse-cgi.conf
+
+WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 $(WARN) -fstack-protector-strong
+CPPFLAGS += -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -Isrc $(PKG_CFLAGS) \
+            -DSSE_DEFAULT_DATABASE='"$(DEFAULT_DATABASE)"' \
+            -DSSE_DEFAULT_CONFIG='"$(DEFAULT_CONFIG)"'
+SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+            -fno-sanitize-recover=all
+
+# One module per responsibility; see the comment at the top of each.
+LIB_SRC = src/strbuf.c src/sse.c src/utf8.c src/form.c src/config.c \
+          src/store.c src/log.c src/transport.c src/request.c src/http.c \
+          src/chatmsg.c src/slots.c src/stream.c
+BINS    = cgi-bin/events.fcgi cgi-bin/post.fcgi ssectl
+UNIT_TESTS = test_sse test_utf8 test_form test_request test_config \
+             test_chatmsg test_store test_cgi
+
+PREFIX  ?= /usr/local
+BUILD   ?= build
+
+.PHONY: all test unit-test san-test integration-test browser-test static \
+        install run stop bench fuzz deps clean
+
+all: $(BINS)
+
+# --- binaries -------------------------------------------------------------
+# $(1): build dir, $(2): extra flags.  Each variant gets its own objects.
+define variant
+$(1)/obj/%.o: src/%.c $(wildcard src/*.h) Makefile | $(1)/obj
+	$$(CC) $$(CPPFLAGS) $$(CFLAGS) $(2) -c -o $$@ $$<
+$(1)/obj:
+	mkdir -p $$@
+$(1)/libsse.a: $(patsubst src/%.c,$(1)/obj/%.o,$(LIB_SRC))
+	rm -f $$@ && ar rcs $$@ $$^
+endef
+$(eval $(call variant,$(BUILD),))
+$(eval $(call variant,$(BUILD)/san,$(SAN_FLAGS)))
+$(eval $(call variant,$(BUILD)/static,))
+
+# $(1): build dir, $(2): where its binaries go, $(3): extra link flags.
+define binaries
+$(2)cgi-bin/events.fcgi: $(1)/obj/events_main.o $(1)/libsse.a
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CFLAGS) $(3) -o $$@ $$^ $(4)
+$(2)cgi-bin/post.fcgi: $(1)/obj/post_main.o $(1)/libsse.a
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CFLAGS) $(3) -o $$@ $$^ $(4)
+$(2)ssectl: $(1)/obj/ssectl.o $(1)/libsse.a
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CFLAGS) $(3) -o $$@ $$^ $(4)
+endef
+$(eval $(call binaries,$(BUILD),,,$(PKG_LIBS)))
+# Sanitizer builds of the binaries, for the end-to-end tests.
+$(eval $(call binaries,$(BUILD)/san,$(BUILD)/san/,$(SAN_FLAGS),$(PKG_LIBS)))
+SAN_BINS = $(addprefix $(BUILD)/san/,$(BINS))
+
+# --- static build ---------------------------------------------------------
+# Debian ships libfcgi.a and libsqlite3.a; with glibc's own static archive
+# the binaries need nothing at all from the host (we call no NSS function).
+$(eval $(call binaries,$(BUILD)/static,$(BUILD)/static/dist/,-static,-lfcgi -lsqlite3 -lm -lpthread))
+STATIC_BINS = $(addprefix $(BUILD)/static/dist/,$(BINS))
+static: $(STATIC_BINS)
+	@echo "static binaries in $(BUILD)/static/dist/"
+
+# --- tests ----------------------------------------------------------------
+$(BUILD)/tests/%: tests/%.c tests/testutil.h $(BUILD)/libsse.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-strict-prototypes -o $@ $< $(BUILD)/libsse.a $(PKG_LIBS) $(CMOCKA_LIBS)
+$(BUILD)/san/tests/%: tests/%.c tests/testutil.h $(BUILD)/san/libsse.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN_FLAGS) -Wno-strict-prototypes -o $@ $< $(BUILD)/san/libsse.a $(PKG_LIBS) $(CMOCKA_LIBS)
+
+# The CGI end-to-end tests run these binaries (SSE_TEST_BIN_DIR).
+unit-test: deps-build $(BINS) $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
+	@SSE_TEST_BIN_DIR=$(CURDIR) \
+	  scripts/run-tests.sh plain $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
+
+san-test: deps-build $(SAN_BINS) $(addprefix $(BUILD)/san/tests/,$(UNIT_TESTS))
+	@SSE_TEST_BIN_DIR=$(CURDIR)/$(BUILD)/san SSE_TEST_SAN=1 \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  scripts/run-tests.sh asan+ubsan $(addprefix $(BUILD)/san/tests/,$(UNIT_TESTS))
+
+test: unit-test san-test
+
+deps-build:
+	@scripts/deps.sh build
+
+deps:
+	@scripts/deps.sh all
+
+clean:
+	rm -rf $(BUILD) $(BINS) tests/out

@@ -1,0 +1,202 @@
+/* chatmsg: see chatmsg.h. */
+#include "chatmsg.h"
+
+#include <string.h>
+
+#include "form.h"
+#include "sse.h"
+#include "utf8.h"
+
+void chatmsg_free(struct chatmsg *m)
+{
+	sb_free(&m->channel);
+	sb_free(&m->user);
+	sb_free(&m->text);
+}
+
+static bool is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Removes ASCII white space at both ends, in place. */
+static void trim(struct strbuf *sb)
+{
+	if (sb->len == 0)
+		return;
+	size_t start = 0, end = sb->len;
+	while (start < end && is_space(sb->data[start]))
+		start++;
+	while (end > start && is_space(sb->data[end - 1]))
+		end--;
+	memmove(sb->data, sb->data + start, end - start);
+	sb->len = end - start;
+	sb->data[sb->len] = '\0';
+}
+
+/* CRLF and lone CR become LF, so stored text has one kind of newline. */
+static void normalise_newlines(struct strbuf *sb)
+{
+	size_t w = 0;
+	for (size_t r = 0; r < sb->len; r++) {
+		char c = sb->data[r];
+		if (c == '\r') {
+			if (r + 1 < sb->len && sb->data[r + 1] == '\n')
+				r++;
+			c = '\n';
+		}
+		sb->data[w++] = c;
+	}
+	sb->len = w;
+	if (sb->data != NULL)
+		sb->data[w] = '\0';
+}
+
+/*
+ * C0 controls (but LF when allowed), DEL, and the C1 controls U+0080-U+009F
+ * (UTF-8 C2 80..C2 9F).  Input is already valid UTF-8.
+ */
+static bool has_control(const struct strbuf *sb, bool allow_newline)
+{
+	const unsigned char *s = (const unsigned char *)sb->data;
+	for (size_t i = 0; i < sb->len; i++) {
+		if ((s[i] < 0x20 && !(allow_newline && s[i] == '\n')) || s[i] == 0x7f)
+			return true;
+		if (s[i] == 0xC2 && i + 1 < sb->len && s[i + 1] <= 0x9F)
+			return true;
+	}
+	return false;
+}
+
+const char *chatmsg_check_user(struct strbuf *user)
+{
+	if (!utf8_valid(user->data, user->len))
+		return "user is not valid UTF-8";
+	trim(user);
+	size_t n = utf8_count(user->data, user->len);
+	if (n == 0)
+		return "user is required";
+	if (n > CHAT_USER_MAX)
+		return "user must be at most 32 characters";
+	if (has_control(user, false))
+		return "user must not contain control characters";
+	return NULL;
+}
+
+const char *chatmsg_check_text(struct strbuf *text)
+{
+	if (!utf8_valid(text->data, text->len))
+		return "text is not valid UTF-8";
+	normalise_newlines(text);
+	trim(text);
+	size_t n = utf8_count(text->data, text->len);
+	if (n == 0)
+		return "text is required";
+	if (n > CHAT_TEXT_MAX)
+		return "text must be at most 2000 characters";
+	if (has_control(text, true))
+		return "text must not contain control characters other than newlines";
+	return NULL;
+}
+
+static const char *form_field(const char *body, size_t len, const char *name,
+                              struct strbuf *out, bool *present)
+{
+	switch (form_get(body, len, name, out)) {
+	case FORM_ABSENT:
+		*present = false;
+		return NULL;
+	case FORM_FOUND:
+		*present = true;
+		return NULL;
+	case FORM_DUPLICATE:
+		return "a field is given twice";
+	case FORM_MALFORMED:
+		break;
+	}
+	return "malformed percent escape in the form body";
+}
+
+static const char *parse_form(const char *body, size_t len, struct chatmsg *m,
+                              bool present[3])
+{
+	const char *err = form_field(body, len, "channel", &m->channel, &present[0]);
+	if (err == NULL)
+		err = form_field(body, len, "user", &m->user, &present[1]);
+	if (err == NULL)
+		err = form_field(body, len, "text", &m->text, &present[2]);
+	return err;
+}
+
+/* Copies the JSON member at column `col` (type at col-1) when it is a string. */
+static const char *json_member(sqlite3_stmt *stmt, int col, struct strbuf *out,
+                               bool *present)
+{
+	const char *type = (const char *)sqlite3_column_text(stmt, col - 1);
+	*present = type != NULL;
+	if (type == NULL)
+		return NULL;
+	if (strcmp(type, "text") != 0)
+		return "fields must be JSON strings";
+	sb_append(out, sqlite3_column_blob(stmt, col),
+	          (size_t)sqlite3_column_bytes(stmt, col));
+	return NULL;
+}
+
+static const char *parse_json(sqlite3 *db, const char *body, size_t len,
+                              struct chatmsg *m, bool present[3])
+{
+	static const char sql[] =
+		"SELECT json_valid(?1) AND json_type(?1) = 'object',"
+		" json_type(?1, '$.channel'), json_extract(?1, '$.channel'),"
+		" json_type(?1, '$.user'), json_extract(?1, '$.user'),"
+		" json_type(?1, '$.text'), json_extract(?1, '$.text')";
+	/* json_type on invalid JSON is an error, so validity is asked first. */
+	sqlite3_stmt *stmt;
+	if (sqlite3_prepare_v2(db, "SELECT json_valid(?1)", -1, &stmt, NULL) != SQLITE_OK)
+		return "cannot read JSON now";
+	sqlite3_bind_text(stmt, 1, body, (int)len, SQLITE_STATIC);
+	bool valid = sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_int(stmt, 0);
+	sqlite3_finalize(stmt);
+	if (!valid)
+		return "body is not valid JSON";
+	if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK)
+		return "cannot read JSON now";
+	sqlite3_bind_text(stmt, 1, body, (int)len, SQLITE_STATIC);
+	const char *err = NULL;
+	if (sqlite3_step(stmt) != SQLITE_ROW || !sqlite3_column_int(stmt, 0))
+		err = "body must be a JSON object";
+	if (err == NULL)
+		err = json_member(stmt, 2, &m->channel, &present[0]);
+	if (err == NULL)
+		err = json_member(stmt, 4, &m->user, &present[1]);
+	if (err == NULL)
+		err = json_member(stmt, 6, &m->text, &present[2]);
+	sqlite3_finalize(stmt);
+	return err;
+}
+
+int chatmsg_parse(sqlite3 *db, enum body_type type, const char *body,
+                  size_t len, struct chatmsg *out, const char **error)
+{
+	bool present[3] = { false, false, false };  /* channel, user, text */
+	const char *err;
+	if (!utf8_valid(body, len))
+		err = "body is not valid UTF-8";
+	else if (type == BODY_JSON)
+		err = parse_json(db, body, len, out, present);
+	else
+		err = parse_form(body, len, out, present);
+	if (err == NULL && !present[0])
+		sb_puts(&out->channel, DEFAULT_CHANNEL);
+	if (err == NULL && !sse_valid_name(sb_str(&out->channel), out->channel.len))
+		err = "channel must be 1-64 characters of A-Z a-z 0-9 _ . -";
+	if (err == NULL)
+		err = present[1] ? chatmsg_check_user(&out->user) : "user is required";
+	if (err == NULL)
+		err = present[2] ? chatmsg_check_text(&out->text) : "text is required";
+	if (err == NULL && (sb_failed(&out->user) || sb_failed(&out->text)))
+		err = "out of memory";
+	*error = err;
+	return err == NULL ? 0 : 400;
+}

@@ -1,0 +1,28 @@
+/*
+ * http: writing CGI responses (a "Status:" header, the other headers, a blank
+ * line, the body), shared by both endpoints.  Error bodies are always the JSON
+ * object {"error":"..."} of SPEC.md, so a page can show the reason.
+ */
+#ifndef SSE_HTTP_H
+#define SSE_HTTP_H
+
+#include "strbuf.h"
+#include "transport.h"
+
+const char *http_reason(int status);
+
+/* Appends s as a JSON string literal (quotes included). */
+void json_string(struct strbuf *out, const char *s);
+
+/*
+ * A complete response.  extra_headers is "" or CRLF-terminated header lines;
+ * body may be NULL.  Adds Content-Length and Cache-Control: no-store.
+ */
+void http_respond(struct request *req, int status, const char *extra_headers,
+                  const char *content_type, const char *body);
+
+/* {"error": message} with the given status. */
+void http_error(struct request *req, int status, const char *extra_headers,
+                const char *message);
+
+#endif

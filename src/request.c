@@ -1,0 +1,190 @@
+/* request: see request.h. */
+#include "request.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "form.h"
+#include "sse.h"
+
+enum id_parse parse_event_id(const char *s, long long *out)
+{
+	if (s == NULL || *s == '\0')
+		return ID_ABSENT;
+	size_t n = strlen(s);
+	if (n > EVENT_ID_DIGITS_MAX)
+		return ID_INVALID;
+	long long v = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return ID_INVALID;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return ID_VALID;
+}
+
+int parse_stream_query(const char *query, struct stream_query *out)
+{
+	memset(out, 0, sizeof(*out));
+	strcpy(out->channel, DEFAULT_CHANNEL);
+	out->since = ID_ABSENT;
+	if (query == NULL)
+		query = "";
+	size_t len = strlen(query);
+	struct strbuf value = STRBUF_INIT;
+	int status = 0;
+
+	switch (form_get(query, len, "channel", &value)) {
+	case FORM_ABSENT:
+		break;
+	case FORM_FOUND:
+		if (!sse_valid_name(sb_str(&value), value.len)) {
+			out->error = "channel must be 1-64 characters of A-Z a-z 0-9 _ . -";
+			status = 400;
+		} else {
+			memcpy(out->channel, sb_str(&value), value.len + 1);
+		}
+		break;
+	case FORM_DUPLICATE:
+		out->error = "channel is given twice";
+		status = 400;
+		break;
+	case FORM_MALFORMED:
+		out->error = "malformed percent escape in the query string";
+		status = 400;
+		break;
+	}
+	if (status == 0) {
+		switch (form_get(query, len, "since", &value)) {
+		case FORM_ABSENT:
+			break;
+		case FORM_FOUND:
+			out->since = parse_event_id(sb_str(&value), &out->since_id);
+			if (out->since != ID_VALID) {
+				out->error = "since must be a message id (digits)";
+				status = 400;
+			}
+			break;
+		case FORM_DUPLICATE:
+			out->error = "since is given twice";
+			status = 400;
+			break;
+		case FORM_MALFORMED:
+			out->error = "malformed percent escape in the query string";
+			status = 400;
+			break;
+		}
+	}
+	sb_free(&value);
+	return status;
+}
+
+/* Copies the lower-cased, trimmed token before any ';' into out. */
+static void media_type(const char *s, char *out, size_t outlen)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	size_t n = 0;
+	while (*s && *s != ';' && *s != ',' && *s != ' ' && *s != '\t' &&
+	       n + 1 < outlen)
+		out[n++] = (char)tolower((unsigned char)*s++);
+	out[n] = '\0';
+}
+
+/* A charset parameter, if any, must be UTF-8: we store and serve UTF-8. */
+static bool charset_ok(const char *s)
+{
+	const char *p = strchr(s, ';');
+	while (p != NULL) {
+		p++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (strncasecmp(p, "charset=", 8) == 0) {
+			p += 8;
+			if (*p == '"')
+				p++;
+			if (strncasecmp(p, "utf-8", 5) != 0 || isalnum((unsigned char)p[5]) ||
+			    p[5] == '-')
+				return false;
+		}
+		p = strchr(p, ';');
+	}
+	return true;
+}
+
+enum body_type parse_content_type(const char *content_type)
+{
+	if (content_type == NULL)
+		return BODY_OTHER;
+	char type[64];
+	media_type(content_type, type, sizeof(type));
+	if (!charset_ok(content_type))
+		return BODY_OTHER;
+	if (strcmp(type, "application/x-www-form-urlencoded") == 0)
+		return BODY_FORM;
+	if (strcmp(type, "application/json") == 0)
+		return BODY_JSON;
+	return BODY_OTHER;
+}
+
+bool parse_content_length(const char *s, long long *out)
+{
+	if (s == NULL)
+		return false;
+	enum id_parse r = parse_event_id(s, out);  /* same grammar: digits */
+	return r == ID_VALID;
+}
+
+static bool origin_is_host(const char *origin, const char *host)
+{
+	const char *rest;
+	if (strncasecmp(origin, "http://", 7) == 0)
+		rest = origin + 7;
+	else if (strncasecmp(origin, "https://", 8) == 0)
+		rest = origin + 8;
+	else
+		return false;
+	return host != NULL && *host != '\0' && strcasecmp(rest, host) == 0;
+}
+
+static bool origin_listed(const char *origin, const char *allowed)
+{
+	size_t n = strlen(origin);
+	const char *p = allowed != NULL ? allowed : "";
+	while (*p) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		const char *start = p;
+		while (*p && *p != ' ' && *p != '\t')
+			p++;
+		if ((size_t)(p - start) == n && strncasecmp(start, origin, n) == 0)
+			return true;
+	}
+	return false;
+}
+
+bool origin_allowed(const char *origin, const char *sec_fetch_site,
+                    const char *host, const char *allowed)
+{
+	if (origin == NULL) {
+		return sec_fetch_site == NULL ||
+		       strcmp(sec_fetch_site, "same-origin") == 0 ||
+		       strcmp(sec_fetch_site, "none") == 0;
+	}
+	if (strcmp(origin, "null") == 0 || *origin == '\0')
+		return false;
+	return origin_is_host(origin, host) || origin_listed(origin, allowed);
+}
+
+bool wants_html(const char *accept)
+{
+	if (accept == NULL)
+		return false;
+	/* A browser's form navigation lists text/html first; fetch() sends * / *. */
+	char type[64];
+	media_type(accept, type, sizeof(type));
+	return strcmp(type, "text/html") == 0;
+}

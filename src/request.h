@@ -1,0 +1,49 @@
+/*
+ * request: reading what a client sent, for both endpoints.  Pure functions of
+ * strings, so every rule is pinned by a table in tests/test_request.c.
+ */
+#ifndef SSE_REQUEST_H
+#define SSE_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define DEFAULT_CHANNEL "chat"
+#define EVENT_ID_DIGITS_MAX 18    /* fits a long long, always */
+
+enum id_parse { ID_ABSENT, ID_VALID, ID_INVALID };
+
+/* An event id: 1-18 ASCII digits, nothing else.  "" is absent. */
+enum id_parse parse_event_id(const char *s, long long *out);
+
+/* What GET /events.fcgi asked for; status 0 when valid, else 400. */
+struct stream_query {
+	char channel[65];
+	enum id_parse since;       /* the since= parameter */
+	long long since_id;
+	const char *error;         /* why, when status is 400 */
+};
+int parse_stream_query(const char *query, struct stream_query *out);
+
+enum body_type { BODY_FORM, BODY_JSON, BODY_OTHER };
+
+/* The media type of a Content-Type header (charset must be UTF-8 if given). */
+enum body_type parse_content_type(const char *content_type);
+
+/* CONTENT_LENGTH: false when absent, not a number, or negative. */
+bool parse_content_length(const char *s, long long *out);
+
+/*
+ * The Origin rule for posts.  An Origin header must name this host (the Host
+ * header, with its port, compared case-insensitively; http or https) or be
+ * one of `allowed` (space-separated, exact).  "null" and anything else fail.
+ * With no Origin header (curl, old browsers) a browser's Sec-Fetch-Site, when
+ * sent, must say same-origin or none.
+ */
+bool origin_allowed(const char *origin, const char *sec_fetch_site,
+                    const char *host, const char *allowed);
+
+/* True when an Accept header prefers an HTML page (a plain form post). */
+bool wants_html(const char *accept);
+
+#endif

@@ -1,0 +1,574 @@
+/* store: see store.h for the schema and the transaction rules. */
+#include "store.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+
+static const char schema_sql[] =
+	"CREATE TABLE IF NOT EXISTS messages ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  channel TEXT NOT NULL,"
+	"  event TEXT NOT NULL DEFAULT 'message',"
+	"  data TEXT NOT NULL,"
+	"  created INTEGER NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS messages_by_channel ON messages(channel, id);"
+	"CREATE TABLE IF NOT EXISTS channels ("
+	"  name TEXT PRIMARY KEY,"
+	"  pruned_upto INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS post_log ("
+	"  addr TEXT NOT NULL,"
+	"  at INTEGER NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS post_log_by_addr ON post_log(addr, at);"
+	"PRAGMA user_version = 1;";
+
+static enum store_status status_of(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_ROW:
+	case SQLITE_DONE:
+		return STORE_OK;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return STORE_BUSY;
+	case SQLITE_READONLY:
+		return STORE_READONLY;
+	case SQLITE_FULL:
+		return STORE_FULL;
+	case SQLITE_CANTOPEN:
+	case SQLITE_NOTADB:
+	case SQLITE_IOERR:
+	case SQLITE_PERM:
+	case SQLITE_AUTH:
+	case SQLITE_CORRUPT:
+		return STORE_UNAVAILABLE;
+	default:
+		return STORE_ERROR;
+	}
+}
+
+const char *store_status_text(enum store_status status)
+{
+	switch (status) {
+	case STORE_OK: return "ok";
+	case STORE_BUSY: return "database is locked";
+	case STORE_READONLY: return "database is read-only";
+	case STORE_FULL: return "disk is full";
+	case STORE_UNAVAILABLE: return "database is unavailable";
+	case STORE_RATE_LIMITED: return "too many posts";
+	case STORE_ERROR: return "database error";
+	}
+	return "database error";
+}
+
+/* Records the failure for the log and maps it to a status. */
+static enum store_status fail(struct store *st, int rc, const char *what)
+{
+	snprintf(st->error, sizeof(st->error), "%s: %s", what,
+	         st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+	return status_of(rc);
+}
+
+static int exec(struct store *st, const char *sql)
+{
+	return sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+}
+
+static long long query_int(struct store *st, const char *sql, int *rc)
+{
+	sqlite3_stmt *stmt;
+	long long v = 0;
+	*rc = sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL);
+	if (*rc != SQLITE_OK)
+		return 0;
+	*rc = sqlite3_step(stmt);
+	if (*rc == SQLITE_ROW) {
+		v = sqlite3_column_int64(stmt, 0);
+		*rc = SQLITE_OK;
+	} else if (*rc == SQLITE_DONE) {
+		*rc = SQLITE_OK;
+	}
+	sqlite3_finalize(stmt);
+	return v;
+}
+
+/*
+ * Creates the schema once.  The version is checked again inside the write
+ * transaction because two first requests may race to create it.
+ */
+static enum store_status ensure_schema(struct store *st, bool create)
+{
+	int rc;
+	long long version = query_int(st, "PRAGMA user_version", &rc);
+	if (rc != SQLITE_OK)
+		return fail(st, rc, "reading schema version");
+	if (version == STORE_SCHEMA_VERSION)
+		return STORE_OK;
+	if (version > STORE_SCHEMA_VERSION) {
+		snprintf(st->error, sizeof(st->error),
+		         "schema version %lld is newer than this program (%d)",
+		         version, STORE_SCHEMA_VERSION);
+		return STORE_ERROR;
+	}
+	if (!create) {
+		snprintf(st->error, sizeof(st->error), "database has no schema");
+		return STORE_UNAVAILABLE;
+	}
+	/* WAL is a property of the file; set it before the first write. */
+	char mode[16];
+	store_journal_mode(st, mode, sizeof(mode));
+	if (strcmp(mode, "wal") != 0) {
+		sqlite3_stmt *stmt;
+		if (sqlite3_prepare_v2(st->db, "PRAGMA journal_mode=WAL", -1, &stmt,
+		                       NULL) == SQLITE_OK) {
+			if (sqlite3_step(stmt) == SQLITE_ROW &&
+			    strcmp((const char *)sqlite3_column_text(stmt, 0), "wal") != 0)
+				log_msg("store", "%s: WAL is not available on this "
+				        "filesystem; using the rollback journal", st->path);
+			sqlite3_finalize(stmt);
+		}
+	}
+	rc = exec(st, "BEGIN IMMEDIATE");
+	if (rc != SQLITE_OK)
+		return fail(st, rc, "creating schema");
+	version = query_int(st, "PRAGMA user_version", &rc);
+	if (rc == SQLITE_OK && version == 0)
+		rc = exec(st, schema_sql);
+	if (rc == SQLITE_OK)
+		rc = exec(st, "COMMIT");
+	if (rc != SQLITE_OK) {
+		enum store_status s = fail(st, rc, "creating schema");
+		exec(st, "ROLLBACK");
+		return s;
+	}
+	return STORE_OK;
+}
+
+static int prepare(struct store *st, sqlite3_stmt **stmt, const char *sql)
+{
+	return sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+	                          stmt, NULL);
+}
+
+static enum store_status prepare_reads(struct store *st)
+{
+	struct { sqlite3_stmt **stmt; const char *sql; } list[] = {
+		{ &st->data_version, "PRAGMA data_version" },
+		{ &st->max_id, "SELECT seq FROM sqlite_sequence WHERE name = 'messages'" },
+		{ &st->pruned_upto, "SELECT pruned_upto FROM channels WHERE name = ?1" },
+		{ &st->oldest, "SELECT min(id) FROM messages WHERE channel = ?1" },
+		{ &st->after, "SELECT id, event, data FROM messages"
+		              " WHERE channel = ?1 AND id > ?2 ORDER BY id LIMIT ?3" },
+		{ &st->newest, "SELECT id, event, data FROM (SELECT id, event, data"
+		               " FROM messages WHERE channel = ?1"
+		               " ORDER BY id DESC LIMIT ?2) ORDER BY id" },
+	};
+	for (size_t i = 0; i < sizeof(list) / sizeof(list[0]); i++) {
+		int rc = prepare(st, list[i].stmt, list[i].sql);
+		if (rc != SQLITE_OK)
+			return fail(st, rc, "preparing statements");
+	}
+	return STORE_OK;
+}
+
+enum store_status store_open(struct store *st, const char *path, bool create)
+{
+	memset(st, 0, sizeof(*st));
+	snprintf(st->path, sizeof(st->path), "%s", path);
+	int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
+	int rc = sqlite3_open_v2(path, &st->db, flags, NULL);
+	if (rc != SQLITE_OK) {
+		enum store_status s = fail(st, rc, "opening database");
+		store_close(st);
+		return s;
+	}
+	struct stat sb;
+	if (stat(path, &sb) == 0) {
+		st->dev = sb.st_dev;
+		st->ino = sb.st_ino;
+	}
+	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
+	sqlite3_extended_result_codes(st->db, 1);
+	/* Durable at COMMIT, also in WAL mode, where the default is weaker. */
+	exec(st, "PRAGMA synchronous = FULL");
+	enum store_status s = ensure_schema(st, create);
+	if (s == STORE_OK)
+		s = prepare_reads(st);
+	if (s != STORE_OK) {
+		char saved[sizeof(st->error)];
+		memcpy(saved, st->error, sizeof(saved));
+		store_close(st);
+		memcpy(st->error, saved, sizeof(saved));
+	}
+	return s;
+}
+
+void store_close(struct store *st)
+{
+	sqlite3_stmt **stmts[] = { &st->data_version, &st->max_id, &st->pruned_upto,
+	                           &st->oldest, &st->after, &st->newest };
+	for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++) {
+		sqlite3_finalize(*stmts[i]);
+		*stmts[i] = NULL;
+	}
+	if (st->db != NULL)
+		sqlite3_close(st->db);
+	st->db = NULL;
+}
+
+void store_journal_mode(struct store *st, char *out, size_t outlen)
+{
+	sqlite3_stmt *stmt;
+	snprintf(out, outlen, "unknown");
+	if (sqlite3_prepare_v2(st->db, "PRAGMA journal_mode", -1, &stmt, NULL) != SQLITE_OK)
+		return;
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		snprintf(out, outlen, "%s", (const char *)sqlite3_column_text(stmt, 0));
+	sqlite3_finalize(stmt);
+}
+
+bool store_same_file(const struct store *st)
+{
+	struct stat sb;
+	return stat(st->path, &sb) == 0 && sb.st_dev == st->dev &&
+	       sb.st_ino == st->ino;
+}
+
+/* Steps a one-value statement; *out stays 0 when there is no row or NULL. */
+static int step_int(sqlite3_stmt *stmt, long long *out)
+{
+	*out = 0;
+	int rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		*out = sqlite3_column_int64(stmt, 0);
+		rc = SQLITE_OK;
+	} else if (rc == SQLITE_DONE) {
+		rc = SQLITE_OK;
+	}
+	sqlite3_reset(stmt);
+	return rc;
+}
+
+enum store_status store_data_version(struct store *st, long long *version)
+{
+	int rc = step_int(st->data_version, version);
+	return rc == SQLITE_OK ? STORE_OK : fail(st, rc, "data_version");
+}
+
+/* Runs a bound row query, handing each row to fn. */
+static int each_row(sqlite3_stmt *stmt, store_row_fn fn, void *ctx,
+                    struct store_read_result *res)
+{
+	int rc;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		long long id = sqlite3_column_int64(stmt, 0);
+		const char *event = (const char *)sqlite3_column_text(stmt, 1);
+		const char *data = (const char *)sqlite3_column_text(stmt, 2);
+		size_t len = (size_t)sqlite3_column_bytes(stmt, 2);
+		res->rows++;
+		if (res->rows == 1 && res->resume != RESUME_OK)
+			res->reset_id = id - 1;
+		res->next_after = id;
+		if (!fn(ctx, id, event ? event : "message", data ? data : "", len))
+			break;
+	}
+	sqlite3_reset(stmt);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* The body of store_read, inside its transaction. */
+static int read_locked(struct store *st, const char *channel, long long after,
+                       long history, store_row_fn fn, void *ctx,
+                       struct store_read_result *res)
+{
+	long long max_id, pruned;
+	int rc = step_int(st->max_id, &max_id);
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_bind_text(st->pruned_upto, 1, channel, -1, SQLITE_STATIC);
+	rc = step_int(st->pruned_upto, &pruned);
+	sqlite3_clear_bindings(st->pruned_upto);
+	if (rc != SQLITE_OK)
+		return rc;
+	if (after > max_id)
+		res->resume = RESUME_UNKNOWN_ID;
+	else if (after >= 0 && pruned > after)
+		res->resume = RESUME_GAP;
+	else
+		res->resume = RESUME_OK;
+
+	if (res->resume != RESUME_OK) {
+		sqlite3_bind_text(st->oldest, 1, channel, -1, SQLITE_STATIC);
+		rc = step_int(st->oldest, &res->oldest);
+		sqlite3_clear_bindings(st->oldest);
+		if (rc != SQLITE_OK)
+			return rc;
+		res->reset_id = max_id;
+	}
+	/* Past the rows of this snapshot, the next read starts at max_id. */
+	res->next_after = max_id;
+	sqlite3_stmt *stmt;
+	if (after < 0 || res->resume != RESUME_OK) {
+		stmt = st->newest;
+		sqlite3_bind_text(stmt, 1, channel, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(stmt, 2, history);
+	} else {
+		stmt = st->after;
+		sqlite3_bind_text(stmt, 1, channel, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(stmt, 2, after);
+		sqlite3_bind_int64(stmt, 3, STORE_READ_BATCH);
+	}
+	rc = each_row(stmt, fn, ctx, res);
+	sqlite3_clear_bindings(stmt);
+	if (stmt == st->after && res->rows == STORE_READ_BATCH)
+		res->more = true;  /* next_after is the last row read */
+	else
+		res->next_after = max_id > res->next_after ? max_id : res->next_after;
+	return rc;
+}
+
+enum store_status store_read(struct store *st, const char *channel,
+                             long long after, long history,
+                             store_row_fn fn, void *ctx,
+                             struct store_read_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	int rc = exec(st, "BEGIN");
+	if (rc != SQLITE_OK)
+		return fail(st, rc, "reading messages");
+	rc = read_locked(st, channel, after, history, fn, ctx, res);
+	if (rc != SQLITE_OK) {
+		enum store_status s = fail(st, rc, "reading messages");
+		exec(st, "ROLLBACK");
+		return s;
+	}
+	exec(st, "COMMIT");
+	return STORE_OK;
+}
+
+/*
+ * fmt has one letter per parameter: 't' const char *, 'i' long long.
+ * Keeps the write paths free of bind boilerplate; they run once per post,
+ * so the prepare is not worth caching.
+ */
+static int vrun(struct store *st, const char *sql, long long *first_col,
+                const char *fmt, va_list ap)
+{
+	sqlite3_stmt *stmt;
+	int rc = sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	for (int i = 0; fmt[i]; i++) {
+		if (fmt[i] == 't')
+			sqlite3_bind_text(stmt, i + 1, va_arg(ap, const char *), -1,
+			                  SQLITE_STATIC);
+		else
+			sqlite3_bind_int64(stmt, i + 1, va_arg(ap, long long));
+	}
+	if (first_col != NULL)
+		*first_col = -1;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		if (first_col != NULL && *first_col == -1)
+			*first_col = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Runs one statement with text/int arguments, ignoring result rows. */
+static int run(struct store *st, const char *sql, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = vrun(st, sql, NULL, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* Like run, returning the first column of the first row (-1 if none). */
+static int run_int(struct store *st, long long *out, const char *sql,
+                   const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = vrun(st, sql, out, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* Deletes all but the newest `keep` of a channel and records the gap. */
+static int prune_channel(struct store *st, const char *channel, long keep,
+                         long long *deleted)
+{
+	long long cut;
+	int rc = run_int(st, &cut,
+	                 "SELECT id FROM messages WHERE channel = ?1"
+	                 " ORDER BY id DESC LIMIT 1 OFFSET ?2",
+	                 "ti", channel, (long long)keep);
+	if (rc != SQLITE_OK || cut < 0)
+		return rc;
+	rc = run(st, "DELETE FROM messages WHERE channel = ?1 AND id <= ?2",
+	         "ti", channel, cut);
+	if (rc == SQLITE_OK && deleted != NULL)
+		*deleted += sqlite3_changes(st->db);
+	if (rc == SQLITE_OK)
+		rc = run(st, "INSERT INTO channels(name, pruned_upto) VALUES(?1, ?2)"
+		         " ON CONFLICT(name) DO UPDATE"
+		         " SET pruned_upto = max(pruned_upto, excluded.pruned_upto)",
+		         "ti", channel, cut);
+	return rc;
+}
+
+/* Runs body inside BEGIN IMMEDIATE ... COMMIT, rolling back on failure. */
+static enum store_status write_txn(struct store *st, const char *what,
+                                   int (*body)(struct store *, void *),
+                                   void *arg)
+{
+	int rc = exec(st, "BEGIN IMMEDIATE");
+	if (rc != SQLITE_OK)
+		return fail(st, rc, what);
+	rc = body(st, arg);
+	if (rc == SQLITE_OK)
+		rc = exec(st, "COMMIT");
+	if (rc != SQLITE_OK) {
+		enum store_status s = fail(st, rc, what);
+		if (!sqlite3_get_autocommit(st->db))
+			exec(st, "ROLLBACK");
+		return s;
+	}
+	return STORE_OK;
+}
+
+struct publish_args {
+	const char *channel, *event, *data;
+	size_t len;
+	long retention;
+	long long id;
+};
+
+static int publish_body(struct store *st, void *arg)
+{
+	struct publish_args *a = arg;
+	sqlite3_stmt *stmt;
+	int rc = sqlite3_prepare_v2(st->db,
+	        "INSERT INTO messages(channel, event, data, created)"
+	        " VALUES(?1, ?2, ?3, CAST(strftime('%s','now') AS INTEGER))",
+	        -1, &stmt, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_bind_text(stmt, 1, a->channel, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, a->event, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 3, a->data, (int)a->len, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE)
+		return rc;
+	a->id = sqlite3_last_insert_rowid(st->db);
+	return prune_channel(st, a->channel, a->retention, NULL);
+}
+
+enum store_status store_publish(struct store *st, const char *channel,
+                                const char *event, const char *data,
+                                size_t len, long retention, long long *id)
+{
+	struct publish_args a = { channel, event, data, len, retention, 0 };
+	enum store_status s = write_txn(st, "publishing", publish_body, &a);
+	*id = a.id;
+	return s;
+}
+
+struct chat_args {
+	const struct chat_post *p;
+	long long id;
+	bool limited;
+};
+
+static int chat_body(struct store *st, void *arg)
+{
+	struct chat_args *a = arg;
+	const struct chat_post *p = a->p;
+	int rc;
+	if (p->rate_limit > 0) {
+		long long recent;
+		rc = run(st, "DELETE FROM post_log WHERE at <= CAST(strftime('%s','now')"
+		         " AS INTEGER) - ?1", "i", (long long)STORE_RATE_WINDOW_S);
+		if (rc == SQLITE_OK)
+			rc = run_int(st, &recent,
+			             "SELECT count(*) FROM post_log WHERE addr = ?1", "t",
+			             p->addr);
+		if (rc != SQLITE_OK)
+			return rc;
+		if (recent >= p->rate_limit) {
+			a->limited = true;
+			return SQLITE_ABORT;  /* rolls back; reported as limited */
+		}
+		rc = run(st, "INSERT INTO post_log(addr, at) VALUES(?1,"
+		         " CAST(strftime('%s','now') AS INTEGER))", "t", p->addr);
+		if (rc != SQLITE_OK)
+			return rc;
+	}
+	rc = run(st, "INSERT INTO messages(channel, event, data, created)"
+	         " VALUES(?1, 'message', '', CAST(strftime('%s','now') AS INTEGER))",
+	         "t", p->channel);
+	if (rc != SQLITE_OK)
+		return rc;
+	a->id = sqlite3_last_insert_rowid(st->db);
+	/* json_object escapes every string correctly; the id is the row's. */
+	rc = run(st, "UPDATE messages SET data = json_object('id', id,"
+	         " 'channel', channel, 'user', ?2, 'text', ?3,"
+	         " 'time', strftime('%Y-%m-%dT%H:%M:%SZ', created, 'unixepoch'))"
+	         " WHERE id = ?1", "itt", a->id, p->user, p->text);
+	if (rc != SQLITE_OK)
+		return rc;
+	return prune_channel(st, p->channel, p->retention, NULL);
+}
+
+enum store_status store_post_chat(struct store *st, const struct chat_post *p,
+                                  long long *id)
+{
+	struct chat_args a = { p, 0, false };
+	enum store_status s = write_txn(st, "storing a post", chat_body, &a);
+	*id = a.id;
+	return a.limited ? STORE_RATE_LIMITED : s;
+}
+
+struct prune_args {
+	long keep;
+	long long deleted;
+};
+
+/*
+ * Walks the channels one at a time (never deleting under an open cursor on
+ * the same table) and prunes each.
+ */
+static int prune_body(struct store *st, void *arg)
+{
+	struct prune_args *a = arg;
+	sqlite3_stmt *stmt;
+	int rc = sqlite3_prepare_v2(st->db,
+	        "SELECT DISTINCT channel FROM messages WHERE channel > ?1"
+	        " ORDER BY channel LIMIT 1", -1, &stmt, NULL);
+	char channel[128] = "";
+	while (rc == SQLITE_OK) {
+		sqlite3_bind_text(stmt, 1, channel, -1, SQLITE_TRANSIENT);
+		if (sqlite3_step(stmt) != SQLITE_ROW)
+			break;
+		snprintf(channel, sizeof(channel), "%s",
+		         (const char *)sqlite3_column_text(stmt, 0));
+		sqlite3_reset(stmt);
+		rc = prune_channel(st, channel, a->keep, &a->deleted);
+	}
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+enum store_status store_prune_all(struct store *st, long keep, long long *deleted)
+{
+	struct prune_args a = { keep, 0 };
+	enum store_status s = write_txn(st, "pruning", prune_body, &a);
+	*deleted = a.deleted;
+	return s;
+}

@@ -1,0 +1,203 @@
+/* stream: see stream.h for the loop and why it never answers an error. */
+#include "stream.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "slots.h"
+#include "sse.h"
+
+static const char stream_headers[] =
+	"Status: 200 OK\r\n"
+	"Content-Type: text/event-stream; charset=utf-8\r\n"
+	"Cache-Control: no-cache, no-transform\r\n"
+	"X-Accel-Buffering: no\r\n"
+	"\r\n";
+
+long stream_overflow_retry(long retry_ms)
+{
+	long r = retry_ms * STREAM_OVERFLOW_RETRY_FACTOR;
+	return r > STREAM_OVERFLOW_RETRY_MAX_MS ? STREAM_OVERFLOW_RETRY_MAX_MS : r;
+}
+
+long long stream_lifetime_ms(long lifetime_s, unsigned random_word)
+{
+	long long full = (long long)lifetime_s * 1000;
+	long long span = full / 5;               /* the top fifth */
+	return full - (span > 0 ? (long long)(random_word % (span + 1)) : 0);
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static unsigned random_word(void)
+{
+	unsigned w;
+	if (getrandom(&w, sizeof(w), GRND_NONBLOCK) == (ssize_t)sizeof(w))
+		return w;
+	return (unsigned)getpid() * 2654435761u ^ (unsigned)now_ms();
+}
+
+/* Row callback: one event per stored message. */
+static bool frame_row(void *ctx, long long id, const char *event,
+                      const char *data, size_t len)
+{
+	sse_event(ctx, id, event, data, len);
+	return true;
+}
+
+/* The reset event of SPEC.md's gap signal. */
+static void frame_reset(struct strbuf *out, const struct store_read_result *res)
+{
+	char data[96];
+	snprintf(data, sizeof(data), "{\"reason\":\"%s\",\"oldest\":%lld}",
+	         res->resume == RESUME_GAP ? "gap" : "unknown-id", res->oldest);
+	sse_event(out, res->reset_id, "reset", data, strlen(data));
+}
+
+/*
+ * Reads everything after *after (batch by batch), frames it and writes it.
+ * Returns false when the client is gone or the database failed (then a
+ * comment naming the problem has been written).
+ */
+static bool send_new(struct request *req, struct store *st,
+                     const struct config *cfg, const char *channel,
+                     long long *after)
+{
+	struct strbuf out = STRBUF_INIT;
+	bool ok = true;
+	struct store_read_result res;
+	do {
+		sb_reset(&out);
+		/* The reset frame must precede the rows: frame them separately. */
+		struct strbuf rows = STRBUF_INIT;
+		enum store_status s = store_read(st, channel, *after, cfg->history,
+		                                 frame_row, &rows, &res);
+		if (s != STORE_OK) {
+			log_msg("events", "%s: %s", st->path, st->error);
+			sse_comment(&out, store_status_text(s));
+			req_write(req, out.data, out.len);
+			sb_free(&rows);
+			ok = false;
+			break;
+		}
+		if (res.resume != RESUME_OK)
+			frame_reset(&out, &res);
+		sb_append(&out, rows.data, rows.len);
+		sb_free(&rows);
+		*after = res.next_after;
+		if (out.len > 0 && (sb_failed(&out) || !req_write(req, out.data, out.len))) {
+			ok = false;
+			break;
+		}
+	} while (res.more);
+	sb_free(&out);
+	return ok;
+}
+
+/* Writes the first frame: retry and a comment, so `open` fires at once. */
+static bool send_hello(struct request *req, long retry, const char *comment)
+{
+	struct strbuf out = STRBUF_INIT;
+	sse_retry(&out, retry);
+	sse_comment(&out, comment);
+	sse_end_frame(&out);
+	bool ok = !sb_failed(&out) && req_write(req, out.data, out.len);
+	sb_free(&out);
+	return ok;
+}
+
+/* The live part: wait, look for changes, keep alive, until the end. */
+static void stream_live(struct request *req, struct store *st,
+                        const struct config *cfg, const char *channel,
+                        long long after, long long version)
+{
+	long long start = now_ms();
+	long long deadline = start + stream_lifetime_ms(cfg->lifetime_s, random_word());
+	long long last_write = start;
+	long long keepalive_ms = (long long)cfg->keepalive_s * 1000;
+	for (;;) {
+		long long now = now_ms();
+		long long wait = cfg->poll_interval_ms;
+		if (last_write + keepalive_ms - now < wait)
+			wait = last_write + keepalive_ms - now;
+		if (deadline - now < wait)
+			wait = deadline - now;
+		if (!req_wait(req, wait < 0 ? 0 : (int)wait))
+			return;
+		now = now_ms();
+		if (now >= deadline)
+			return;  /* the browser reconnects with Last-Event-ID */
+		long long v;
+		if (store_data_version(st, &v) != STORE_OK)
+			return;
+		if (v != version) {
+			version = v;
+			if (!send_new(req, st, cfg, channel, &after))
+				return;
+			last_write = now_ms();
+		} else if (!store_same_file(st)) {
+			/* Deleted or replaced: reconnecting reopens the new file. */
+			send_hello(req, cfg->retry_ms, "database was replaced");
+			return;
+		}
+		if (now_ms() - last_write >= keepalive_ms) {
+			static const char keepalive[] = ": keepalive\n";
+			if (!req_write(req, keepalive, sizeof(keepalive) - 1))
+				return;
+			last_write = now_ms();
+		}
+	}
+}
+
+void stream_run(struct request *req, const struct config *cfg,
+                struct store *st, const struct stream_plan *plan)
+{
+	if (req_write(req, stream_headers, sizeof(stream_headers) - 1) && !plan->head)
+		stream_body(req, cfg, st, plan);
+}
+
+void stream_body(struct request *req, const struct config *cfg,
+                 struct store *st, const struct stream_plan *plan)
+{
+	if (plan->problem != NULL) {
+		send_hello(req, cfg->retry_ms, plan->problem);
+		return;
+	}
+	struct slot slot = { -1, -1 };
+	bool capped = false;
+	if (cfg->max_streams > 0 && cfg->lifetime_s > 0)
+		capped = slot_acquire(cfg->database, cfg->max_streams, &slot) != SLOT_TAKEN;
+	char hello[128];
+	long retry = cfg->retry_ms;
+	if (capped) {
+		retry = stream_overflow_retry(cfg->retry_ms);
+		snprintf(hello, sizeof(hello),
+		         "all %ld live streams are in use: one-shot, polling every %ld ms",
+		         cfg->max_streams, retry);
+	} else if (cfg->lifetime_s == 0) {
+		snprintf(hello, sizeof(hello), "one-shot: polling every %ld ms", retry);
+	} else {
+		snprintf(hello, sizeof(hello), "live");
+	}
+	long long after = plan->resume;
+	/*
+	 * The version is sampled before the first read: a post committed
+	 * between the two then still changes it, and is not missed.
+	 */
+	long long version = 0;
+	bool live = !capped && cfg->lifetime_s > 0 &&
+	            store_data_version(st, &version) == STORE_OK;
+	if (send_hello(req, retry, hello) &&
+	    send_new(req, st, cfg, plan->channel, &after) && live)
+		stream_live(req, st, cfg, plan->channel, after, version);
+	slot_release(&slot);
+}

@@ -1,0 +1,50 @@
+/*
+ * stream: one text/event-stream response, from the headers to the end.
+ *
+ * The loop sleeps in poll() on the connection (so a gone client or a stop
+ * signal wakes it at once), and every poll_interval_ms asks SQLite one
+ * question, PRAGMA data_version, that costs no table access; only when the
+ * answer changes does it read the channel.  It writes a keepalive comment
+ * when nothing was written for keepalive_s, and ends after its lifetime, a
+ * random point between 0.8 and 1.0 of lifetime_s so that listeners who came
+ * together do not all reconnect together.
+ *
+ * Whatever goes wrong on this side is answered 200 with a `retry:` and a
+ * comment naming the problem, then the end: any other status would make the
+ * browser's EventSource give up for good (SPEC.md).
+ */
+#ifndef SSE_STREAM_H
+#define SSE_STREAM_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "store.h"
+#include "transport.h"
+
+#define STREAM_OVERFLOW_RETRY_MAX_MS 30000  /* SPEC: at most 30 s */
+#define STREAM_OVERFLOW_RETRY_FACTOR 4      /* slower polling when over cap */
+#define STREAM_NO_RESUME (-1LL)
+
+struct stream_plan {
+	const char *channel;
+	long long resume;      /* STREAM_NO_RESUME: a newcomer, gets history */
+	bool head;             /* HEAD: the headers only */
+	const char *problem;   /* not NULL: answer retry + this comment, end */
+};
+
+/* Serves the stream; st is an open store unless plan->problem is set. */
+void stream_run(struct request *req, const struct config *cfg,
+                struct store *st, const struct stream_plan *plan);
+
+/* The frames of a stream without the HTTP headers (ssectl tail). */
+void stream_body(struct request *req, const struct config *cfg,
+                 struct store *st, const struct stream_plan *plan);
+
+/* The retry sent to a stream over the cap: longer, at most 30 s. */
+long stream_overflow_retry(long retry_ms);
+
+/* A lifetime in ms between 0.8 and 1.0 of lifetime_s, from a random word. */
+long long stream_lifetime_ms(long lifetime_s, unsigned random_word);
+
+#endif

@@ -1,0 +1,167 @@
+/* transport: see transport.h. */
+#include "transport.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+extern char **environ;
+
+/* Set by the signal handler; the one piece of global state (see header). */
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int signo)
+{
+	(void)signo;
+	stop_requested = 1;
+}
+
+bool transport_stopping(void)
+{
+	return stop_requested != 0;
+}
+
+/*
+ * Installed before FCGX_Init, so libfcgi keeps ours (it only installs its own
+ * over SIG_DFL).  No SA_RESTART: a blocked accept or poll returns at once.
+ */
+static void install_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_stop_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
+const char *req_param(const struct request *req, const char *name)
+{
+	if (req->fastcgi)
+		return FCGX_GetParam(name, req->envp);
+	return getenv(name);
+}
+
+ssize_t req_read(struct request *req, char *buf, size_t len)
+{
+	if (req->fastcgi) {
+		int n = FCGX_GetStr(buf, (int)len, req->fcgx->in);
+		return FCGX_GetError(req->fcgx->in) != 0 ? -1 : n;
+	}
+	for (;;) {
+		ssize_t n = read(STDIN_FILENO, buf, len);
+		if (n >= 0 || errno != EINTR)
+			return n;
+	}
+}
+
+/* Writes all of data to a non-blocking fd, giving up after the deadline. */
+static bool write_fd(int fd, const char *data, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, data, len);
+		if (n > 0) {
+			data += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+			int r = poll(&pfd, 1, TRANSPORT_WRITE_TIMEOUT_MS);
+			if (r > 0 && !(pfd.revents & (POLLERR | POLLHUP | POLLNVAL)))
+				continue;
+			if (r < 0 && errno == EINTR && !stop_requested)
+				continue;
+		}
+		return false;
+	}
+	return true;
+}
+
+bool req_write(struct request *req, const void *data, size_t len)
+{
+	if (req->failed)
+		return false;
+	bool ok;
+	if (req->fastcgi) {
+		ok = FCGX_PutStr(data, (int)len, req->fcgx->out) == (int)len &&
+		     FCGX_FFlush(req->fcgx->out) == 0;
+	} else {
+		ok = write_fd(STDOUT_FILENO, data, len);
+	}
+	if (!ok)
+		req->failed = true;
+	return ok;
+}
+
+bool req_wait(struct request *req, int timeout_ms)
+{
+	if (stop_requested || req->failed)
+		return false;
+	struct pollfd pfd;
+	if (req->fastcgi) {
+		/*
+		 * The server sends nothing after the request's stdin ends except
+		 * an abort or the end of the connection: either means stop.
+		 */
+		pfd.fd = req->fcgx->ipcFd;
+		pfd.events = POLLIN;
+	} else {
+		/* POLLERR/POLLHUP are reported without asking: the reader went. */
+		pfd.fd = STDOUT_FILENO;
+		pfd.events = 0;
+	}
+	int r = poll(&pfd, 1, timeout_ms);
+	if (r > 0) {
+		req->failed = true;
+		return false;
+	}
+	return !stop_requested;
+}
+
+static int serve_cgi(request_handler handler, void *ctx)
+{
+	int flags = fcntl(STDOUT_FILENO, F_GETFL);
+	if (flags >= 0)
+		fcntl(STDOUT_FILENO, F_SETFL, flags | O_NONBLOCK);
+	struct request req = { .fastcgi = false, .fcgx = NULL, .envp = environ };
+	handler(&req, ctx);
+	return 0;
+}
+
+static int serve_fastcgi(request_handler handler, void *ctx)
+{
+	if (FCGX_Init() != 0) {
+		log_msg("transport", "FCGX_Init failed");
+		return 1;
+	}
+	FCGX_Request fcgx;
+	FCGX_InitRequest(&fcgx, 0, FCGI_FAIL_ACCEPT_ON_INTR);
+	while (!stop_requested && FCGX_Accept_r(&fcgx) == 0) {
+		struct request req = { .fastcgi = true, .fcgx = &fcgx,
+		                       .envp = fcgx.envp };
+		handler(&req, ctx);
+		FCGX_Finish_r(&fcgx);
+	}
+	FCGX_Free(&fcgx, 1);
+	return 0;
+}
+
+int transport_serve(request_handler handler, void *ctx)
+{
+	install_signals();
+	if (FCGX_IsCGI())
+		return serve_cgi(handler, ctx);
+	return serve_fastcgi(handler, ctx);
+}

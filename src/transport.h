@@ -1,0 +1,58 @@
+/*
+ * transport: one request, whether it came as plain CGI or over FastCGI.
+ *
+ * libfcgi decides at run time (FCGX_IsCGI: fd 0 is a listening socket under a
+ * FastCGI server, a pipe or a connected socket under CGI).  Under CGI the
+ * request is the environment, stdin and stdout, and the process serves one
+ * request; under FastCGI, serve() loops over FCGX_Accept_r and the handler
+ * keeps its state (database connection, prepared statements) across requests.
+ *
+ * Writes report a gone client as false instead of killing the process:
+ * SIGPIPE is ignored, and under CGI stdout is non-blocking with a deadline so
+ * a client that stops reading cannot hold the process forever.
+ *
+ * The only global state is the stop flag, set from the SIGTERM/SIGUSR1/SIGINT
+ * handler (how mod_fcgid and Apache ask a process to go): a signal handler can
+ * reach nothing else.
+ */
+#ifndef SSE_TRANSPORT_H
+#define SSE_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <fcgiapp.h>
+
+/* A write that cannot make progress for this long drops the client. */
+#define TRANSPORT_WRITE_TIMEOUT_MS 30000
+
+struct request {
+	bool fastcgi;
+	FCGX_Request *fcgx;   /* FastCGI only */
+	char **envp;          /* the CGI environment or the FastCGI params */
+	bool failed;          /* a write failed: the client is gone */
+};
+
+/* Handles one request; returns nothing: errors are answered or logged. */
+typedef void (*request_handler)(struct request *req, void *ctx);
+
+/* Runs handler once (CGI) or for each request until told to stop (FastCGI). */
+int transport_serve(request_handler handler, void *ctx);
+
+/* True once SIGTERM/SIGUSR1/SIGINT arrived. */
+bool transport_stopping(void);
+
+const char *req_param(const struct request *req, const char *name);
+/* Reads up to len bytes of the body; 0 at its end, -1 on error. */
+ssize_t req_read(struct request *req, char *buf, size_t len);
+/* Writes and flushes; false when the client is gone. */
+bool req_write(struct request *req, const void *data, size_t len);
+
+/*
+ * Sleeps up to timeout_ms, returning early with false when the connection
+ * shows the client or the server has gone, or a stop signal arrived.
+ */
+bool req_wait(struct request *req, int timeout_ms);
+
+#endif
