@@ -143,6 +143,26 @@ static const char *json_member(sqlite3_stmt *stmt, int col, struct strbuf *out,
 	return NULL;
 }
 
+/*
+ * SQLite's JSON functions end a string at an escaped NUL (\u0000), which
+ * would store half a message; so that escape is refused up front.  Outside
+ * strings a backslash is invalid JSON anyway, so no string tracking is
+ * needed: only escapes are skipped, so "\\u0000" (a backslash, then text)
+ * is not mistaken for one.
+ */
+static bool has_escaped_nul(const char *body, size_t len)
+{
+	for (size_t i = 0; i + 1 < len; i++) {
+		if (body[i] != '\\')
+			continue;
+		if (body[i + 1] == 'u' && i + 5 < len &&
+		    memcmp(body + i + 2, "0000", 4) == 0)
+			return true;
+		i++;  /* skip the escaped character */
+	}
+	return false;
+}
+
 static const char *parse_json(sqlite3 *db, const char *body, size_t len,
                               struct chatmsg *m, bool present[3])
 {
@@ -160,6 +180,8 @@ static const char *parse_json(sqlite3 *db, const char *body, size_t len,
 	sqlite3_finalize(stmt);
 	if (!valid)
 		return "body is not valid JSON";
+	if (has_escaped_nul(body, len))
+		return "fields must not contain control characters (\\u0000)";
 	if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK)
 		return "cannot read JSON now";
 	sqlite3_bind_text(stmt, 1, body, (int)len, SQLITE_STATIC);

@@ -1,0 +1,183 @@
+/* Request parsing: header and query values in, decisions out. */
+#include "testutil.h"
+
+#include "request.h"
+
+struct id_case {
+	const char *input;
+	enum id_parse result;
+	long long value;
+};
+
+static const struct id_case ids[] = {
+	{ NULL, ID_ABSENT, 0 }, { "", ID_ABSENT, 0 }, { "0", ID_VALID, 0 },
+	{ "42", ID_VALID, 42 }, { "007", ID_VALID, 7 },
+	{ "999999999999999999", ID_VALID, 999999999999999999LL },
+	{ "1000000000000000000", ID_INVALID, 0 }, { "-1", ID_INVALID, 0 },
+	{ "+1", ID_INVALID, 0 }, { " 1", ID_INVALID, 0 }, { "1 ", ID_INVALID, 0 },
+	{ "0x10", ID_INVALID, 0 }, { "abc", ID_INVALID, 0 }, { "1e3", ID_INVALID, 0 },
+};
+
+static void test_event_ids(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(ids); i++) {
+		long long v = -5;
+		enum id_parse r = parse_event_id(ids[i].input, &v);
+		if (r != ids[i].result || (r == ID_VALID && v != ids[i].value))
+			fail_msg("id '%s': got %d/%lld", ids[i].input ? ids[i].input : "(null)", r, v);
+	}
+}
+
+struct query_case {
+	const char *query;
+	int status;
+	const char *channel;
+	enum id_parse since;
+	long long since_id;
+};
+
+static const struct query_case queries[] = {
+	{ NULL, 0, "chat", ID_ABSENT, 0 },
+	{ "", 0, "chat", ID_ABSENT, 0 },
+	{ "channel=room-1", 0, "room-1", ID_ABSENT, 0 },
+	{ "channel=a.b_C", 0, "a.b_C", ID_ABSENT, 0 },
+	{ "since=17", 0, "chat", ID_VALID, 17 },
+	{ "channel=x&since=0", 0, "x", ID_VALID, 0 },
+	{ "channel=%72oom", 0, "room", ID_ABSENT, 0 },
+	{ "other=1&channel=x", 0, "x", ID_ABSENT, 0 },
+	{ "channel=", 400, NULL, ID_ABSENT, 0 },
+	{ "channel=a%20b", 400, NULL, ID_ABSENT, 0 },
+	{ "channel=a+b", 400, NULL, ID_ABSENT, 0 },
+	{ "channel=%2e%2e%2fetc", 400, NULL, ID_ABSENT, 0 },
+	{ "channel=caf%C3%A9", 400, NULL, ID_ABSENT, 0 },
+	{ "channel=a&channel=b", 400, NULL, ID_ABSENT, 0 },
+	{ "channel=%zz", 400, NULL, ID_ABSENT, 0 },
+	{ "channel=01234567890123456789012345678901234567890123456789012345678901234", 400, NULL, ID_ABSENT, 0 },
+	{ "since=abc", 400, NULL, ID_ABSENT, 0 },
+	{ "since=-1", 400, NULL, ID_ABSENT, 0 },
+	{ "since=", 400, NULL, ID_ABSENT, 0 },
+	{ "since=1&since=2", 400, NULL, ID_ABSENT, 0 },
+};
+
+static void test_stream_queries(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(queries); i++) {
+		const struct query_case *c = &queries[i];
+		struct stream_query q;
+		int status = parse_stream_query(c->query, &q);
+		if (status != c->status)
+			fail_msg("query '%s': status %d, want %d", c->query ? c->query : "(null)",
+			         status, c->status);
+		if (status != 0) {
+			assert_non_null(q.error);
+			continue;
+		}
+		if (strcmp(q.channel, c->channel) != 0 || q.since != c->since ||
+		    (q.since == ID_VALID && q.since_id != c->since_id))
+			fail_msg("query '%s': channel '%s' since %d/%lld", c->query,
+			         q.channel, q.since, q.since_id);
+	}
+}
+
+struct type_case {
+	const char *header;
+	enum body_type type;
+};
+
+static const struct type_case types[] = {
+	{ NULL, BODY_OTHER },
+	{ "application/x-www-form-urlencoded", BODY_FORM },
+	{ "application/x-www-form-urlencoded; charset=UTF-8", BODY_FORM },
+	{ "Application/JSON", BODY_JSON },
+	{ "application/json;charset=utf-8", BODY_JSON },
+	{ "application/json; charset=\"utf-8\"", BODY_JSON },
+	{ "application/json; charset=iso-8859-1", BODY_OTHER },
+	{ "application/json; charset=utf-16", BODY_OTHER },
+	{ "text/plain", BODY_OTHER },
+	{ "multipart/form-data; boundary=x", BODY_OTHER },
+	{ "application/jsonx", BODY_OTHER },
+	{ "", BODY_OTHER },
+};
+
+static void test_content_types(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(types); i++)
+		if (parse_content_type(types[i].header) != types[i].type)
+			fail_msg("content type '%s'", types[i].header ? types[i].header : "(null)");
+}
+
+struct origin_case {
+	const char *origin;
+	const char *fetch_site;
+	const char *host;
+	const char *allowed;
+	bool ok;
+};
+
+static const struct origin_case origins[] = {
+	{ NULL, NULL, "example.org", "", true },               /* curl */
+	{ NULL, "same-origin", "example.org", "", true },
+	{ NULL, "none", "example.org", "", true },
+	{ NULL, "cross-site", "example.org", "", false },
+	{ NULL, "same-site", "example.org", "", false },
+	{ "https://example.org", NULL, "example.org", "", true },
+	{ "http://example.org", NULL, "example.org", "", true },
+	{ "http://EXAMPLE.org", NULL, "example.org", "", true },
+	{ "http://127.0.0.1:8080", NULL, "127.0.0.1:8080", "", true },
+	{ "http://127.0.0.1:8081", NULL, "127.0.0.1:8080", "", false },
+	{ "http://127.0.0.1", NULL, "127.0.0.1:8080", "", false },
+	{ "null", NULL, "example.org", "", false },
+	{ "", NULL, "example.org", "", false },
+	{ "https://example.org.evil.com", NULL, "example.org", "", false },
+	{ "https://evil.com", NULL, "example.org", "", false },
+	{ "https://example.org/", NULL, "example.org", "", false },
+	{ "ftp://example.org", NULL, "example.org", "", false },
+	{ "https://example.org", NULL, NULL, "", false },
+	{ "https://app.example.org", NULL, "example.org", "https://app.example.org", true },
+	{ "https://app.example.org", NULL, "example.org", "https://a.example.org https://app.example.org", true },
+	{ "https://app.example.org.evil", NULL, "example.org", "https://app.example.org", false },
+	{ "https://app.example", NULL, "example.org", "https://app.example.org", false },
+	{ "http://app.example.org", NULL, "example.org", "https://app.example.org", false },
+};
+
+static void test_origins(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(origins); i++) {
+		const struct origin_case *c = &origins[i];
+		if (origin_allowed(c->origin, c->fetch_site, c->host, c->allowed) != c->ok)
+			fail_msg("origin case %zu ('%s' on %s) should be %s", i,
+			         c->origin ? c->origin : "(none)", c->host ? c->host : "(no host)",
+			         c->ok ? "allowed" : "refused");
+	}
+}
+
+static void test_misc(void **state)
+{
+	(void)state;
+	long long n;
+	assert_true(parse_content_length("8192", &n));
+	assert_int_equal(n, 8192);
+	assert_false(parse_content_length(NULL, &n));
+	assert_false(parse_content_length("-1", &n));
+	assert_false(parse_content_length("12abc", &n));
+	assert_true(wants_html("text/html,application/xhtml+xml,*/*;q=0.8"));
+	assert_false(wants_html("application/json"));
+	assert_false(wants_html("*/*"));
+	assert_false(wants_html(NULL));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_event_ids),
+		cmocka_unit_test(test_stream_queries),
+		cmocka_unit_test(test_content_types),
+		cmocka_unit_test(test_origins),
+		cmocka_unit_test(test_misc),
+	};
+	return cmocka_run_group_tests_name("request parsing", tests, NULL, NULL);
+}

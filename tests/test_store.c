@@ -1,0 +1,351 @@
+/* The store on a real temporary SQLite file. */
+#include "testutil.h"
+
+#include "slots.h"
+#include "store.h"
+
+struct fixture {
+	char dir[PATH_MAX];
+	char path[PATH_MAX + 16];
+	struct store st;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	tu_tempdir(f->dir, sizeof(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/sse.db", f->dir);
+	if (store_open(&f->st, f->path, true) != STORE_OK)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	store_close(&f->st);
+	tu_rmtree(f->dir);
+	free(f);
+	return 0;
+}
+
+/* Collects the ids a read hands over. */
+struct collected {
+	long long ids[1024];
+	size_t n;
+	char last_data[512];
+};
+
+static bool collect(void *ctx, long long id, const char *event,
+                    const char *data, size_t len)
+{
+	struct collected *c = ctx;
+	(void)event;
+	if (c->n < ARRAY_LEN(c->ids))
+		c->ids[c->n++] = id;
+	snprintf(c->last_data, sizeof(c->last_data), "%.*s", (int)len, data);
+	return true;
+}
+
+static long long publish(struct store *st, const char *channel, const char *data,
+                         long retention)
+{
+	long long id = 0;
+	assert_int_equal(store_publish(st, channel, "message", data, strlen(data),
+	                               retention, &id), STORE_OK);
+	return id;
+}
+
+static void read_ok(struct store *st, const char *channel, long long after,
+                    long history, struct collected *c,
+                    struct store_read_result *res)
+{
+	memset(c, 0, sizeof(*c));
+	assert_int_equal(store_read(st, channel, after, history, collect, c, res),
+	                 STORE_OK);
+}
+
+static void test_ids_increase_and_read_after(void **state)
+{
+	struct fixture *f = *state;
+	struct collected c;
+	struct store_read_result res;
+	long long a = publish(&f->st, "chat", "one", 1000);
+	long long b = publish(&f->st, "other", "two", 1000);
+	long long d = publish(&f->st, "chat", "three", 1000);
+	assert_true(a < b && b < d);
+	read_ok(&f->st, "chat", 0, 50, &c, &res);
+	assert_int_equal(res.resume, RESUME_OK);
+	assert_int_equal(c.n, 2);
+	assert_int_equal(c.ids[0], a);
+	assert_int_equal(c.ids[1], d);
+	assert_int_equal(res.next_after, d);
+	read_ok(&f->st, "chat", a, 50, &c, &res);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(c.ids[0], d);
+	read_ok(&f->st, "chat", d, 50, &c, &res);
+	assert_int_equal(c.n, 0);
+	assert_int_equal(res.next_after, d);
+}
+
+static void test_newcomer_gets_newest_history(void **state)
+{
+	struct fixture *f = *state;
+	struct collected c;
+	struct store_read_result res;
+	for (int i = 0; i < 10; i++)
+		publish(&f->st, "chat", "m", 1000);
+	long long other = publish(&f->st, "other", "x", 1000);
+	read_ok(&f->st, "chat", -1, 3, &c, &res);
+	assert_int_equal(res.resume, RESUME_OK);
+	assert_int_equal(c.n, 3);
+	assert_int_equal(c.ids[0], 8);
+	assert_int_equal(c.ids[2], 10);
+	/* The next read continues after everything issued, other channels too. */
+	assert_int_equal(res.next_after, other);
+	read_ok(&f->st, "chat", -1, 0, &c, &res);
+	assert_int_equal(c.n, 0);
+	assert_int_equal(res.next_after, other);
+}
+
+static void test_batches(void **state)
+{
+	struct fixture *f = *state;
+	struct collected c;
+	struct store_read_result res;
+	for (int i = 0; i < STORE_READ_BATCH + 5; i++)
+		publish(&f->st, "chat", "m", 100000);
+	read_ok(&f->st, "chat", 0, 50, &c, &res);
+	assert_int_equal(c.n, STORE_READ_BATCH);
+	assert_true(res.more);
+	assert_int_equal(res.next_after, STORE_READ_BATCH);
+	read_ok(&f->st, "chat", res.next_after, 50, &c, &res);
+	assert_int_equal(c.n, 5);
+	assert_false(res.more);
+}
+
+static void test_retention_and_gap(void **state)
+{
+	struct fixture *f = *state;
+	struct collected c;
+	struct store_read_result res;
+	for (int i = 1; i <= 10; i++)
+		publish(&f->st, "chat", "m", 5);     /* keeps 6..10 */
+	long long other = publish(&f->st, "other", "x", 5);
+	read_ok(&f->st, "chat", 0, 50, &c, &res);
+	assert_int_equal(res.resume, RESUME_GAP);
+	assert_int_equal(res.oldest, 6);
+	assert_int_equal(c.n, 5);
+	assert_int_equal(c.ids[0], 6);
+	assert_int_equal(res.reset_id, 5);
+	/* History caps what follows the reset. */
+	read_ok(&f->st, "chat", 3, 2, &c, &res);
+	assert_int_equal(res.resume, RESUME_GAP);
+	assert_int_equal(c.n, 2);
+	assert_int_equal(c.ids[0], 9);
+	assert_int_equal(res.reset_id, 8);
+	/* Resuming from the reset id is clean. */
+	read_ok(&f->st, "chat", 8, 2, &c, &res);
+	assert_int_equal(res.resume, RESUME_OK);
+	assert_int_equal(c.n, 2);
+	/* From exactly the last pruned id nothing is missing. */
+	read_ok(&f->st, "chat", 5, 50, &c, &res);
+	assert_int_equal(res.resume, RESUME_OK);
+	assert_int_equal(c.n, 5);
+	/* Another channel's pruning is no gap here. */
+	read_ok(&f->st, "other", 0, 50, &c, &res);
+	assert_int_equal(res.resume, RESUME_OK);
+	assert_int_equal(c.ids[0], other);
+}
+
+static void test_unknown_id(void **state)
+{
+	struct fixture *f = *state;
+	struct collected c;
+	struct store_read_result res;
+	read_ok(&f->st, "chat", 5, 50, &c, &res);      /* nothing issued yet */
+	assert_int_equal(res.resume, RESUME_UNKNOWN_ID);
+	assert_int_equal(c.n, 0);
+	assert_int_equal(res.reset_id, 0);
+	long long a = publish(&f->st, "chat", "m", 10);
+	read_ok(&f->st, "chat", a + 1, 50, &c, &res);
+	assert_int_equal(res.resume, RESUME_UNKNOWN_ID);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(res.reset_id, a - 1);
+	read_ok(&f->st, "chat", a, 50, &c, &res);
+	assert_int_equal(res.resume, RESUME_OK);
+}
+
+static void test_chat_post_json_and_rate_limit(void **state)
+{
+	struct fixture *f = *state;
+	struct collected c;
+	struct store_read_result res;
+	struct chat_post p = { "chat", "al\"ice", "hi\n<b>", "127.0.0.1", 2, 1000 };
+	long long id;
+	assert_int_equal(store_post_chat(&f->st, &p, &id), STORE_OK);
+	read_ok(&f->st, "chat", 0, 50, &c, &res);
+	char want[256];
+	snprintf(want, sizeof(want),
+	         "{\"id\":%lld,\"channel\":\"chat\",\"user\":\"al\\\"ice\",\"text\":\"hi\\n<b>\",\"time\":\"",
+	         id);
+	assert_memory_equal(c.last_data, want, strlen(want));
+	assert_int_equal(strlen(c.last_data), strlen(want) + strlen("2026-11-22T10:00:00Z\"}"));
+	assert_int_equal(store_post_chat(&f->st, &p, &id), STORE_OK);
+	assert_int_equal(store_post_chat(&f->st, &p, &id), STORE_RATE_LIMITED);
+	p.addr = "127.0.0.2";
+	assert_int_equal(store_post_chat(&f->st, &p, &id), STORE_OK);
+	read_ok(&f->st, "chat", 0, 50, &c, &res);
+	assert_int_equal(c.n, 3);     /* the limited post stored nothing */
+	p.rate_limit = 0;
+	p.addr = "127.0.0.1";
+	assert_int_equal(store_post_chat(&f->st, &p, &id), STORE_OK);
+}
+
+static void test_busy_is_reported_and_nothing_stored(void **state)
+{
+	struct fixture *f = *state;
+	sqlite3 *other;
+	assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(f->st.db, 50);
+	long long id;
+	assert_int_equal(store_publish(&f->st, "chat", "message", "x", 1, 10, &id),
+	                 STORE_BUSY);
+	struct chat_post p = { "chat", "a", "b", "127.0.0.1", 5, 10 };
+	assert_int_equal(store_post_chat(&f->st, &p, &id), STORE_BUSY);
+	assert_int_equal(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(other);
+	struct collected c;
+	struct store_read_result res;
+	read_ok(&f->st, "chat", 0, 50, &c, &res);
+	assert_int_equal(c.n, 0);
+	assert_int_equal(store_publish(&f->st, "chat", "message", "x", 1, 10, &id), STORE_OK);
+}
+
+static void test_data_version_and_file_identity(void **state)
+{
+	struct fixture *f = *state;
+	long long v1, v2, v3;
+	assert_int_equal(store_data_version(&f->st, &v1), STORE_OK);
+	publish(&f->st, "chat", "own write", 10);
+	assert_int_equal(store_data_version(&f->st, &v2), STORE_OK);
+	assert_true(v1 == v2);   /* its own commits do not count */
+	struct store other;
+	assert_int_equal(store_open(&other, f->path, false), STORE_OK);
+	publish(&other, "chat", "someone else", 10);
+	store_close(&other);
+	assert_int_equal(store_data_version(&f->st, &v3), STORE_OK);
+	assert_true(v3 != v2);
+
+	assert_true(store_same_file(&f->st));
+	char moved[PATH_MAX + 32];
+	snprintf(moved, sizeof(moved), "%s.old", f->path);
+	assert_int_equal(rename(f->path, moved), 0);
+	assert_false(store_same_file(&f->st));
+	struct store fresh;
+	assert_int_equal(store_open(&fresh, f->path, true), STORE_OK);
+	store_close(&fresh);
+	assert_false(store_same_file(&f->st));
+}
+
+static void test_open_failures(void **state)
+{
+	struct fixture *f = *state;
+	struct store st;
+	char path[PATH_MAX + 32];
+	snprintf(path, sizeof(path), "%s/no/such/dir/x.db", f->dir);
+	assert_int_equal(store_open(&st, path, true), STORE_UNAVAILABLE);
+	assert_true(strlen(st.error) > 0);
+	snprintf(path, sizeof(path), "%s/missing.db", f->dir);
+	assert_int_equal(store_open(&st, path, false), STORE_UNAVAILABLE);
+	snprintf(path, sizeof(path), "%s/garbage.db", f->dir);
+	tu_write_file(path, "this is not a database, but it is long enough to look like a header......");
+	assert_int_equal(store_open(&st, path, true), STORE_UNAVAILABLE);
+}
+
+static void test_prune_all(void **state)
+{
+	struct fixture *f = *state;
+	for (int i = 0; i < 5; i++) {
+		publish(&f->st, "a", "m", 1000);
+		publish(&f->st, "b", "m", 1000);
+	}
+	long long deleted;
+	assert_int_equal(store_prune_all(&f->st, 2, &deleted), STORE_OK);
+	assert_int_equal(deleted, 6);
+	struct collected c;
+	struct store_read_result res;
+	read_ok(&f->st, "a", -1, 50, &c, &res);
+	assert_int_equal(c.n, 2);
+	read_ok(&f->st, "a", 1, 50, &c, &res);
+	assert_int_equal(res.resume, RESUME_GAP);
+}
+
+static void test_journal_is_wal(void **state)
+{
+	struct fixture *f = *state;
+	char mode[16];
+	store_journal_mode(&f->st, mode, sizeof(mode));
+	assert_string_equal(mode, "wal");
+}
+
+static void test_slots(void **state)
+{
+	struct fixture *f = *state;
+	struct slot a, b, c;
+	assert_int_equal(slot_acquire(f->path, 2, &a), SLOT_TAKEN);
+	assert_int_equal(slot_acquire(f->path, 2, &b), SLOT_TAKEN);
+	assert_int_equal(slot_acquire(f->path, 2, &c), SLOT_FULL);
+	assert_int_equal(slots_in_use(f->path, 2), 2);
+	slot_release(&a);
+	assert_int_equal(slots_in_use(f->path, 2), 1);
+	assert_int_equal(slot_acquire(f->path, 2, &c), SLOT_TAKEN);
+	slot_release(&b);
+	slot_release(&c);
+
+	/* A process killed with SIGKILL gives its slot back. */
+	int ready[2];
+	assert_int_equal(pipe(ready), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct slot s;
+		char ok = slot_acquire(f->path, 1, &s) == SLOT_TAKEN ? 'y' : 'n';
+		if (write(ready[1], &ok, 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	char ok = 0;
+	assert_int_equal(read(ready[0], &ok, 1), 1);
+	assert_int_equal(ok, 'y');
+	assert_int_equal(slot_acquire(f->path, 1, &a), SLOT_FULL);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	assert_int_equal(slot_acquire(f->path, 1, &a), SLOT_TAKEN);
+	slot_release(&a);
+	close(ready[0]);
+	close(ready[1]);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_ids_increase_and_read_after),
+		T(test_newcomer_gets_newest_history),
+		T(test_batches),
+		T(test_retention_and_gap),
+		T(test_unknown_id),
+		T(test_chat_post_json_and_rate_limit),
+		T(test_busy_is_reported_and_nothing_stored),
+		T(test_data_version_and_file_identity),
+		T(test_open_failures),
+		T(test_prune_all),
+		T(test_journal_is_wal),
+		T(test_slots),
+	};
+	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}

@@ -1,0 +1,199 @@
+/*
+ * testutil: what the tests share: cmocka's headers in the order it needs,
+ * temporary folders, files, and running a built binary as a CGI process with
+ * a chosen environment and body, under a time limit.
+ *
+ * Header-only (static functions) so each test is one self-contained program.
+ */
+#ifndef SSE_TESTUTIL_H
+#define SSE_TESTUTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "strbuf.h"
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+static inline long long tu_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A fresh folder under $TMPDIR or /tmp; removed by tu_rmtree. */
+static inline void tu_tempdir(char *out, size_t len)
+{
+	const char *base = getenv("TMPDIR");
+	snprintf(out, len, "%s/sse-test-XXXXXX", base ? base : "/tmp");
+	assert_non_null(mkdtemp(out));
+}
+
+static inline void tu_rmtree(const char *dir)
+{
+	char cmd[PATH_MAX + 16];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static inline void tu_write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
+	assert_int_equal(fclose(f), 0);
+}
+
+static inline void tu_copy_file(const char *from, const char *to)
+{
+	char cmd[2 * PATH_MAX + 16];
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", from, to);
+	assert_int_equal(system(cmd), 0);
+}
+
+/*
+ * A site as a host has it: dir/cgi-bin/{events,post}.fcgi copied from
+ * $SSE_TEST_BIN_DIR (so the config beside them is theirs), dir/ssectl,
+ * dir/data/ for the database, and dir/cgi-bin/sse-cgi.conf with
+ * `database = ../data/sse.db` plus the extra lines given.
+ */
+static inline void tu_make_site(const char *dir, const char *extra_conf)
+{
+	const char *bins = getenv("SSE_TEST_BIN_DIR");
+	if (bins == NULL)
+		fail_msg("SSE_TEST_BIN_DIR is not set: run the tests with make test");
+	char from[PATH_MAX], to[PATH_MAX];
+	snprintf(to, sizeof(to), "%s/cgi-bin", dir);
+	assert_int_equal(mkdir(to, 0755), 0);
+	snprintf(to, sizeof(to), "%s/data", dir);
+	assert_int_equal(mkdir(to, 0755), 0);
+	const char *names[] = { "cgi-bin/events.fcgi", "cgi-bin/post.fcgi", "ssectl" };
+	for (size_t i = 0; i < ARRAY_LEN(names); i++) {
+		snprintf(from, sizeof(from), "%s/%s", bins, names[i]);
+		snprintf(to, sizeof(to), "%s/%s", dir, names[i]);
+		tu_copy_file(from, to);
+	}
+	struct strbuf conf = STRBUF_INIT;
+	sb_printf(&conf, "# written by the tests\ndatabase = ../data/sse.db\n%s",
+	          extra_conf ? extra_conf : "");
+	snprintf(to, sizeof(to), "%s/cgi-bin/sse-cgi.conf", dir);
+	tu_write_file(to, sb_str(&conf));
+	sb_free(&conf);
+}
+
+struct tu_proc {
+	pid_t pid;
+	int out_fd;     /* the child's stdout */
+};
+
+/*
+ * Starts argv[0] with exactly the environment env (NULL-terminated
+ * "NAME=value" strings, as a CGI server would give), body on stdin.
+ */
+static inline void tu_spawn(struct tu_proc *p, char *const argv[],
+                            char *const env[], const char *body)
+{
+	int in[2], out[2];
+	assert_int_equal(pipe(in), 0);
+	assert_int_equal(pipe(out), 0);
+	p->pid = fork();
+	assert_true(p->pid >= 0);
+	if (p->pid == 0) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		close(in[0]); close(in[1]); close(out[0]); close(out[1]);
+		execve(argv[0], argv, env);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	p->out_fd = out[0];
+	if (body != NULL && *body) {
+		size_t len = strlen(body);
+		assert_int_equal(write(in[1], body, len), (ssize_t)len);
+	}
+	close(in[1]);
+}
+
+/*
+ * Reads the child's stdout into out until EOF, until `until` appears (when
+ * not NULL), or until timeout_ms; true when it stopped for the first two.
+ */
+static inline bool tu_read(struct tu_proc *p, struct strbuf *out,
+                           const char *until, int timeout_ms)
+{
+	long long deadline = tu_now_ms() + timeout_ms;
+	for (;;) {
+		if (until != NULL && strstr(sb_str(out), until) != NULL)
+			return true;
+		long long left = deadline - tu_now_ms();
+		if (left <= 0)
+			return false;
+		struct pollfd pfd = { .fd = p->out_fd, .events = POLLIN };
+		if (poll(&pfd, 1, (int)left) <= 0)
+			continue;
+		char buf[4096];
+		ssize_t n = read(p->out_fd, buf, sizeof(buf));
+		if (n <= 0)
+			return until == NULL;
+		sb_append(out, buf, (size_t)n);
+	}
+}
+
+/* Waits for the child (killing it after timeout_ms); its exit status. */
+static inline int tu_wait(struct tu_proc *p, int timeout_ms)
+{
+	long long deadline = tu_now_ms() + timeout_ms;
+	int status = 0;
+	for (;;) {
+		pid_t r = waitpid(p->pid, &status, WNOHANG);
+		if (r == p->pid)
+			break;
+		if (tu_now_ms() > deadline) {
+			kill(p->pid, SIGKILL);
+			waitpid(p->pid, &status, 0);
+			break;
+		}
+		usleep(5000);
+	}
+	close(p->out_fd);
+	return status;
+}
+
+/* Runs a CGI request to completion; its whole stdout in out. */
+static inline int tu_run_cgi(const char *bin, char *const env[],
+                             const char *body, struct strbuf *out,
+                             int timeout_ms)
+{
+	char *argv[] = { (char *)bin, NULL };
+	struct tu_proc p;
+	tu_spawn(&p, argv, env, body);
+	tu_read(&p, out, NULL, timeout_ms);
+	return tu_wait(&p, 1000);
+}
+
+/* The body after the CGI headers' blank line ("" if none). */
+static inline const char *tu_body(const struct strbuf *out)
+{
+	const char *s = strstr(sb_str(out), "\r\n\r\n");
+	return s != NULL ? s + 4 : "";
+}
+
+#endif
