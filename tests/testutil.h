@@ -63,7 +63,7 @@ static inline void tu_write_file(const char *path, const char *text)
 
 static inline void tu_copy_file(const char *from, const char *to)
 {
-	char cmd[2 * PATH_MAX + 16];
+	char cmd[3 * PATH_MAX];
 	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", from, to);
 	assert_int_equal(system(cmd), 0);
 }
@@ -79,7 +79,7 @@ static inline void tu_make_site(const char *dir, const char *extra_conf)
 	const char *bins = getenv("SSE_TEST_BIN_DIR");
 	if (bins == NULL)
 		fail_msg("SSE_TEST_BIN_DIR is not set: run the tests with make test");
-	char from[PATH_MAX], to[PATH_MAX];
+	char from[PATH_MAX + 64], to[PATH_MAX + 64];
 	snprintf(to, sizeof(to), "%s/cgi-bin", dir);
 	assert_int_equal(mkdir(to, 0755), 0);
 	snprintf(to, sizeof(to), "%s/data", dir);
