@@ -10,6 +10,7 @@
 #include "log.h"
 #include "slots.h"
 #include "sse.h"
+#include "watch.h"
 
 static const char stream_headers[] =
 	"Status: 200 OK\r\n"
@@ -124,6 +125,8 @@ static void stream_live(struct request *req, struct store *st,
 	long long deadline = start + stream_lifetime_ms(cfg->lifetime_s, random_word());
 	long long last_write = start;
 	long long keepalive_ms = (long long)cfg->keepalive_s * 1000;
+	struct watch watch;
+	watch_open(&watch, st->path);
 	for (;;) {
 		long long now = now_ms();
 		long long wait = cfg->poll_interval_ms;
@@ -131,31 +134,35 @@ static void stream_live(struct request *req, struct store *st,
 			wait = last_write + keepalive_ms - now;
 		if (deadline - now < wait)
 			wait = deadline - now;
-		if (!req_wait(req, wait < 0 ? 0 : (int)wait))
-			return;
+		enum wait_result woke = req_wait(req, wait < 0 ? 0 : (int)wait, watch.fd);
+		if (woke == WAIT_GONE)
+			break;
+		if (woke == WAIT_WOKEN)
+			watch_drain(&watch);
 		now = now_ms();
 		if (now >= deadline)
-			return;  /* the browser reconnects with Last-Event-ID */
+			break;  /* the browser reconnects with Last-Event-ID */
 		long long v;
 		if (store_data_version(st, &v) != STORE_OK)
-			return;
+			break;
 		if (v != version) {
 			version = v;
 			if (!send_new(req, st, cfg, channel, &after))
-				return;
+				break;
 			last_write = now_ms();
-		} else if (!store_same_file(st)) {
+		} else if (woke == WAIT_TIMEOUT && !store_same_file(st)) {
 			/* Deleted or replaced: reconnecting reopens the new file. */
 			send_hello(req, cfg->retry_ms, "database was replaced");
-			return;
+			break;
 		}
 		if (now_ms() - last_write >= keepalive_ms) {
 			static const char keepalive[] = ": keepalive\n";
 			if (!req_write(req, keepalive, sizeof(keepalive) - 1))
-				return;
+				break;
 			last_write = now_ms();
 		}
 	}
+	watch_close(&watch);
 }
 
 void stream_run(struct request *req, const struct config *cfg,

@@ -105,29 +105,30 @@ bool req_write(struct request *req, const void *data, size_t len)
 	return ok;
 }
 
-bool req_wait(struct request *req, int timeout_ms)
+enum wait_result req_wait(struct request *req, int timeout_ms, int wake_fd)
 {
 	if (stop_requested || req->failed)
-		return false;
-	struct pollfd pfd;
+		return WAIT_GONE;
+	struct pollfd pfd[2];
 	if (req->fastcgi) {
-		/*
-		 * The server sends nothing after the request's stdin ends except
-		 * an abort or the end of the connection: either means stop.
-		 */
-		pfd.fd = req->fcgx->ipcFd;
-		pfd.events = POLLIN;
+		pfd[0].fd = req->fcgx->ipcFd;
+		pfd[0].events = POLLIN;
 	} else {
-		/* POLLERR/POLLHUP are reported without asking: the reader went. */
-		pfd.fd = STDOUT_FILENO;
-		pfd.events = 0;
+		pfd[0].fd = STDOUT_FILENO;
+		pfd[0].events = 0;   /* POLLERR/POLLHUP come unasked */
 	}
-	int r = poll(&pfd, 1, timeout_ms);
-	if (r > 0) {
+	pfd[1].fd = wake_fd;
+	pfd[1].events = POLLIN;
+	int r = poll(pfd, wake_fd >= 0 ? 2 : 1, timeout_ms);
+	if (stop_requested)
+		return WAIT_GONE;
+	if (r > 0 && pfd[0].revents != 0) {
 		req->failed = true;
-		return false;
+		return WAIT_GONE;
 	}
-	return !stop_requested;
+	if (r > 0 && wake_fd >= 0 && pfd[1].revents != 0)
+		return WAIT_WOKEN;
+	return WAIT_TIMEOUT;
 }
 
 static int serve_cgi(request_handler handler, void *ctx)

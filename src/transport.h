@@ -49,10 +49,18 @@ ssize_t req_read(struct request *req, char *buf, size_t len);
 /* Writes and flushes; false when the client is gone. */
 bool req_write(struct request *req, const void *data, size_t len);
 
+enum wait_result {
+	WAIT_TIMEOUT,   /* the time passed quietly */
+	WAIT_WOKEN,     /* wake_fd became readable */
+	WAIT_GONE,      /* the client or server went away, or a stop signal */
+};
+
 /*
- * Sleeps up to timeout_ms, returning early with false when the connection
- * shows the client or the server has gone, or a stop signal arrived.
+ * Sleeps up to timeout_ms on the connection and, when wake_fd >= 0, on
+ * wake_fd too.  A gone client shows on the connection without any write:
+ * under CGI as an error on stdout, under FastCGI as input (an abort or the
+ * end of the connection: the server sends nothing else mid-response).
  */
-bool req_wait(struct request *req, int timeout_ms);
+enum wait_result req_wait(struct request *req, int timeout_ms, int wake_fd);
 
 #endif
