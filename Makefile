@@ -79,7 +79,7 @@ SAN_BINS = $(addprefix $(BUILD)/san/,$(BINS))
 # --- static build ---------------------------------------------------------
 # Debian ships libfcgi.a and libsqlite3.a; with glibc's own static archive
 # the binaries need nothing at all from the host (we call no NSS function).
-$(eval $(call binaries,$(BUILD)/static,$(BUILD)/static/dist/,-static,-lfcgi -lsqlite3 -lm -lpthread))
+$(eval $(call binaries,$(BUILD)/static,$(BUILD)/static/dist/,-static -s,-lfcgi -lsqlite3 -lm -lpthread))
 STATIC_BINS = $(addprefix $(BUILD)/static/dist/,$(BINS))
 static: $(STATIC_BINS)
 	@echo "static binaries in $(BUILD)/static/dist/"
@@ -113,3 +113,16 @@ deps:
 
 clean:
 	rm -rf $(BUILD) $(BINS) tests/out
+
+# --- install --------------------------------------------------------------
+# The files a host needs, laid out as on a shared host:
+#   $(DESTDIR)$(PREFIX)/share/sse-cgi/htdocs/     the chat page
+#   $(DESTDIR)$(PREFIX)/share/sse-cgi/cgi-bin/    binaries + .htaccess
+#   $(DESTDIR)$(PREFIX)/bin/ssectl
+install: $(BINS)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/sse-cgi/cgi-bin \
+	           $(DESTDIR)$(PREFIX)/share/sse-cgi/htdocs
+	install -m 755 ssectl $(DESTDIR)$(PREFIX)/bin/ssectl
+	install -m 755 cgi-bin/events.fcgi cgi-bin/post.fcgi $(DESTDIR)$(PREFIX)/share/sse-cgi/cgi-bin/
+	install -m 644 cgi-bin/.htaccess $(DESTDIR)$(PREFIX)/share/sse-cgi/cgi-bin/.htaccess
+	cp -R htdocs/. $(DESTDIR)$(PREFIX)/share/sse-cgi/htdocs/
