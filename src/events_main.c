@@ -80,9 +80,13 @@ static void handle(struct request *req, void *arg)
 		plan.problem = "server configuration error (see the error log)";
 	else if (!head)
 		plan.problem = ensure_store(ev);
-	/* Drain the (empty) body so the connection only speaks of the end. */
+	/*
+	 * Under FastCGI, read the (empty) body to its end, so that anything the
+	 * server sends later means an abort.  Under CGI stdin is left alone: a
+	 * server need not close it for a GET.
+	 */
 	char sink[512];
-	while (req_read(req, sink, sizeof(sink)) > 0)
+	while (req->fastcgi && req_read(req, sink, sizeof(sink)) > 0)
 		;
 	stream_run(req, &ev->cfg, &ev->store, &plan);
 }

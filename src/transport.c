@@ -7,6 +7,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -58,10 +60,28 @@ ssize_t req_read(struct request *req, char *buf, size_t len)
 		return FCGX_GetError(req->fcgx->in) != 0 ? -1 : n;
 	}
 	for (;;) {
+		struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
+		int r = poll(&pfd, 1, TRANSPORT_READ_TIMEOUT_MS);
+		if (r == 0)
+			return -1;   /* stalled: the client sends too slowly */
+		if (r < 0 && errno == EINTR && !stop_requested)
+			continue;
 		ssize_t n = read(STDIN_FILENO, buf, len);
 		if (n >= 0 || errno != EINTR)
 			return n;
 	}
+}
+
+/*
+ * libfcgi reads and writes its socket blocking; kernel timeouts make a stall
+ * an error it reports, instead of a process stuck forever.
+ */
+static void set_socket_timeouts(int fd)
+{
+	struct timeval rcv = { TRANSPORT_READ_TIMEOUT_MS / 1000, 0 };
+	struct timeval snd = { TRANSPORT_WRITE_TIMEOUT_MS / 1000, 0 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &rcv, sizeof(rcv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof(snd));
 }
 
 /* Writes all of data to a non-blocking fd, giving up after the deadline. */
@@ -150,6 +170,7 @@ static int serve_fastcgi(request_handler handler, void *ctx)
 	FCGX_Request fcgx;
 	FCGX_InitRequest(&fcgx, 0, FCGI_FAIL_ACCEPT_ON_INTR);
 	while (!stop_requested && FCGX_Accept_r(&fcgx) == 0) {
+		set_socket_timeouts(fcgx.ipcFd);
 		struct request req = { .fastcgi = true, .fcgx = &fcgx,
 		                       .envp = fcgx.envp };
 		handler(&req, ctx);

@@ -26,6 +26,8 @@
 
 /* A write that cannot make progress for this long drops the client. */
 #define TRANSPORT_WRITE_TIMEOUT_MS 30000
+/* A request body that stalls this long is abandoned (slowloris). */
+#define TRANSPORT_READ_TIMEOUT_MS 10000
 
 struct request {
 	bool fastcgi;
@@ -44,7 +46,7 @@ int transport_serve(request_handler handler, void *ctx);
 bool transport_stopping(void);
 
 const char *req_param(const struct request *req, const char *name);
-/* Reads up to len bytes of the body; 0 at its end, -1 on error. */
+/* Reads up to len bytes of the body; 0 at its end, -1 on error or stall. */
 ssize_t req_read(struct request *req, char *buf, size_t len);
 /* Writes and flushes; false when the client is gone. */
 bool req_write(struct request *req, const void *data, size_t len);
