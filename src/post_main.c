@@ -8,10 +8,12 @@
  * after COMMIT (synchronous=FULL) does the client hear 201, so an answered
  * post is durable and an unanswered one is either wholly there or absent.
  */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "chatmsg.h"
 #include "config.h"
@@ -22,6 +24,12 @@
 #include "transport.h"
 
 #define POST_RETRY_AFTER_S 5   /* Retry-After when the database is busy */
+/*
+ * A refused body is still read and thrown away, up to this much: a process
+ * that exits with unread input on a socket (mod_cgid's stdin is one) makes
+ * the kernel reset the connection, and the server may lose our answer.
+ */
+#define POST_DISCARD_MAX (1024 * 1024)
 
 struct poster {
 	struct config cfg;
@@ -30,8 +38,21 @@ struct poster {
 	bool store_ready;
 };
 
+/*
+ * Each request first asks whether the file is writable at all: a post to a
+ * read-only database is refused without opening it, because SQLite would
+ * create the -wal and -shm files with the database's read-only mode, and
+ * they would stay read-only after the owner fixed the database.  Under
+ * FastCGI the connection outlives requests, so it is reopened only when the
+ * file was replaced or removed, or the last open failed.
+ */
 static enum store_status ensure_store(struct poster *p)
 {
+	if (access(p->cfg.database, W_OK) != 0 && errno != ENOENT) {
+		snprintf(p->store.error, sizeof(p->store.error), "not writable: %s",
+		         strerror(errno));
+		return STORE_READONLY;
+	}
 	if (p->store_ready && store_same_file(&p->store))
 		return STORE_OK;
 	if (p->store_ready)
@@ -52,6 +73,23 @@ static bool read_body(struct request *req, char *buf, size_t len)
 		got += (size_t)n;
 	}
 	return true;
+}
+
+/* Reads and drops the declared body (bounded); never stored or parsed. */
+static void discard_body(struct request *req)
+{
+	long long length;
+	if (!parse_content_length(req_param(req, "CONTENT_LENGTH"), &length) ||
+	    length > POST_DISCARD_MAX)
+		return;
+	char sink[4096];
+	while (length > 0) {
+		ssize_t n = req_read(req, sink, length < (long long)sizeof(sink)
+		                                ? (size_t)length : sizeof(sink));
+		if (n <= 0)
+			return;
+		length -= n;
+	}
 }
 
 /* Answers a store failure: 429 or 503, both with Retry-After. */
@@ -122,7 +160,7 @@ static int check_request(struct request *req, const struct config *cfg,
 	if (*length > cfg->max_body)
 		return *why = "body too large", 413;
 	if (*length == 0)
-		return *why = "empty body", 400;
+		return *why = "a body is required", 411;
 	return 0;
 }
 
@@ -138,6 +176,7 @@ static void handle(struct request *req, void *arg)
 	const char *why = NULL;
 	int status = check_request(req, &p->cfg, &length, &type, &why);
 	if (status != 0) {
+		discard_body(req);
 		http_error(req, status, status == 405 ? "Allow: POST\r\n" : "", why);
 		return;
 	}

@@ -1,0 +1,150 @@
+/*
+ * httpclient: just enough HTTP/1.0 over loopback for the integration tests.
+ *
+ * HTTP/1.0 on purpose: the server then sends the body as it is (no chunked
+ * encoding) and closes the connection at its end, so a stream's bytes can be
+ * compared directly.  One connection is one request; reads are poll-driven
+ * with deadlines so a test never hangs.
+ */
+#ifndef SSE_HTTPCLIENT_H
+#define SSE_HTTPCLIENT_H
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include "testutil.h"
+
+struct http {
+	int fd;
+	struct strbuf in;      /* everything received */
+	bool eof;
+	long long sent_ms;     /* when the request went out */
+	long long first_byte_ms;
+};
+
+static inline void http_send(struct http *h, int port, const char *method,
+                             const char *path, const char *headers,
+                             const char *body)
+{
+	memset(h, 0, sizeof(*h));
+	h->fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(h->fd >= 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(h->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		fail_msg("connect to 127.0.0.1:%d: %s", port, strerror(errno));
+	int one = 1;
+	setsockopt(h->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	struct strbuf req = STRBUF_INIT;
+	sb_printf(&req, "%s %s HTTP/1.0\r\nHost: 127.0.0.1:%d\r\n%s", method, path,
+	          port, headers ? headers : "");
+	if (body != NULL)
+		sb_printf(&req, "Content-Length: %zu\r\n", strlen(body));
+	sb_puts(&req, "\r\n");
+	if (body != NULL)
+		sb_puts(&req, body);
+	h->sent_ms = tu_now_ms();
+	assert_int_equal(write(h->fd, req.data, req.len), (ssize_t)req.len);
+	sb_free(&req);
+}
+
+/* Reads what is there (waiting up to wait_ms); false at EOF. */
+static inline bool http_pump(struct http *h, int wait_ms)
+{
+	if (h->eof)
+		return false;
+	struct pollfd pfd = { .fd = h->fd, .events = POLLIN };
+	if (poll(&pfd, 1, wait_ms) <= 0)
+		return true;
+	char buf[16384];
+	ssize_t n = read(h->fd, buf, sizeof(buf));
+	if (n <= 0) {
+		h->eof = true;
+		return false;
+	}
+	if (h->in.len == 0)
+		h->first_byte_ms = tu_now_ms();
+	sb_append(&h->in, buf, (size_t)n);
+	return true;
+}
+
+/* Reads until needle appears (true), EOF or the timeout (false). */
+static inline bool http_wait_for(struct http *h, const char *needle, int timeout_ms)
+{
+	long long deadline = tu_now_ms() + timeout_ms;
+	while (strstr(sb_str(&h->in), needle) == NULL) {
+		long long left = deadline - tu_now_ms();
+		if (left <= 0 || !http_pump(h, (int)(left < 100 ? left : 100)))
+			return strstr(sb_str(&h->in), needle) != NULL;
+	}
+	return true;
+}
+
+/* Reads to EOF; false when the timeout came first. */
+static inline bool http_finish(struct http *h, int timeout_ms)
+{
+	long long deadline = tu_now_ms() + timeout_ms;
+	while (!h->eof && tu_now_ms() < deadline)
+		http_pump(h, 100);
+	return h->eof;
+}
+
+static inline void http_close(struct http *h)
+{
+	if (h->fd >= 0)
+		close(h->fd);
+	h->fd = -1;
+	sb_free(&h->in);
+}
+
+static inline int http_status(const struct http *h)
+{
+	int status = 0;
+	if (sscanf(sb_str(&h->in), "HTTP/1.%*d %d", &status) != 1)
+		return 0;
+	return status;
+}
+
+/* The value of a response header (copied into out), or NULL. */
+static inline const char *http_header(const struct http *h, const char *name,
+                                      char *out, size_t outlen)
+{
+	const char *s = sb_str(&h->in);
+	const char *end = strstr(s, "\r\n\r\n");
+	size_t n = strlen(name);
+	for (const char *line = strstr(s, "\r\n"); line && (!end || line < end);
+	     line = strstr(line + 2, "\r\n")) {
+		const char *l = line + 2;
+		if (strncasecmp(l, name, n) == 0 && l[n] == ':') {
+			l += n + 1;
+			while (*l == ' ')
+				l++;
+			const char *e = strstr(l, "\r\n");
+			snprintf(out, outlen, "%.*s", (int)(e ? e - l : (long)strlen(l)), l);
+			return out;
+		}
+	}
+	return NULL;
+}
+
+static inline const char *http_body(const struct http *h)
+{
+	const char *s = strstr(sb_str(&h->in), "\r\n\r\n");
+	return s ? s + 4 : "";
+}
+
+/* One whole request; the status, with the response left in h. */
+static inline int http_request(struct http *h, int port, const char *method,
+                               const char *path, const char *headers,
+                               const char *body)
+{
+	http_send(h, port, method, path, headers, body);
+	if (!http_finish(h, 15000))
+		fail_msg("%s %s: no complete answer in 15 s", method, path);
+	return http_status(h);
+}
+
+#endif
