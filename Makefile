@@ -41,7 +41,7 @@ PREFIX  ?= /usr/local
 BUILD   ?= build
 
 .PHONY: all test unit-test san-test integration-test browser-test static \
-        install run stop bench fuzz deps clean
+        install run stop bench fuzz deps deps-build deps-test clean
 
 all: $(BINS)
 
@@ -103,10 +103,38 @@ san-test: deps-build $(SAN_BINS) $(addprefix $(BUILD)/san/tests/,$(UNIT_TESTS))
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  scripts/run-tests.sh asan+ubsan $(addprefix $(BUILD)/san/tests/,$(UNIT_TESTS))
 
-test: unit-test san-test
+$(BUILD)/tests/test_apache: tests/integration/test_apache.c tests/httpclient.h tests/testutil.h $(BUILD)/libsse.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests -Wno-strict-prototypes -o $@ $< $(BUILD)/libsse.a $(PKG_LIBS) $(CMOCKA_LIBS)
+
+# Behind a real Apache: both modes with the normal binaries, fcgid mode with
+# the sanitizer builds, and the static binaries (quick list + ldd check).
+integration-test: deps-test $(BINS) $(SAN_BINS) $(STATIC_BINS) $(BUILD)/tests/test_apache
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	 scripts/run-tests.sh integration \
+	  "SSE_IT_MODE=fcgid $(BUILD)/tests/test_apache" \
+	  "SSE_IT_MODE=cgid $(BUILD)/tests/test_apache" \
+	  "SSE_IT_MODE=fcgid SSE_IT_QUICK=1 SSE_TEST_BINARIES=$(CURDIR)/$(BUILD)/san/cgi-bin $(BUILD)/tests/test_apache" \
+	  "SSE_IT_MODE=cgid SSE_IT_QUICK=1 SSE_TEST_BINARIES=$(CURDIR)/$(BUILD)/static/dist/cgi-bin SSE_TEST_SSECTL=$(CURDIR)/$(BUILD)/static/dist/ssectl $(BUILD)/tests/test_apache"
+
+test: unit-test san-test integration-test
 
 deps-build:
 	@scripts/deps.sh build
+
+deps-test:
+	@scripts/deps.sh test
+
+# --- make run / make stop -------------------------------------------------
+PORT ?= 8080
+MODE ?= fcgid
+RUN_DIR ?= $(CURDIR)/run
+run: deps-test $(BINS)
+	@scripts/apache.sh fg $(RUN_DIR) $(PORT) $(MODE)
+
+stop:
+	@scripts/apache.sh stop $(RUN_DIR)
 
 deps:
 	@scripts/deps.sh all

@@ -104,12 +104,25 @@ static bool send_new(struct request *req, struct store *st,
 	return ok;
 }
 
-/* Writes the first frame: retry and a comment, so `open` fires at once. */
+/*
+ * Writes the first frame: retry and a comment, so `open` fires at once.
+ * The frame is padded with a blank comment line to STREAM_FIRST_FRAME_MIN
+ * bytes: mod_deflate, when a host enables it for a whole site, holds an
+ * answer (headers included) until it has seen more than 68 bytes of body,
+ * before it even checks no-gzip (see scripts/NOTES-apache.md).
+ */
 static bool send_hello(struct request *req, long retry, const char *comment)
 {
 	struct strbuf out = STRBUF_INIT;
 	sse_retry(&out, retry);
 	sse_comment(&out, comment);
+	if (out.len + 4 < STREAM_FIRST_FRAME_MIN) {
+		size_t pad = STREAM_FIRST_FRAME_MIN - out.len - 3;
+		sb_puts(&out, ": ");
+		for (size_t i = 0; i < pad - 1; i++)
+			sb_putc(&out, ' ');
+		sb_putc(&out, '\n');
+	}
 	sse_end_frame(&out);
 	bool ok = !sb_failed(&out) && req_write(req, out.data, out.len);
 	sb_free(&out);

@@ -25,6 +25,8 @@
 #define STREAM_OVERFLOW_RETRY_MAX_MS 30000  /* SPEC: at most 30 s */
 #define STREAM_OVERFLOW_RETRY_FACTOR 4      /* slower polling when over cap */
 #define STREAM_NO_RESUME (-1LL)
+/* The first frame is at least this long (padded; see send_hello). */
+#define STREAM_FIRST_FRAME_MIN 128
 
 struct stream_plan {
 	const char *channel;

@@ -191,7 +191,7 @@ static void test_stream_live_abort_and_next_request(void **state)
 	server_start(&s, "events.fcgi", "lifetime_s = 60\nkeepalive_s = 1\npoll_interval_ms = 20\n");
 	int fd = send_request(&s, "GET", "channel=chat", NULL, NULL);
 	struct strbuf out = STRBUF_INIT;
-	assert_true(read_answer(fd, &out, ": live\n\n", 5000));
+	assert_true(read_answer(fd, &out, ": live\n", 5000));
 	assert_non_null(strstr(sb_str(&out), "Content-Type: text/event-stream"));
 	char cmd[3 * PATH_MAX];
 	snprintf(cmd, sizeof(cmd), "'%s' --db '%s' publish 'over fastcgi' >/dev/null",
@@ -218,7 +218,7 @@ static void test_sigterm_mid_stream(void **state)
 	server_start(&s, "events.fcgi", "lifetime_s = 60\nkeepalive_s = 5\n");
 	int fd = send_request(&s, "GET", "", NULL, NULL);
 	struct strbuf out = STRBUF_INIT;
-	assert_true(read_answer(fd, &out, ": live\n\n", 5000));
+	assert_true(read_answer(fd, &out, ": live\n", 5000));
 	kill(s.pid, SIGUSR1);    /* mod_fcgid's graceful stop */
 	assert_true(read_answer(fd, &out, NULL, 3000));   /* END_REQUEST comes */
 	close(fd);

@@ -196,4 +196,29 @@ static inline const char *tu_body(const struct strbuf *out)
 	return s != NULL ? s + 4 : "";
 }
 
+/*
+ * The text without the first frame's padding line (": " and spaces only),
+ * so tests can compare frames exactly; the padding itself is tested apart.
+ * Returns a buffer that the next call reuses.
+ */
+static inline const char *tu_unpad(const char *text)
+{
+	static struct strbuf out = STRBUF_INIT;
+	sb_reset(&out);
+	const char *line = text;
+	bool removed = false;
+	while (*line) {
+		const char *nl = strchr(line, '\n');
+		size_t len = nl ? (size_t)(nl - line) + 1 : strlen(line);
+		bool pad = !removed && len >= 4 && line[0] == ':' && line[1] == ' ' &&
+		           strspn(line + 1, " ") == len - 2 && line[len - 1] == '\n';
+		if (pad)
+			removed = true;
+		else
+			sb_append(&out, line, len);
+		line += len;
+	}
+	return sb_str(&out);
+}
+
 #endif
