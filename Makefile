@@ -118,13 +118,13 @@ integration-test: deps-test $(BINS) $(SAN_BINS) $(STATIC_BINS) $(BUILD)/tests/te
 	  "SSE_IT_MODE=fcgid SSE_IT_QUICK=1 SSE_TEST_BINARIES=$(CURDIR)/$(BUILD)/san/cgi-bin $(BUILD)/tests/test_apache" \
 	  "SSE_IT_MODE=cgid SSE_IT_QUICK=1 SSE_TEST_BINARIES=$(CURDIR)/$(BUILD)/static/dist/cgi-bin SSE_TEST_SSECTL=$(CURDIR)/$(BUILD)/static/dist/ssectl $(BUILD)/tests/test_apache"
 
-test: unit-test san-test integration-test
+test: unit-test san-test fuzz-replay integration-test
 
 deps-build:
 	@scripts/deps.sh build
 
 deps-test:
-	@scripts/deps.sh test
+	@scripts/deps.sh test fuzz
 
 # --- make run / make stop -------------------------------------------------
 PORT ?= 8080
@@ -154,3 +154,6 @@ install: $(BINS)
 	install -m 755 cgi-bin/events.fcgi cgi-bin/post.fcgi $(DESTDIR)$(PREFIX)/share/sse-cgi/cgi-bin/
 	install -m 644 cgi-bin/.htaccess $(DESTDIR)$(PREFIX)/share/sse-cgi/cgi-bin/.htaccess
 	cp -R htdocs/. $(DESTDIR)$(PREFIX)/share/sse-cgi/htdocs/
+
+# --- fuzzing (make fuzz, make fuzz-replay) ----------------------------------
+include tests/fuzz/fuzz.mk

@@ -171,6 +171,12 @@ static const char *parse_json(sqlite3 *db, const char *body, size_t len,
 		" json_type(?1, '$.channel'), json_extract(?1, '$.channel'),"
 		" json_type(?1, '$.user'), json_extract(?1, '$.user'),"
 		" json_type(?1, '$.text'), json_extract(?1, '$.text')";
+	/*
+	 * SQLite reads bound text as a C string: a raw NUL would hide the rest
+	 * of the body from it.  JSON never allows a raw NUL, so refuse it here.
+	 */
+	if (memchr(body, '\0', len) != NULL)
+		return "body is not valid JSON";
 	/* json_type on invalid JSON is an error, so validity is asked first. */
 	sqlite3_stmt *stmt;
 	if (sqlite3_prepare_v2(db, "SELECT json_valid(?1)", -1, &stmt, NULL) != SQLITE_OK)
@@ -182,6 +188,17 @@ static const char *parse_json(sqlite3 *db, const char *body, size_t len,
 		return "body is not valid JSON";
 	if (has_escaped_nul(body, len))
 		return "fields must not contain control characters (\\u0000)";
+	/* As with forms, a field given twice is refused, not resolved. */
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM json_each(?1)"
+	                       " WHERE key IN ('channel', 'user', 'text')"
+	                       " GROUP BY key HAVING count(*) > 1", -1, &stmt,
+	                       NULL) != SQLITE_OK)
+		return "cannot read JSON now";
+	sqlite3_bind_text(stmt, 1, body, (int)len, SQLITE_STATIC);
+	bool twice = sqlite3_step(stmt) == SQLITE_ROW;
+	sqlite3_finalize(stmt);
+	if (twice)
+		return "a field is given twice";
 	if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK)
 		return "cannot read JSON now";
 	sqlite3_bind_text(stmt, 1, body, (int)len, SQLITE_STATIC);

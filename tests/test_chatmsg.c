@@ -65,6 +65,8 @@ static const struct body_case cases[] = {
 	{ JSON, "", 0, 400, E("not valid JSON") },
 	{ JSON, "{\"user\":\"b\",\"text\":\"\xc3\"}", 0, 400, E("body is not valid UTF-8") },
 	{ JSON, "{\"channel\":\"no spaces\",\"user\":\"b\",\"text\":\"x\"}", 0, 400, E("channel must be") },
+	{ JSON, "{\"user\":\"a\",\"text\":\"x\"}\0x", 25, 400, E("not valid JSON") },
+	{ JSON, "{\"user\":\"a\",\"text\":\"x\",\"user\":\"b\"}", 0, 400, E("given twice") },
 };
 
 static void test_bodies(void **state)

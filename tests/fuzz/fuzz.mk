@@ -30,7 +30,7 @@ FUZZ_CFLAGS   = -std=c11 -O1 -g -fno-omit-frame-pointer -fno-sanitize-recover=al
 $(FUZZ_BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) Makefile tests/fuzz/fuzz.mk
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) \
-	  -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
+	  -Werror -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
 
 $(FUZZ_BUILD)/libsse.a: $(FUZZ_OBJS)
 	rm -f $@ && ar rcs $@ $^
