@@ -116,7 +116,7 @@ integration-test: deps-test $(BINS) $(SAN_BINS) $(STATIC_BINS) $(BUILD)/tests/te
 	  "SSE_IT_MODE=fcgid $(BUILD)/tests/test_apache" \
 	  "SSE_IT_MODE=cgid $(BUILD)/tests/test_apache" \
 	  "SSE_IT_MODE=fcgid SSE_IT_QUICK=1 SSE_TEST_BINARIES=$(CURDIR)/$(BUILD)/san/cgi-bin $(BUILD)/tests/test_apache" \
-	  "SSE_IT_MODE=cgid SSE_IT_QUICK=1 SSE_TEST_BINARIES=$(CURDIR)/$(BUILD)/static/dist/cgi-bin SSE_TEST_SSECTL=$(CURDIR)/$(BUILD)/static/dist/ssectl $(BUILD)/tests/test_apache"
+	  "SSE_IT_MODE=cgid SSE_IT_QUICK=1 SSE_IT_STATIC=1 SSE_TEST_BINARIES=$(CURDIR)/$(BUILD)/static/dist/cgi-bin SSE_TEST_SSECTL=$(CURDIR)/$(BUILD)/static/dist/ssectl $(BUILD)/tests/test_apache"
 
 test: unit-test san-test fuzz-replay integration-test
 
