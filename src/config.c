@@ -173,20 +173,26 @@ static const char *trim(char *s)
 	return s;
 }
 
-bool config_parse(struct config *cfg, const char *text, size_t len,
-                  const char *origin, char *err, size_t errlen)
+/* Working buffers of config_parse (see there for why on the heap). */
+struct scratch {
+	char line[PATH_MAX + 128];
+	char where[PATH_MAX + 32];
+	char value[PATH_MAX + 64];
+};
+
+static bool parse_lines(struct config *cfg, const char *text, size_t len,
+                        const char *origin, struct scratch *sc, bool *seen,
+                        char *err, size_t errlen)
 {
-	bool seen[NKEYS] = { false };
+	char *line = sc->line, *where = sc->where, *value = sc->value;
 	size_t pos = 0;
 	int lineno = 0;
-	char line[PATH_MAX + 128];
 	while (pos < len) {
 		const char *nl = memchr(text + pos, '\n', len - pos);
 		size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
 		lineno++;
-		char where[PATH_MAX + 32];
-		snprintf(where, sizeof(where), "%s:%d", origin, lineno);
-		if (n >= sizeof(line) || memchr(text + pos, '\0', n) != NULL) {
+		snprintf(where, sizeof(sc->where), "%s:%d", origin, lineno);
+		if (n >= sizeof(sc->line) || memchr(text + pos, '\0', n) != NULL) {
 			set_error(err, errlen, "%s: line too long or not text", where);
 			return false;
 		}
@@ -216,12 +222,29 @@ bool config_parse(struct config *cfg, const char *text, size_t len,
 			return false;
 		}
 		seen[key - keys] = true;
-		char value[PATH_MAX + 64];
-		snprintf(value, sizeof(value), "%s", eq + 1);
+		snprintf(value, sizeof(sc->value), "%s", eq + 1);
 		if (!set_key(cfg, key, trim(value), where, err, errlen))
 			return false;
 	}
 	return true;
+}
+
+bool config_parse(struct config *cfg, const char *text, size_t len,
+                  const char *origin, char *err, size_t errlen)
+{
+	bool seen[NKEYS] = { false };
+	/*
+	 * The line buffers live on the heap: on the stack these 12 KiB would
+	 * stay resident for the life of every stream process.
+	 */
+	struct scratch *sc = malloc(sizeof(*sc));
+	if (sc == NULL) {
+		set_error(err, errlen, "%s: out of memory", origin);
+		return false;
+	}
+	bool ok = parse_lines(cfg, text, len, origin, sc, seen, err, errlen);
+	free(sc);
+	return ok;
 }
 
 bool config_apply_env(struct config *cfg, config_getenv_fn getenv_fn,

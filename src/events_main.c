@@ -93,6 +93,7 @@ static void handle(struct request *req, void *arg)
 
 int main(int argc, char **argv)
 {
+	store_process_init();
 	(void)argc;
 	struct events ev;
 	memset(&ev, 0, sizeof(ev));

@@ -220,6 +220,7 @@ static void handle(struct request *req, void *arg)
 
 int main(int argc, char **argv)
 {
+	store_process_init();
 	(void)argc;
 	struct poster p;
 	memset(&p, 0, sizeof(p));

@@ -231,6 +231,7 @@ static int cmd_stats(const struct config *cfg)
 
 int main(int argc, char **argv)
 {
+	store_process_init();
 	const char *db = NULL, *config_path = NULL;
 	int i = 1;
 	for (; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {

@@ -35,6 +35,7 @@
 #define STORE_BUSY_TIMEOUT_MS 3000   /* a post waits this long for the lock */
 #define STORE_READ_BATCH 200         /* rows per read transaction */
 #define STORE_RATE_WINDOW_S 60       /* rate_limit counts posts per minute */
+#define STORE_CACHE_PAGES_SQL "64"   /* page cache cap: 64 pages = 256 KiB */
 
 enum store_status {
 	STORE_OK = 0,
@@ -79,6 +80,9 @@ struct store_read_result {
 /* Called for each row, oldest first; return false to stop early. */
 typedef bool (*store_row_fn)(void *ctx, long long id, const char *event,
                              const char *data, size_t len);
+
+/* Process-wide SQLite settings; call first in main, before any store_open. */
+void store_process_init(void);
 
 /* Opens (creating file and schema when allowed) and prepares statements. */
 enum store_status store_open(struct store *st, const char *path, bool create);
