@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "log.h"
+#include "watch.h"
 
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS messages ("
@@ -208,6 +209,15 @@ enum store_status store_open(struct store *st, const char *path, bool create)
 	sqlite3_extended_result_codes(st->db, 1);
 	/* Durable at COMMIT, also in WAL mode, where the default is weaker. */
 	exec(st, "PRAGMA synchronous = FULL");
+	/*
+	 * A post under CGI is often the only connection: on close SQLite would
+	 * checkpoint, delete -wal and -shm, and the next post recreate them.
+	 * Keeping them is safe (commits stay durable; checkpoints still run
+	 * automatically as the WAL grows) and saves that work on every post.
+	 */
+	int one = 1;
+	sqlite3_file_control(st->db, "main", SQLITE_FCNTL_PERSIST_WAL, &one);
+	sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 	exec(st, "PRAGMA cache_size = " STORE_CACHE_PAGES_SQL);
 	enum store_status s = ensure_schema(st, create);
 	if (s == STORE_OK)
@@ -453,6 +463,7 @@ static enum store_status write_txn(struct store *st, const char *what,
 			exec(st, "ROLLBACK");
 		return s;
 	}
+	watch_notify(st->path);   /* committed: wake the streams */
 	return STORE_OK;
 }
 

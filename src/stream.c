@@ -142,7 +142,7 @@ static void stream_live(struct request *req, struct store *st,
 	watch_open(&watch, st->path);
 	for (;;) {
 		long long now = now_ms();
-		long long wait = cfg->poll_interval_ms;
+		long long wait = watch.fd >= 0 ? WATCH_FALLBACK_MS : cfg->poll_interval_ms;
 		if (last_write + keepalive_ms - now < wait)
 			wait = last_write + keepalive_ms - now;
 		if (deadline - now < wait)

@@ -1,26 +1,42 @@
 /*
- * watch: wake a stream the moment the database files are written.
+ * watch: wake a stream the moment a message is committed.
  *
- * Polling PRAGMA data_version every poll_interval_ms costs almost nothing,
- * but makes the average delivery wait half an interval.  On Linux, inotify
- * tells us when the database or its WAL file is written, so a stream can
- * look at once.  The notification is only a hint: the stream still asks
- * data_version (the truth), and keeps polling at poll_interval_ms as the
- * fallback for filesystems that report nothing (NFS, some FUSE mounts).
+ * Polling PRAGMA data_version every poll_interval_ms costs little per look,
+ * but makes the average delivery wait half an interval, and hundreds of
+ * idle listeners looking four times a second add up.  So every writer of
+ * ours (post.fcgi, ssectl) touches a small file, "<database>.notify", right
+ * after its COMMIT, and each stream waits on it with inotify.
+ *
+ * Why a file of our own and not the WAL: SQLite writes the WAL before the
+ * commit is visible (visibility comes through the -shm mapping, which
+ * inotify cannot see), so a stream woken by the WAL would look too early,
+ * find nothing, and sleep a whole interval.  The notify file is written
+ * after the commit, once per commit, and checkpoints do not touch it.
+ *
+ * The notification is only a hint: data_version stays the truth, and a
+ * stream still looks every poll_interval_ms when inotify is unavailable
+ * (other systems, NFS, the per-user instance limit), or every
+ * WATCH_FALLBACK_MS when it is there, for writers that do not notify.
  */
 #ifndef SSE_WATCH_H
 #define SSE_WATCH_H
+
+#define WATCH_SUFFIX ".notify"
+#define WATCH_FALLBACK_MS 5000
 
 struct watch {
 	int fd;   /* inotify descriptor, or -1 when unavailable */
 };
 
-/* Watches database and database-wal; fd -1 (and polling only) on failure. */
+/* Watches "<database>.notify" (created if missing); fd -1 on failure. */
 void watch_open(struct watch *w, const char *database);
 
 /* Reads pending notifications so the descriptor is quiet again. */
 void watch_drain(struct watch *w);
 
 void watch_close(struct watch *w);
+
+/* Called by writers after a commit: wakes every watching stream. */
+void watch_notify(const char *database);
 
 #endif

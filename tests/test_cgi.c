@@ -549,6 +549,30 @@ static void test_ssectl_usage(void **state)
 	tu_rmtree(s.dir);
 }
 
+/* ssectl tail prints frames as a client sees them, and follows. */
+static void test_ssectl_tail_follows(void **state)
+{
+	(void)state;
+	struct site s;
+	site_make(&s, "poll_interval_ms = 20\n");
+	assert_int_equal(ssectl(&s, "publish --channel room old"), 0);
+	char *argv[] = { s.ssectl, "--db", s.db, "tail", "--channel", "room", NULL };
+	struct env e;
+	env_init(&e, "GET", NULL);
+	struct tu_proc p;
+	tu_spawn(&p, argv, e.vars, NULL);
+	struct strbuf out = STRBUF_INIT;
+	assert_true(tu_read(&p, &out, "id: 1\ndata: old\n\n", 5000));
+	assert_int_equal(ssectl(&s, "publish --channel room --event note new"), 0);
+	assert_true(tu_read(&p, &out, "id: 2\nevent: note\ndata: new\n\n", 5000));
+	const char *want = "retry: 2000\n: live\n\nid: 1\ndata: old\n\n";
+	assert_memory_equal(tu_unpad(sb_str(&out)), want, strlen(want));
+	kill(p.pid, SIGTERM);
+	tu_wait(&p, 3000);
+	sb_free(&out);
+	tu_rmtree(s.dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -564,6 +588,7 @@ int main(void)
 		cmocka_unit_test(test_stream_cap),
 		cmocka_unit_test(test_one_shot_lifetime_zero),
 		cmocka_unit_test(test_ssectl_usage),
+		cmocka_unit_test(test_ssectl_tail_follows),
 	};
 	return cmocka_run_group_tests_name("CGI end to end", tests, NULL, NULL);
 }
