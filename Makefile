@@ -157,3 +157,6 @@ install: $(BINS)
 
 # --- fuzzing (make fuzz, make fuzz-replay) ----------------------------------
 include tests/fuzz/fuzz.mk
+
+# --- benchmark (make bench; never part of make test) --------------------------
+include bench/bench.mk

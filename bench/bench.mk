@@ -1,0 +1,32 @@
+# bench/bench.mk: the benchmark (issue 5), included by the top-level Makefile.
+#
+#   make bench          build the binaries and the bench tools, run the whole
+#                       matrix (bench/run.sh, a few minutes), write
+#                       bench/results/latest.md and latest.json
+#   make bench-tools    only build build/bench/{loadclient,sampler,postbench}
+#
+# The tools need nothing but libc.  Paths are relative to the repo root; CC
+# comes from the top-level Makefile.  Knobs for run.sh (BENCH_PORT,
+# BENCH_MODES, BENCH_NS, ...) pass through the environment: see bench/README.md.
+
+# Included anywhere in the top Makefile, this must not become the default goal.
+bench_saved_goal := $(.DEFAULT_GOAL)
+
+BENCH_DIR    := $(if $(BUILD),$(BUILD),build)/bench
+BENCH_CFLAGS ?= -std=c11 -O2 -Wall -Wextra -Werror
+BENCH_TOOLS  := $(BENCH_DIR)/loadclient $(BENCH_DIR)/sampler $(BENCH_DIR)/postbench
+
+$(BENCH_TOOLS): $(BENCH_DIR)/%: bench/%.c bench/bench.mk
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -o $@ $<
+
+.PHONY: bench bench-tools
+bench-tools: $(BENCH_TOOLS)
+
+# The static binaries: what the README tells a shared host to upload.
+bench: $(STATIC_BINS) $(BENCH_TOOLS)
+	BENCH_BIN=$(CURDIR)/$(BENCH_DIR) \
+	  SSE_TEST_BINARIES=$(CURDIR)/$(BUILD)/static/dist/cgi-bin \
+	  SSE_TEST_SSECTL=$(CURDIR)/$(BUILD)/static/dist/ssectl bench/run.sh
+
+.DEFAULT_GOAL := $(bench_saved_goal)
