@@ -11,9 +11,11 @@
 
 CC       ?= cc
 PKGS      = fcgi sqlite3
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+# Deferred (=, not :=): on a fresh machine deps-build installs pkg-config
+# and the libraries during this very make, after the Makefile was read.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
 
 # Build-time defaults (SPEC.md, Configuration): a database outside any
 # document root, and a config path used when none sits beside the binary.
@@ -43,7 +45,9 @@ BUILD   ?= build
 .PHONY: all test unit-test san-test integration-test browser-test static \
         install run stop bench fuzz deps deps-build deps-test clean
 
-all: $(BINS)
+# deps-build names (or, as root, installs) any missing Debian package.
+all: deps-build
+	@$(MAKE) --no-print-directory $(BINS)
 
 # --- binaries -------------------------------------------------------------
 # $(1): build dir, $(2): extra flags.  Each variant gets its own objects.
