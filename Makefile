@@ -43,7 +43,7 @@ PREFIX  ?= /usr/local
 BUILD   ?= build
 
 .PHONY: all test unit-test san-test integration-test browser-test static \
-        install run stop bench fuzz deps deps-build deps-test clean
+        install run stop bench fuzz deps deps-build deps-test deps-browser clean
 
 # deps-build names (or, as root, installs) any missing Debian package.
 all: deps-build
@@ -122,13 +122,20 @@ integration-test: deps-test $(BINS) $(SAN_BINS) $(STATIC_BINS) $(BUILD)/tests/te
 	  "SSE_IT_MODE=fcgid SSE_IT_QUICK=1 SSE_TEST_BINARIES=$(CURDIR)/$(BUILD)/san/cgi-bin $(BUILD)/tests/test_apache" \
 	  "SSE_IT_MODE=cgid SSE_IT_QUICK=1 SSE_IT_STATIC=1 SSE_TEST_BINARIES=$(CURDIR)/$(BUILD)/static/dist/cgi-bin SSE_TEST_SSECTL=$(CURDIR)/$(BUILD)/static/dist/ssectl $(BUILD)/tests/test_apache"
 
-test: unit-test san-test fuzz-replay integration-test
+# The chat page in a real headless Chromium behind the Apache harness.
+browser-test: deps-browser $(BINS)
+	@tests/browser/run.sh
+
+test: unit-test san-test fuzz-replay integration-test browser-test
 
 deps-build:
 	@scripts/deps.sh build
 
 deps-test:
 	@scripts/deps.sh test fuzz
+
+deps-browser:
+	@scripts/deps.sh browser
 
 # --- make run / make stop -------------------------------------------------
 PORT ?= 8080

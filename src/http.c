@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "request.h"
+
 const char *http_reason(int status)
 {
 	switch (status) {
@@ -55,9 +57,26 @@ void http_respond(struct request *req, int status, const char *extra_headers,
 	sb_free(&out);
 }
 
+void http_discard_body(struct request *req)
+{
+	long long length;
+	if (!parse_content_length(req_param(req, "CONTENT_LENGTH"), &length) ||
+	    length > HTTP_DISCARD_MAX)
+		return;
+	char sink[4096];
+	while (length > 0) {
+		size_t want = length < (long long)sizeof(sink) ? (size_t)length : sizeof(sink);
+		ssize_t n = req_read(req, sink, want);
+		if (n <= 0)
+			return;   /* the end (already read), or a stalled client */
+		length -= n;
+	}
+}
+
 void http_error(struct request *req, int status, const char *extra_headers,
                 const char *message)
 {
+	http_discard_body(req);
 	struct strbuf body = STRBUF_INIT;
 	sb_puts(&body, "{\"error\":");
 	json_string(&body, message);

@@ -21,7 +21,17 @@ void json_string(struct strbuf *out, const char *s);
 void http_respond(struct request *req, int status, const char *extra_headers,
                   const char *content_type, const char *body);
 
-/* {"error": message} with the given status. */
+/*
+ * A refused body is still read and thrown away, up to this much: a process
+ * that exits with unread input on a socket (mod_cgid's stdin is one) makes
+ * the kernel reset the connection, and the server may lose our answer.
+ */
+#define HTTP_DISCARD_MAX (1024 * 1024)
+
+/* Reads and drops what is left of the declared body; never parsed. */
+void http_discard_body(struct request *req);
+
+/* {"error": message} with the given status, after discarding the body. */
 void http_error(struct request *req, int status, const char *extra_headers,
                 const char *message);
 

@@ -24,12 +24,7 @@
 #include "transport.h"
 
 #define POST_RETRY_AFTER_S 5   /* Retry-After when the database is busy */
-/*
- * A refused body is still read and thrown away, up to this much: a process
- * that exits with unread input on a socket (mod_cgid's stdin is one) makes
- * the kernel reset the connection, and the server may lose our answer.
- */
-#define POST_DISCARD_MAX (1024 * 1024)
+
 
 struct poster {
 	struct config cfg;
@@ -73,23 +68,6 @@ static bool read_body(struct request *req, char *buf, size_t len)
 		got += (size_t)n;
 	}
 	return true;
-}
-
-/* Reads and drops the declared body (bounded); never stored or parsed. */
-static void discard_body(struct request *req)
-{
-	long long length;
-	if (!parse_content_length(req_param(req, "CONTENT_LENGTH"), &length) ||
-	    length > POST_DISCARD_MAX)
-		return;
-	char sink[4096];
-	while (length > 0) {
-		ssize_t n = req_read(req, sink, length < (long long)sizeof(sink)
-		                                ? (size_t)length : sizeof(sink));
-		if (n <= 0)
-			return;
-		length -= n;
-	}
 }
 
 /* Answers a store failure: 429 or 503, both with Retry-After. */
@@ -176,7 +154,6 @@ static void handle(struct request *req, void *arg)
 	const char *why = NULL;
 	int status = check_request(req, &p->cfg, &length, &type, &why);
 	if (status != 0) {
-		discard_body(req);
 		http_error(req, status, status == 405 ? "Allow: POST\r\n" : "", why);
 		return;
 	}

@@ -79,10 +79,11 @@ test('two browsers chat both ways; name remembered; local time', { timeout: 6000
 	await send(pa, 'hello from alice');
 	await waitText(pb, 'hello from alice');
 	await waitText(pa, 'hello from alice');
-	assert.equal(await pa.locator('#message').inputValue(), '', 'box cleared after success');
+	await pa.waitForFunction(() => document.getElementById('message').value === '');  // cleared on 201
 
 	await send(pb, 'hi alice, bob here');
 	await waitText(pa, 'hi alice, bob here');
+	await waitText(pb, 'hi alice, bob here');
 	const seenA = await shown(pa), seenB = await shown(pb);
 	assert.deepEqual(seenA.map((m) => [m.user, m.text]),
 		[['alice', 'hello from alice'], ['bob', 'hi alice, bob here']]);
@@ -229,8 +230,8 @@ test('a failed post shows the server error and keeps the text', { timeout: 30000
 	// Shortened, it goes through and the error goes away.
 	await send(page, 'short now');
 	await waitText(page, 'short now');
-	assert.equal(await page.locator('#error').isHidden(), true);
-	assert.equal(await page.locator('#message').inputValue(), '');
+	await page.waitForFunction(() => document.getElementById('message').value === '' &&
+		document.getElementById('error').hidden);
 	noErrors(ctx);
 	await ctx.close();
 });
@@ -298,6 +299,32 @@ test('five tabs share one stream (SharedWorker), and without it (BroadcastChanne
 	}
 });
 
+test('without SharedWorker: when the tab holding the stream closes, another takes over', { timeout: 40000 }, async () => {
+	const r = room('handover');
+	await postHttp(r, 'seed', 'before the handover');
+	const ctx = await newContext(browser, { user: 'relay' });
+	const pages = await Promise.all([0, 1, 2].map(() => openChat(ctx, r, { query: '?transport=broadcast' })));
+	await Promise.all(pages.map((p) => waitText(p, 'before the handover')));
+	const modes = await Promise.all(pages.map((p) => p.evaluate(() => window.sseChat.mode)));
+	const leader = modes.indexOf('broadcast-leader');
+	assert.ok(leader >= 0, `a leader among ${modes}`);
+	await pages[leader].close();
+	const rest = pages.filter((p, i) => i !== leader);
+	await until(async () => (await Promise.all(rest.map((p) => p.evaluate(() => window.sseChat.mode))))
+		.filter((m) => m === 'broadcast-leader').length === 1, 10000, 'a new leader');
+	await postHttp(r, 'seed', 'after the handover');
+	await Promise.all(rest.map((p) => waitText(p, 'after the handover')));
+	for (const p of rest)
+		assert.deepEqual((await shown(p)).map((m) => m.text), ['before the handover', 'after the handover']);
+	// The skip link focuses the message box without changing the room.
+	await rest[0].focus('.skip');
+	await rest[0].keyboard.press('Enter');
+	assert.equal(await rest[0].evaluate(() => document.activeElement.id), 'message');
+	assert.equal(await rest[0].evaluate(() => window.sseChat.channel), r);
+	noErrors(ctx);
+	await ctx.close();
+});
+
 test('the stream counts: one SharedWorker stream per room, seen by ssectl', { timeout: 30000 }, async () => {
 	const r = room('count');
 	await until(() => liveStreams() === 0, 15000, 'earlier streams to end');
@@ -308,13 +335,21 @@ test('the stream counts: one SharedWorker stream per room, seen by ssectl', { ti
 	await ctx.close();
 });
 
-test('Apache restart: reconnecting, then live; nothing lost or doubled; then a gap reset', { timeout: 90000 }, async () => {
+test('Apache restart: reconnecting, then live; nothing lost or doubled; then a gap reset', { timeout: 90000 }, async (t) => {
 	const r = room('restart');
 	const ctx = await newContext(browser, { user: 'steady' });
 	const page = await openChat(ctx, r);
+	// If this fails, say what the page went through.
+	const watched = [];
+	t.after(async () => {
+		if (page.isClosed())
+			return;
+		t.diagnostic(`states seen: ${watched.join(' ')}`);
+		t.diagnostic(`shown: ${JSON.stringify(await shown(page).catch(() => []))}`);
+		t.diagnostic(`error box: ${await page.locator('#error').textContent().catch(() => '?')}`);
+	});
 	await send(page, 'before the restart');
 	await waitText(page, 'before the restart');
-	const watched = [];
 	await page.exposeFunction('__stateSeen', (s) => watched.push(s));
 	await page.evaluate(() => {
 		new MutationObserver(() => window.__stateSeen(document.getElementById('conn').dataset.state))
@@ -412,6 +447,64 @@ test('without JavaScript: the plain form posts and comes back to the page', { ti
 	const p = await openChat(js, 'chat');
 	await waitText(p, 'posted without script');
 	await js.close();
+});
+
+/** The lowest text contrast among the page's main kinds of text. */
+function worstContrast(page) {
+	return page.evaluate(() => {
+		const rgb = (c) => {
+			const m = /rgba?\(([\d.]+),? ([\d.]+),? ([\d.]+)(?:,? \/? ?([\d.]+))?/.exec(c);
+			return m ? [+m[1], +m[2], +m[3], m[4] === undefined ? 1 : +m[4]] : null;
+		};
+		const lum = ([r, g, b]) => {
+			const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+			return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+		};
+		const background = (e) => {
+			for (; e; e = e.parentElement) {
+				const c = rgb(getComputedStyle(e).backgroundColor);
+				if (c && c[3] > 0.5)
+					return c;
+			}
+			return [255, 255, 255, 1];
+		};
+		const sel = '.title, .room-name, .conn-label, #room-list a, .user, .you, .meta time, .msg .text, ' +
+			'.sys p, .day span, .field label, #user, #message, .btn-send, .hint, .error, .empty, .new-marker';
+		let worst = { ratio: 99 };
+		for (const e of document.querySelectorAll(sel)) {
+			if (!e.getClientRects().length)
+				continue;
+			const fg = rgb(getComputedStyle(e).color), bg = background(e);
+			if (!fg)
+				continue;
+			const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+			const ratio = (a + 0.05) / (b + 0.05);
+			if (ratio < worst.ratio)
+				worst = { ratio: Math.round(ratio * 100) / 100, what: e.className || e.id, fg: String(fg), bg: String(bg) };
+		}
+		return worst;
+	});
+}
+
+test('contrast of the text, light and dark', { timeout: 30000 }, async (t) => {
+	const r = room('contrast');
+	await postHttp(r, 'alice', 'mine, see https://example.org/');
+	await postHttp(r, 'bob', 'theirs');
+	ssectl('publish', '--channel', r, 'a system line');
+	for (const colorScheme of ['light', 'dark']) {
+		const ctx = await newContext(browser, { colorScheme, user: 'alice' });
+		const page = await openChat(ctx, r);
+		await page.waitForSelector('#messages li.sys');
+		await page.evaluate(() => {
+			const e = document.getElementById('error');
+			e.textContent = 'Not sent: example.';
+			e.hidden = false;
+		});
+		const worst = await worstContrast(page);
+		t.diagnostic(`${colorScheme}: lowest contrast ${JSON.stringify(worst)}`);
+		assert.ok(worst.ratio >= 4.5, `${colorScheme}: ${JSON.stringify(worst)}`);
+		await ctx.close();
+	}
 });
 
 test('accessible names and landmarks', { timeout: 30000 }, async () => {

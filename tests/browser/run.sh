@@ -3,7 +3,7 @@
 # the real Apache harness (scripts/apache.sh, mod_fcgid) serving htdocs/ and
 # the cgi-bin binaries from a fresh site folder under /tmp.
 #
-#   tests/browser/run.sh            run everything (about a minute)
+#   tests/browser/run.sh            run everything (one to two minutes)
 #   KEEP_SITE=1 tests/browser/run.sh  leave the site folder for a look
 #   tests/browser/run.sh --test-name-pattern=restart   one test (node --test options)
 #
@@ -13,6 +13,9 @@
 # tests/out/screenshots/, the TAP report to tests/out/browser.tap.  Apache is
 # stopped at the end, by its PID, whatever happened.  The last line is
 # "N passed, N failed".
+#
+# Environment (optional): CHROMIUM (browser binary), SSE_BROWSER_PORT (port;
+# default: a free one), SSE_APACHE_SH (harness; default scripts/apache.sh).
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -95,8 +98,15 @@ cleanup() {
 	fi
 	exit "$rc"
 }
+node_pid=
+on_signal() {
+	[ -n "$node_pid" ] && kill -TERM "$node_pid" 2>/dev/null && wait "$node_pid" 2>/dev/null
+	echo "browser tests: interrupted" >&2
+	echo "0 passed, 1 failed"
+	exit 130
+}
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap on_signal INT TERM HUP
 
 echo "browser tests: Apache (fcgid) on 127.0.0.1:$port, site $site"
 "$apache_sh" start "$site" "$port" fcgid ||
@@ -108,11 +118,15 @@ export SSE_REPO=$repo SSE_SITE=$site SSE_PORT=$port SSE_APACHE_SH=$apache_sh \
        SSE_OUT=$out CHROMIUM=$chromium
 tap=$out/browser.tap
 rm -f "$tap"
-(cd "$here" && node --test --test-concurrency=1 \
+# In the background, so that a signal to this script is handled at once.
+(cd "$here" && exec node --test --test-concurrency=1 \
 	--test-reporter=spec --test-reporter-destination=stdout \
 	--test-reporter=tap --test-reporter-destination="$tap" \
-	"$@" "$here"/*.test.mjs)
+	"$@" "$here"/*.test.mjs) &
+node_pid=$!
+wait "$node_pid"
 rc=$?
+node_pid=
 
 passed=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$tap" 2>/dev/null | tail -1)
 failed=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$tap" 2>/dev/null | tail -1)

@@ -1,0 +1,273 @@
+/*
+ * hub.js: holds one EventSource per channel and relays its events to the
+ * tabs that show that channel.  The same file runs in two places:
+ *
+ *  - as a SharedWorker script (new SharedWorker('hub.js')): every tab of the
+ *    site connects a MessagePort to the one worker, so ten tabs share one
+ *    stream per channel;
+ *  - as a plain <script> in a page (browsers without SharedWorker): then it
+ *    only defines self.SseHub, and app.js runs it in the one tab that won
+ *    the leader election, relaying over a BroadcastChannel.
+ *
+ * Messages from a tab (client) to the hub:
+ *   {type:'subscribe', channel, url}   show this channel (replaces any other)
+ *   {type:'kick'}                      the browser is back online: reconnect now
+ *   {type:'ping'}                      I am still here
+ *   {type:'bye'}                       the tab is going away
+ * Messages from the hub to a tab:
+ *   {type:'replay', channel, events, state}  what the hub holds, on subscribe
+ *   {type:'event', channel, ev}              ev = {kind:'message'|'reset', id, data}
+ *   {type:'state', channel, state}           'connecting' | 'live' | 'reconnecting'
+ *
+ * Only 'message' (chat messages and plain published text) and 'reset' are
+ * listened for: an EventSource drops events of other names by itself, which
+ * is what the page wants for names it does not know.
+ */
+(function (global) {
+	'use strict';
+
+	var BUFFER_MAX = 500;        /* events kept per channel for late tabs */
+	var IDLE_CLOSE_MS = 5000;    /* keep a channel open this long with no tab */
+	var CLIENT_TIMEOUT_MS = 180000; /* a tab silent this long is gone */
+	var RETRY_MIN_MS = 1000, RETRY_MAX_MS = 15000;
+
+	/*
+	 * Channels are keyed by their stream URL, so two chat pages of one site
+	 * that listen to different endpoints never share a stream by mistake.
+	 */
+	function Hub() {
+		this.channels = Object.create(null);  /* stream URL -> channel state */
+		this.clients = Object.create(null);   /* id -> {send, key, seen} */
+		var hub = this;
+		this.sweeper = setInterval(function () { hub.sweep(); }, 30000);
+	}
+
+	Hub.prototype.attach = function (id, send) {
+		this.clients[id] = { send: send, key: null, seen: Date.now() };
+	};
+
+	Hub.prototype.detach = function (id) {
+		var c = this.clients[id];
+		if (!c)
+			return;
+		delete this.clients[id];
+		if (c.key)
+			this.release(c.key);
+	};
+
+	Hub.prototype.handle = function (id, msg) {
+		var c = this.clients[id];
+		if (!c || !msg || typeof msg !== 'object')
+			return;
+		c.seen = Date.now();
+		switch (msg.type) {
+		case 'subscribe':
+			if (c.key)
+				this.release(c.key);
+			c.key = null;
+			var ch = this.acquire(String(msg.channel), String(msg.url));
+			c.key = ch.key;
+			c.send({ type: 'replay', channel: ch.name, events: ch.buffer.slice(),
+			         state: ch.state });
+			break;
+		case 'kick':
+			for (var key in this.channels)
+				this.kick(this.channels[key]);
+			break;
+		case 'bye':
+			/*
+			 * Only the channel is let go: a page kept in the back/forward
+			 * cache says bye and may come back on the same port.  A tab
+			 * that is really gone stops pinging and is swept.
+			 */
+			if (c.key)
+				this.release(c.key);
+			c.key = null;
+			break;
+		}
+	};
+
+	/* Drops tabs that stopped talking (closed without a goodbye). */
+	Hub.prototype.sweep = function () {
+		var now = Date.now();
+		for (var id in this.clients)
+			if (now - this.clients[id].seen > CLIENT_TIMEOUT_MS)
+				this.detach(id);
+	};
+
+	Hub.prototype.acquire = function (name, url) {
+		var ch = this.channels[url];
+		if (!ch) {
+			ch = this.channels[url] = {
+				key: url, name: name, url: url, es: null, state: 'connecting',
+				buffer: [], lastId: 0, users: 0, failures: 0,
+				retryTimer: null, closeTimer: null,
+			};
+			this.open(ch, false);
+		}
+		ch.users++;
+		if (ch.closeTimer) {
+			clearTimeout(ch.closeTimer);
+			ch.closeTimer = null;
+		}
+		return ch;
+	};
+
+	Hub.prototype.release = function (key) {
+		var ch = this.channels[key], hub = this;
+		if (!ch)
+			return;
+		ch.users--;
+		if (ch.users <= 0 && !ch.closeTimer) {
+			ch.closeTimer = setTimeout(function () {
+				if (ch.users > 0)
+					return;
+				hub.shut(ch);
+				delete hub.channels[key];
+			}, IDLE_CLOSE_MS);
+		}
+	};
+
+	Hub.prototype.shut = function (ch) {
+		if (ch.retryTimer)
+			clearTimeout(ch.retryTimer);
+		ch.retryTimer = null;
+		if (ch.es)
+			ch.es.close();
+		ch.es = null;
+	};
+
+	Hub.prototype.broadcast = function (ch, msg) {
+		for (var id in this.clients) {
+			var c = this.clients[id];
+			if (c.key === ch.key) {
+				try {
+					c.send(msg);
+				} catch (e) {
+					this.detach(id);
+				}
+			}
+		}
+	};
+
+	Hub.prototype.setState = function (ch, state) {
+		if (ch.state === state)
+			return;
+		ch.state = state;
+		this.broadcast(ch, { type: 'state', channel: ch.name, state: state });
+	};
+
+	/*
+	 * Opens the stream.  The first time, no resume point: the server sends
+	 * the recent history.  After the browser gave up on a stream (it does on
+	 * any non-200 answer), the new one resumes after the last id seen.
+	 */
+	Hub.prototype.open = function (ch, resume) {
+		var hub = this;
+		var url = ch.url;
+		if (resume && ch.lastId > 0)
+			url += (url.indexOf('?') < 0 ? '?' : '&') + 'since=' + ch.lastId;
+		var es;
+		try {
+			es = new EventSource(url);
+		} catch (e) {
+			this.setState(ch, 'reconnecting');
+			this.retryLater(ch);
+			return;
+		}
+		ch.es = es;
+		es.onopen = function () {
+			if (ch.es !== es)
+				return;
+			ch.failures = 0;
+			hub.setState(ch, 'live');
+		};
+		es.onerror = function () {
+			if (ch.es !== es)
+				return;
+			if (es.readyState === EventSource.CLOSED) {
+				/* A non-200 answer: the browser will not retry, so we do. */
+				ch.es = null;
+				hub.retryLater(ch);
+			}
+			hub.setState(ch, ch.lastId > 0 || ch.state !== 'connecting'
+				? 'reconnecting' : 'connecting');
+		};
+		es.onmessage = function (e) {
+			if (ch.es === es)
+				hub.receive(ch, 'message', e);
+		};
+		es.addEventListener('reset', function (e) {
+			if (ch.es === es)
+				hub.receive(ch, 'reset', e);
+		});
+	};
+
+	Hub.prototype.retryLater = function (ch) {
+		var hub = this;
+		if (ch.retryTimer)
+			return;
+		ch.failures++;
+		var delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * Math.pow(2, ch.failures - 1));
+		delay = delay * (0.75 + Math.random() * 0.5);
+		ch.retryTimer = setTimeout(function () {
+			ch.retryTimer = null;
+			if (hub.channels[ch.key] === ch && !ch.es)
+				hub.open(ch, true);
+		}, delay);
+	};
+
+	/* Back online: do not wait for the browser's or our back-off. */
+	Hub.prototype.kick = function (ch) {
+		if (ch.es && ch.es.readyState === EventSource.OPEN)
+			return;
+		this.shut(ch);
+		ch.failures = 0;
+		this.open(ch, true);
+	};
+
+	Hub.prototype.receive = function (ch, kind, e) {
+		var id = parseInt(e.lastEventId, 10);
+		if (!(id > 0))
+			id = 0;
+		var ev = { kind: kind, id: id, data: String(e.data) };
+		if (kind === 'reset') {
+			/* What follows may have lower ids (a replaced database). */
+			ch.buffer = [];
+			ch.lastId = 0;
+		} else {
+			if (id > 0 && id <= ch.lastId)
+				return;  /* never relay a message twice */
+			if (id > 0)
+				ch.lastId = id;
+			ch.buffer.push(ev);
+			if (ch.buffer.length > BUFFER_MAX)
+				ch.buffer.splice(0, ch.buffer.length - BUFFER_MAX);
+		}
+		this.broadcast(ch, { type: 'event', channel: ch.name, ev: ev });
+	};
+
+	Hub.prototype.destroy = function () {
+		clearInterval(this.sweeper);
+		for (var key in this.channels)
+			this.shut(this.channels[key]);
+		this.channels = Object.create(null);
+		this.clients = Object.create(null);
+	};
+
+	global.SseHub = Hub;
+
+	/* Running as the SharedWorker: one hub, one client per connected port. */
+	if (typeof SharedWorkerGlobalScope !== 'undefined' &&
+	    global instanceof SharedWorkerGlobalScope) {
+		var hub = new Hub(), next = 0;
+		global.onconnect = function (e) {
+			var port = e.ports[0], id = 'p' + (++next);
+			hub.attach(id, function (m) { port.postMessage(m); });
+			port.onmessage = function (ev) { hub.handle(id, ev.data); };
+			/* Newer browsers tell us when a tab's port is gone. */
+			port.addEventListener('close', function () { hub.detach(id); });
+			port.start();
+		};
+	}
+})(self);
