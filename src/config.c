@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "request.h"
+
 enum key_type { KEY_LONG, KEY_PATH, KEY_ORIGINS };
 
 struct key_spec {
@@ -114,16 +116,11 @@ static bool valid_origin(const char *s, size_t len)
 
 static bool valid_origins(const char *s)
 {
-	const char *p = s;
-	while (*p) {
-		while (*p == ' ' || *p == '\t')
-			p++;
-		const char *start = p;
-		while (*p && *p != ' ' && *p != '\t')
-			p++;
-		if (p > start && !valid_origin(start, (size_t)(p - start)))
+	const char *word;
+	size_t len;
+	while (origin_list_next(&s, &word, &len))
+		if (!valid_origin(word, len))
 			return false;
-	}
 	return true;
 }
 

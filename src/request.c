@@ -26,6 +26,28 @@ enum id_parse parse_event_id(const char *s, long long *out)
 	return ID_VALID;
 }
 
+/*
+ * Looks up one query parameter: true with the value in out when present,
+ * false when absent or refused (then *error says why).
+ */
+static bool query_param(const char *query, const char *name,
+                        struct strbuf *out, const char **error)
+{
+	switch (form_get(query, strlen(query), name, out)) {
+	case FORM_FOUND:
+		return true;
+	case FORM_ABSENT:
+		return false;
+	case FORM_DUPLICATE:
+		*error = "a query parameter is given twice";
+		return false;
+	case FORM_MALFORMED:
+		break;
+	}
+	*error = "malformed percent escape in the query string";
+	return false;
+}
+
 int parse_stream_query(const char *query, struct stream_query *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -33,53 +55,20 @@ int parse_stream_query(const char *query, struct stream_query *out)
 	out->since = ID_ABSENT;
 	if (query == NULL)
 		query = "";
-	size_t len = strlen(query);
 	struct strbuf value = STRBUF_INIT;
-	int status = 0;
-
-	switch (form_get(query, len, "channel", &value)) {
-	case FORM_ABSENT:
-		break;
-	case FORM_FOUND:
-		if (!sse_valid_name(sb_str(&value), value.len)) {
-			out->error = "channel must be 1-64 characters of A-Z a-z 0-9 _ . -";
-			status = 400;
-		} else {
+	if (query_param(query, "channel", &value, &out->error)) {
+		if (sse_valid_name(sb_str(&value), value.len))
 			memcpy(out->channel, sb_str(&value), value.len + 1);
-		}
-		break;
-	case FORM_DUPLICATE:
-		out->error = "channel is given twice";
-		status = 400;
-		break;
-	case FORM_MALFORMED:
-		out->error = "malformed percent escape in the query string";
-		status = 400;
-		break;
+		else
+			out->error = "channel must be 1-64 characters of A-Z a-z 0-9 _ . -";
 	}
-	if (status == 0) {
-		switch (form_get(query, len, "since", &value)) {
-		case FORM_ABSENT:
-			break;
-		case FORM_FOUND:
-			out->since = parse_event_id(sb_str(&value), &out->since_id);
-			if (out->since != ID_VALID) {
-				out->error = "since must be a message id (digits)";
-				status = 400;
-			}
-			break;
-		case FORM_DUPLICATE:
-			out->error = "since is given twice";
-			status = 400;
-			break;
-		case FORM_MALFORMED:
-			out->error = "malformed percent escape in the query string";
-			status = 400;
-			break;
-		}
+	if (out->error == NULL && query_param(query, "since", &value, &out->error)) {
+		out->since = parse_event_id(sb_str(&value), &out->since_id);
+		if (out->since != ID_VALID)
+			out->error = "since must be a message id (digits)";
 	}
 	sb_free(&value);
-	return status;
+	return out->error == NULL ? 0 : 400;
 }
 
 /* Copies the lower-cased, trimmed token before any ';' into out. */
@@ -150,19 +139,26 @@ static bool origin_is_host(const char *origin, const char *host)
 	return host != NULL && *host != '\0' && strcasecmp(rest, host) == 0;
 }
 
+bool origin_list_next(const char **cursor, const char **word, size_t *len)
+{
+	const char *p = *cursor;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	*word = p;
+	while (*p && *p != ' ' && *p != '\t')
+		p++;
+	*len = (size_t)(p - *word);
+	*cursor = p;
+	return *len > 0;
+}
+
 static bool origin_listed(const char *origin, const char *allowed)
 {
-	size_t n = strlen(origin);
-	const char *p = allowed != NULL ? allowed : "";
-	while (*p) {
-		while (*p == ' ' || *p == '\t')
-			p++;
-		const char *start = p;
-		while (*p && *p != ' ' && *p != '\t')
-			p++;
-		if ((size_t)(p - start) == n && strncasecmp(start, origin, n) == 0)
+	size_t n = strlen(origin), len;
+	const char *cursor = allowed != NULL ? allowed : "", *word;
+	while (origin_list_next(&cursor, &word, &len))
+		if (len == n && strncasecmp(word, origin, n) == 0)
 			return true;
-	}
 	return false;
 }
 

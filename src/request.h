@@ -43,6 +43,12 @@ bool parse_content_length(const char *s, long long *out);
 bool origin_allowed(const char *origin, const char *sec_fetch_site,
                     const char *host, const char *allowed);
 
+/*
+ * Steps through a space-separated origin list (allowed_origins): true with
+ * the next word, false at the end.  Shared by the check and the config.
+ */
+bool origin_list_next(const char **cursor, const char **word, size_t *len);
+
 /* True when an Accept header prefers an HTML page (a plain form post). */
 bool wants_html(const char *accept);
 
