@@ -167,6 +167,8 @@ static enum store_status prepare_reads(struct store *st)
 		{ &st->newest, "SELECT id, event, data FROM (SELECT id, event, data"
 		               " FROM messages WHERE channel = ?1"
 		               " ORDER BY id DESC LIMIT ?2) ORDER BY id" },
+		{ &st->begin, "BEGIN" },
+		{ &st->commit, "COMMIT" },
 	};
 	for (size_t i = 0; i < sizeof(list) / sizeof(list[0]); i++) {
 		int rc = prepare(st, list[i].stmt, list[i].sql);
@@ -234,7 +236,8 @@ enum store_status store_open(struct store *st, const char *path, bool create)
 void store_close(struct store *st)
 {
 	sqlite3_stmt **stmts[] = { &st->data_version, &st->max_id, &st->pruned_upto,
-	                           &st->oldest, &st->after, &st->newest };
+	                           &st->oldest, &st->after, &st->newest,
+	                           &st->begin, &st->commit };
 	for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++) {
 		sqlite3_finalize(*stmts[i]);
 		*stmts[i] = NULL;
@@ -275,6 +278,14 @@ static int step_int(sqlite3_stmt *stmt, long long *out)
 	}
 	sqlite3_reset(stmt);
 	return rc;
+}
+
+/* Runs a prepared statement that returns no rows (BEGIN, COMMIT). */
+static int step_once(sqlite3_stmt *stmt)
+{
+	int rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
 enum store_status store_data_version(struct store *st, long long *version)
@@ -361,7 +372,7 @@ enum store_status store_read(struct store *st, const char *channel,
                              struct store_read_result *res)
 {
 	memset(res, 0, sizeof(*res));
-	int rc = exec(st, "BEGIN");
+	int rc = step_once(st->begin);
 	if (rc != SQLITE_OK)
 		return fail(st, rc, "reading messages");
 	rc = read_locked(st, channel, after, history, fn, ctx, res);
@@ -370,7 +381,7 @@ enum store_status store_read(struct store *st, const char *channel,
 		exec(st, "ROLLBACK");
 		return s;
 	}
-	exec(st, "COMMIT");
+	step_once(st->commit);
 	return STORE_OK;
 }
 

@@ -64,6 +64,8 @@ struct store {
 	sqlite3_stmt *oldest;
 	sqlite3_stmt *after;
 	sqlite3_stmt *newest;
+	sqlite3_stmt *begin;      /* a stream reads many times: no re-parsing */
+	sqlite3_stmt *commit;
 	char error[256];    /* the last failure, for the log */
 };
 

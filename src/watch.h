@@ -22,7 +22,7 @@
 #define SSE_WATCH_H
 
 #define WATCH_SUFFIX ".notify"
-#define WATCH_FALLBACK_MS 5000
+#define WATCH_FALLBACK_MS 15000
 
 struct watch {
 	int fd;   /* inotify descriptor, or -1 when unavailable */
