@@ -590,8 +590,12 @@ static int prune_body(struct store *st, void *arg)
 	char channel[128] = "";
 	while (rc == SQLITE_OK) {
 		sqlite3_bind_text(stmt, 1, channel, -1, SQLITE_TRANSIENT);
-		if (sqlite3_step(stmt) != SQLITE_ROW)
+		int step = sqlite3_step(stmt);
+		if (step != SQLITE_ROW) {
+			sqlite3_reset(stmt);
+			rc = step == SQLITE_DONE ? SQLITE_OK : step;
 			break;
+		}
 		snprintf(channel, sizeof(channel), "%s",
 		         (const char *)sqlite3_column_text(stmt, 0));
 		sqlite3_reset(stmt);
