@@ -43,7 +43,7 @@ PREFIX  ?= /usr/local
 BUILD   ?= build
 
 .PHONY: all test unit-test san-test integration-test browser-test static \
-        install run stop bench fuzz deps deps-build deps-test deps-browser clean
+        install run stop bench fuzz deps deps-build deps-test deps-browser fault-test clean
 
 # deps-build names (or, as root, installs) any missing Debian package.
 all: deps-build
@@ -121,6 +121,19 @@ integration-test: deps-test $(BINS) $(SAN_BINS) $(STATIC_BINS) $(BUILD)/tests/te
 	  "SSE_IT_MODE=cgid $(BUILD)/tests/test_apache" \
 	  "SSE_IT_MODE=fcgid SSE_IT_QUICK=1 SSE_TEST_BINARIES=$(CURDIR)/$(BUILD)/san/cgi-bin $(BUILD)/tests/test_apache" \
 	  "SSE_IT_MODE=cgid SSE_IT_QUICK=1 SSE_IT_STATIC=1 SSE_TEST_BINARIES=$(CURDIR)/$(BUILD)/static/dist/cgi-bin SSE_TEST_SSECTL=$(CURDIR)/$(BUILD)/static/dist/ssectl $(BUILD)/tests/test_apache"
+
+$(BUILD)/tests/test_faults: tests/integration/test_faults.c tests/httpclient.h tests/testutil.h $(BUILD)/libsse.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests -Wno-strict-prototypes -o $@ $< $(BUILD)/libsse.a $(PKG_LIBS) $(CMOCKA_LIBS)
+
+# Fault injection and abuse limits behind Apache (issue 6): locked and full
+# databases, deleted/replaced files, SIGKILLed posts, signals, slow clients,
+# the stream cap under 200 attempts.  Not yet part of make test (see the
+# closing note of issue 6); a few minutes per mode.
+fault-test: deps-test $(BINS) $(BUILD)/tests/test_faults
+	@scripts/run-tests.sh faults \
+	  "SSE_IT_MODE=fcgid $(BUILD)/tests/test_faults" \
+	  "SSE_IT_MODE=cgid $(BUILD)/tests/test_faults"
 
 # The chat page in a real headless Chromium behind the Apache harness.
 browser-test: deps-browser $(BINS)
