@@ -60,9 +60,11 @@ void http_respond(struct request *req, int status, const char *extra_headers,
 void http_discard_body(struct request *req)
 {
 	long long length;
-	if (!parse_content_length(req_param(req, "CONTENT_LENGTH"), &length) ||
+	if (req->input_done ||
+	    !parse_content_length(req_param(req, "CONTENT_LENGTH"), &length) ||
 	    length > HTTP_DISCARD_MAX)
 		return;
+	length -= req->input_read;
 	char sink[4096];
 	while (length > 0) {
 		size_t want = length < (long long)sizeof(sink) ? (size_t)length : sizeof(sink);

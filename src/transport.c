@@ -53,7 +53,8 @@ const char *req_param(const struct request *req, const char *name)
 	return getenv(name);
 }
 
-ssize_t req_read(struct request *req, char *buf, size_t len)
+/* One read of the body, from libfcgi or from stdin with a stall limit. */
+static ssize_t read_body_once(struct request *req, char *buf, size_t len)
 {
 	if (req->fastcgi) {
 		int n = FCGX_GetStr(buf, (int)len, req->fcgx->in);
@@ -70,6 +71,22 @@ ssize_t req_read(struct request *req, char *buf, size_t len)
 		if (n >= 0 || errno != EINTR)
 			return n;
 	}
+}
+
+/*
+ * Remembers how the body went, so a later discard neither waits for a
+ * stalled client a second time nor reads past what was already read.
+ */
+ssize_t req_read(struct request *req, char *buf, size_t len)
+{
+	if (req->input_done)
+		return 0;
+	ssize_t n = read_body_once(req, buf, len);
+	if (n > 0)
+		req->input_read += n;
+	else
+		req->input_done = true;
+	return n;
 }
 
 /*

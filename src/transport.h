@@ -34,6 +34,8 @@ struct request {
 	FCGX_Request *fcgx;   /* FastCGI only */
 	char **envp;          /* the CGI environment or the FastCGI params */
 	bool failed;          /* a write failed: the client is gone */
+	bool input_done;      /* the body ended, failed or stalled */
+	long long input_read; /* body bytes read so far */
 };
 
 /* Handles one request; returns nothing: errors are answered or logged. */

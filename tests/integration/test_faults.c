@@ -1127,7 +1127,13 @@ static void test_database_deleted_or_replaced(void **state)
 		{ "deleted", false, 0, false },
 		{ "replaced", true, 0, false },
 		{ "deleted, then a post every 500 ms", false, 500, false },
-		{ "replaced, then a post every 20 ms until its ids pass the old ones", true, 20, true },
+		/*
+		 * Not tested: a replacement that has already issued more ids than
+		 * the client saw.  SPEC.md defines unknown-id as a resume point
+		 * above every id issued, so such an old id looks valid; telling
+		 * databases apart would need ids that SPEC's `id: <message id>`
+		 * does not allow (see the closing note of issue 6).
+		 */
 	};
 	enum { STREAMS = 3, NOTICE_MS = 4 * KEEPALIVE_MS + 3000, HISTORY = 50 };
 	for (size_t c = 0; c < ARRAY_LEN(cases); c++) {
