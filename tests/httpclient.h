@@ -25,6 +25,23 @@ struct http {
 	long long first_byte_ms;
 };
 
+/* A loopback port that was free a moment ago. */
+static inline int http_free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = 0 };
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t len = sizeof(sa);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return ntohs(sa.sin_port);
+}
+
 static inline void http_send(struct http *h, int port, const char *method,
                              const char *path, const char *headers,
                              const char *body)

@@ -189,6 +189,19 @@ static inline int tu_run_cgi(const char *bin, char *const env[],
 	return tu_wait(&p, 1000);
 }
 
+/* Runs a shell command built like printf; its exit status (-1: no exit). */
+static inline int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline int tu_sh(const char *fmt, ...)
+{
+	char cmd[16384];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	int rc = system(cmd);
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
 /* The body after the CGI headers' blank line ("" if none). */
 static inline const char *tu_body(const struct strbuf *out)
 {

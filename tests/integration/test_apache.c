@@ -27,43 +27,18 @@ struct it {
 	const char *mode;
 };
 
-static int free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = 0 };
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	socklen_t len = sizeof(sa);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-	    getsockname(fd, (struct sockaddr *)&sa, &len) != 0)
-		return -1;
-	close(fd);
-	return ntohs(sa.sin_port);
-}
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[8192];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	int rc = system(cmd);
-	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
 static void apache_start(struct it *t, const char *conf_extra, const char *httpd_extra)
 {
 	setenv("SSE_CONF_EXTRA", conf_extra ? conf_extra : "", 1);
 	setenv("SSE_HTTPD_EXTRA", httpd_extra ? httpd_extra : "", 1);
-	if (sh("'%s/scripts/apache.sh' start '%s' %d %s >/dev/null", t->repo, t->site,
+	if (tu_sh("'%s/scripts/apache.sh' start '%s' %d %s >/dev/null", t->repo, t->site,
 	       t->port, t->mode) != 0)
 		fail_msg("apache.sh start failed (see %s/logs/error.log)", t->site);
 }
 
 static void apache_stop(struct it *t)
 {
-	if (sh("'%s/scripts/apache.sh' stop '%s' 2>/dev/null", t->repo, t->site) != 0)
+	if (tu_sh("'%s/scripts/apache.sh' stop '%s' 2>/dev/null", t->repo, t->site) != 0)
 		fail_msg("apache.sh stop: processes had to be killed or survived");
 }
 
@@ -97,7 +72,7 @@ static int group_setup(void **state)
 	if (mkdtemp(t->site) == NULL)
 		return -1;
 	snprintf(t->db, sizeof(t->db), "%s/data/sse.db", t->site);
-	t->port = free_port();
+	t->port = http_free_port();
 	apache_start(t, base_conf, NULL);
 	*state = t;
 	return 0;
@@ -108,13 +83,13 @@ static int group_teardown(void **state)
 	struct it *t = *state;
 	apache_stop(t);
 	/* A sanitizer report or a crash anywhere behind Apache fails the run. */
-	if (sh("! grep -E 'AddressSanitizer|LeakSanitizer|runtime error:|Segmentation fault|"
+	if (tu_sh("! grep -E 'AddressSanitizer|LeakSanitizer|runtime error:|Segmentation fault|"
 	       "End of script output before headers' '%s/logs/error.log'", t->site) != 0) {
 		fprintf(stderr, "errors in %s/logs/error.log (kept)\n", t->site);
 		free(t);
 		return -1;
 	}
-	sh("rm -rf '%s'", t->site);
+	tu_sh("rm -rf '%s'", t->site);
 	free(t);
 	return 0;
 }
@@ -621,7 +596,7 @@ static void test_database_read_only_then_gone(void **state)
 	assert_int_equal(post_json(t, "d", "before trouble"), 201);
 	long long before = stored_rows(t);
 	/* Apache's user (www-data when started as root) can no longer write. */
-	assert_int_equal(sh("chmod 444 '%s'", t->db), 0);
+	assert_int_equal(tu_sh("chmod 444 '%s'", t->db), 0);
 	struct http h;
 	assert_int_equal(http_request(&h, t->port, "POST", POST_URL, JSON,
 	                              "{\"user\":\"d\",\"text\":\"read-only\"}"), 503);
@@ -629,11 +604,11 @@ static void test_database_read_only_then_gone(void **state)
 	assert_non_null(http_header(&h, "Retry-After", v, sizeof(v)));
 	assert_non_null(strstr(tu_unpad(http_body(&h)), "read-only"));
 	http_close(&h);
-	assert_int_equal(sh("chmod 644 '%s'", t->db), 0);
+	assert_int_equal(tu_sh("chmod 644 '%s'", t->db), 0);
 	assert_int_equal(post_json(t, "d", "writable again"), 201);
 	assert_int_equal(stored_rows(t), before + 1);
 
-	assert_int_equal(sh("mv '%s/data' '%s/data.away'", t->site, t->site), 0);
+	assert_int_equal(tu_sh("mv '%s/data' '%s/data.away'", t->site, t->site), 0);
 	assert_int_equal(http_request(&h, t->port, "POST", POST_URL, JSON,
 	                              "{\"user\":\"d\",\"text\":\"no folder\"}"), 503);
 	assert_non_null(http_header(&h, "Retry-After", v, sizeof(v)));
@@ -644,10 +619,10 @@ static void test_database_read_only_then_gone(void **state)
 	assert_non_null(strstr(tu_unpad(http_body(&h)), ": database is unavailable\n"));
 	assert_non_null(strstr(tu_unpad(http_body(&h)), "retry: "));
 	http_close(&h);
-	assert_int_equal(sh("mv '%s/data.away' '%s/data'", t->site, t->site), 0);
+	assert_int_equal(tu_sh("mv '%s/data.away' '%s/data'", t->site, t->site), 0);
 	assert_int_equal(post_json(t, "d", "recovered"), 201);
 	assert_int_equal(stored_rows(t), before + 2);
-	assert_int_equal(sh("sqlite3 '%s' 'PRAGMA integrity_check' | grep -qx ok", t->db), 0);
+	assert_int_equal(tu_sh("sqlite3 '%s' 'PRAGMA integrity_check' | grep -qx ok", t->db), 0);
 }
 
 /* make static: nothing from the host but the kernel. */
@@ -658,9 +633,9 @@ static void test_binaries_are_static(void **state)
 	assert_non_null(dir);
 	const char *names[] = { "events.fcgi", "post.fcgi" };
 	for (size_t i = 0; i < ARRAY_LEN(names); i++) {
-		assert_int_equal(sh("ldd '%s/%s' 2>&1 | grep -q 'not a dynamic executable'",
+		assert_int_equal(tu_sh("ldd '%s/%s' 2>&1 | grep -q 'not a dynamic executable'",
 		                    dir, names[i]), 0);
-		assert_int_equal(sh("! readelf -d '%s/%s' | grep -q NEEDED", dir, names[i]), 0);
+		assert_int_equal(tu_sh("! readelf -d '%s/%s' | grep -q NEEDED", dir, names[i]), 0);
 	}
 }
 

@@ -73,36 +73,11 @@ struct it {
 
 /* ---- harness ------------------------------------------------------------ */
 
-static int free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = 0 };
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	socklen_t len = sizeof(sa);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-	    getsockname(fd, (struct sockaddr *)&sa, &len) != 0)
-		return -1;
-	close(fd);
-	return ntohs(sa.sin_port);
-}
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[16384];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	int rc = system(cmd);
-	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
 static int apache_start_rc(struct it *t, const char *conf, const char *httpd)
 {
 	setenv("SSE_CONF_EXTRA", conf ? conf : "", 1);
 	setenv("SSE_HTTPD_EXTRA", httpd ? httpd : "", 1);
-	int rc = sh("'%s/scripts/apache.sh' start '%s' %d %s >/dev/null", t->repo,
+	int rc = tu_sh("'%s/scripts/apache.sh' start '%s' %d %s >/dev/null", t->repo,
 	            t->site, t->port, t->mode);
 	t->running = rc == 0;
 	t->conf = conf;
@@ -112,7 +87,7 @@ static int apache_start_rc(struct it *t, const char *conf, const char *httpd)
 
 static int apache_stop_rc(struct it *t)
 {
-	int rc = sh("'%s/scripts/apache.sh' stop '%s' 2>/dev/null", t->repo, t->site);
+	int rc = tu_sh("'%s/scripts/apache.sh' stop '%s' 2>/dev/null", t->repo, t->site);
 	t->running = false;
 	return rc;
 }
@@ -694,7 +669,7 @@ static int group_setup(void **state)
 		fprintf(stderr, "test_faults: not root: the disk-full test will fail "
 		        "(mount needs CAP_SYS_ADMIN)\n");
 	}
-	t->port = free_port();
+	t->port = http_free_port();
 	unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
 	srand(seed);
 	fprintf(stderr, "test_faults[%s]: site %s, port %d, seed %u\n", t->mode, t->site,
@@ -702,7 +677,7 @@ static int group_setup(void **state)
 	if (apache_start_rc(t, base_conf, NULL) != 0)
 		return -1;
 	/* As a user would (README, step 4): the database exists before any request. */
-	if (sh("'%s/scripts/apache.sh' ssectl '%s' init >/dev/null", t->repo, t->site) != 0)
+	if (tu_sh("'%s/scripts/apache.sh' ssectl '%s' init >/dev/null", t->repo, t->site) != 0)
 		return -1;
 	*state = t;
 	return 0;
@@ -742,14 +717,14 @@ static int group_teardown(void **state)
 		rc = -1;
 	}
 	/* A mount left by a failed disk-full test must not stay behind. */
-	sh("if mountpoint -q '%s/data'; then umount '%s/data' || umount -l '%s/data'; fi",
+	tu_sh("if mountpoint -q '%s/data'; then umount '%s/data' || umount -l '%s/data'; fi",
 	   t->site, t->site, t->site);
 	if (scan_log_for_crashes(t) != 0)
 		rc = -1;
 	if (rc != 0 || t->failed_tests > 0) {
 		fprintf(stderr, "%s kept for inspection\n", t->site);
 	} else {
-		sh("rm -rf '%s'", t->site);
+		tu_sh("rm -rf '%s'", t->site);
 	}
 	free(t);
 	return rc;
@@ -769,7 +744,7 @@ static int teardown_common(void **state)
 		}
 	stop_helper(t);
 	/* The log-injection test moves the data folder away for a moment. */
-	sh("if [ -d '%s/data.away' ]; then rm -rf '%s/data' && mv '%s/data.away' '%s/data'; fi",
+	tu_sh("if [ -d '%s/data.away' ]; then rm -rf '%s/data' && mv '%s/data.away' '%s/data'; fi",
 	   t->site, t->site, t->site, t->site);
 	return 0;
 }
@@ -974,15 +949,15 @@ static void test_disk_full(void **state)
 		         "(tmpfs or loop ext4); running as uid %d", (int)geteuid());
 	if (t->running)
 		apache_stop(t);
-	assert_int_equal(sh("mv '%s/data' '%s/data.saved' && mkdir '%s/data'", t->site,
+	assert_int_equal(tu_sh("mv '%s/data' '%s/data.saved' && mkdir '%s/data'", t->site,
 	                    t->site, t->site), 0);
 	const char *how = "tmpfs, 2 MiB";
-	if (sh("mount -t tmpfs -o size=2m,mode=0755 sse-faults '%s/data' 2>'%s/run/mount.err'",
+	if (tu_sh("mount -t tmpfs -o size=2m,mode=0755 sse-faults '%s/data' 2>'%s/run/mount.err'",
 	       t->site, t->site) != 0) {
 		char why[PATH_MAX + 64] = "";
-		sh("cat '%s/run/mount.err' >&2", t->site);
+		tu_sh("cat '%s/run/mount.err' >&2", t->site);
 		how = "loop-mounted ext4, 8 MiB";
-		if (sh("truncate -s 8M '%s/full.img' && mkfs.ext4 -q -F '%s/full.img' && "
+		if (tu_sh("truncate -s 8M '%s/full.img' && mkfs.ext4 -q -F '%s/full.img' && "
 		       "mount -o loop '%s/full.img' '%s/data' 2>>'%s/run/mount.err'",
 		       t->site, t->site, t->site, t->site, t->site) != 0) {
 			snprintf(why, sizeof(why), "see %s/run/mount.err", t->site);
@@ -1083,11 +1058,11 @@ static int teardown_disk_full(void **state)
 	struct it *t = *state;
 	int rc = teardown_common(state);
 	apache_stop_rc(t);
-	if (sh("test -d '%s/data.saved'", t->site) == 0) {
-		if (sh("if mountpoint -q '%s/data'; then umount '%s/data' || umount -l '%s/data'; fi",
+	if (tu_sh("test -d '%s/data.saved'", t->site) == 0) {
+		if (tu_sh("if mountpoint -q '%s/data'; then umount '%s/data' || umount -l '%s/data'; fi",
 		       t->site, t->site, t->site) != 0)
 			rc = -1;
-		sh("rm -f '%s/full.img'; rm -rf '%s/data' && mv '%s/data.saved' '%s/data'",
+		tu_sh("rm -f '%s/full.img'; rm -rf '%s/data' && mv '%s/data.saved' '%s/data'",
 		   t->site, t->site, t->site, t->site);
 	}
 	if (apache_start_rc(t, base_conf, NULL) != 0)
@@ -1099,14 +1074,14 @@ static int teardown_disk_full(void **state)
 
 static void make_fresh_database(struct it *t, const char *path)
 {
-	if (sh("%s '%s/bin/ssectl' --db '%s' init >/dev/null", t->runas, t->site, path) != 0)
+	if (tu_sh("%s '%s/bin/ssectl' --db '%s' init >/dev/null", t->runas, t->site, path) != 0)
 		fail_msg("ssectl init %s failed", path);
 	/* Fold the WAL in: the file must stand alone when it is moved. */
 	struct strbuf out = STRBUF_INIT;
 	if (sql_run(t, &out, path, "PRAGMA wal_checkpoint(TRUNCATE);") != 0)
 		fail_msg("checkpoint of %s: %s", path, sb_str(&out));
 	sb_free(&out);
-	if (sh("test ! -s '%s-wal'", path) != 0)
+	if (tu_sh("test ! -s '%s-wal'", path) != 0)
 		fail_msg("%s-wal is left after the checkpoint", path);
 }
 
@@ -1153,12 +1128,12 @@ static void test_database_deleted_or_replaced(void **state)
 			before[i] = s[i].nev;
 		}
 		if (!cases[c].replace) {
-			assert_int_equal(sh("rm -f '%s' '%s-wal' '%s-shm'", t->db, t->db, t->db), 0);
+			assert_int_equal(tu_sh("rm -f '%s' '%s-wal' '%s-shm'", t->db, t->db, t->db), 0);
 		} else {
 			char fresh[PATH_MAX + 32];
 			snprintf(fresh, sizeof(fresh), "%s/data/fresh.db", t->site);
 			make_fresh_database(t, fresh);
-			assert_int_equal(sh("rm -f '%s-wal' '%s-shm' && mv '%s' '%s'", t->db, t->db,
+			assert_int_equal(tu_sh("rm -f '%s-wal' '%s-shm' && mv '%s' '%s'", t->db, t->db,
 			                    fresh, t->db), 0);
 		}
 		long long t0 = tu_now_ms();
@@ -2144,9 +2119,9 @@ static void test_nothing_raw_reaches_the_log(void **state)
 	long long from = log_size(t);
 	/* Once with the database there, once with it gone: then every request logs. */
 	int n = run_injections(t);
-	assert_int_equal(sh("mv '%s/data' '%s/data.away'", t->site, t->site), 0);
+	assert_int_equal(tu_sh("mv '%s/data' '%s/data.away'", t->site, t->site), 0);
 	n += run_injections(t);
-	assert_int_equal(sh("mv '%s/data.away' '%s/data'", t->site, t->site), 0);
+	assert_int_equal(tu_sh("mv '%s/data.away' '%s/data'", t->site, t->site), 0);
 	assert_int_equal(wait_site_at_most(t, "events.fcgi", 0, 3 * KEEPALIVE_MS + 4000), 0);
 	usleep(300000);   /* the last lines reach the log */
 	size_t len;
