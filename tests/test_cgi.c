@@ -94,15 +94,7 @@ static int ssectl_printf(const struct site *s, const char *printf_arg,
 
 static long long count_rows(const struct site *s)
 {
-	char cmd[4 * PATH_MAX];
-	snprintf(cmd, sizeof(cmd), "'%s' --db '%s' stats 2>/dev/null"
-	         " | awk 'NR>5 {n += $2} END {print n+0}'", s->ssectl, s->db);
-	FILE *p = popen(cmd, "r");
-	assert_non_null(p);
-	long long n = -1;
-	assert_int_equal(fscanf(p, "%lld", &n), 1);
-	pclose(p);
-	return n;
+	return tu_sh_number("'%s' --db '%s' stats" TU_STATS_ROWS, s->ssectl, s->db);
 }
 
 /* ---- post.fcgi: a table of requests and the answer each must get -------- */

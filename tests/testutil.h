@@ -202,6 +202,32 @@ static inline int tu_sh(const char *fmt, ...)
 	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
+/*
+ * The number a shell command prints (built like printf); fails the test
+ * when it prints none.
+ */
+static inline long long tu_sh_number(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+static inline long long tu_sh_number(const char *fmt, ...)
+{
+	char cmd[16384];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	long long n = -1;
+	int got = fscanf(p, "%lld", &n);
+	pclose(p);
+	if (got != 1)
+		fail_msg("no number from: %s", cmd);
+	return n;
+}
+
+/* Sums the per-channel message counts of `ssectl stats` output. */
+#define TU_STATS_ROWS " 2>/dev/null | awk 'NR>5 {n += $2} END {print n+0}'"
+
 /* The body after the CGI headers' blank line ("" if none). */
 static inline const char *tu_body(const struct strbuf *out)
 {

@@ -51,15 +51,8 @@ static void apache_restart(struct it *t, const char *conf_extra, const char *htt
 /* Rows in the database, read as the serving user (WAL files keep its owner). */
 static long long stored_rows(struct it *t)
 {
-	char cmd[3 * PATH_MAX];
-	snprintf(cmd, sizeof(cmd), "'%s/scripts/apache.sh' ssectl '%s' stats 2>/dev/null"
-	         " | awk 'NR>5 {n += $2} END {print n+0}'", t->repo, t->site);
-	FILE *p = popen(cmd, "r");
-	assert_non_null(p);
-	long long n = -1;
-	assert_int_equal(fscanf(p, "%lld", &n), 1);
-	pclose(p);
-	return n;
+	return tu_sh_number("'%s/scripts/apache.sh' ssectl '%s' stats" TU_STATS_ROWS,
+	                    t->repo, t->site);
 }
 
 static int group_setup(void **state)
