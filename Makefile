@@ -128,8 +128,8 @@ $(BUILD)/tests/test_faults: tests/integration/test_faults.c tests/httpclient.h t
 
 # Fault injection and abuse limits behind Apache (issue 6): locked and full
 # databases, deleted/replaced files, SIGKILLed posts, signals, slow clients,
-# the stream cap under 200 attempts.  Not yet part of make test (see the
-# closing note of issue 6); a few minutes per mode.
+# the stream cap under 200 attempts.  Part of make test; about 100 s per
+# mode.
 fault-test: deps-test $(BINS) $(BUILD)/tests/test_faults
 	@scripts/run-tests.sh faults \
 	  "SSE_IT_MODE=fcgid $(BUILD)/tests/test_faults" \
@@ -139,7 +139,7 @@ fault-test: deps-test $(BINS) $(BUILD)/tests/test_faults
 browser-test: deps-browser $(BINS)
 	@tests/browser/run.sh
 
-test: unit-test san-test fuzz-replay integration-test browser-test
+test: unit-test san-test fuzz-replay integration-test fault-test browser-test
 
 deps-build:
 	@scripts/deps.sh build
