@@ -4,10 +4,12 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "log.h"
-#include "watch.h"
+#include "ring.h"
 
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS messages ("
@@ -191,6 +193,25 @@ void store_process_init(void)
 	sqlite3_config(SQLITE_CONFIG_PAGECACHE, (void *)0, 0, 0);
 }
 
+/*
+ * Device and inode tell store_same_file whether the path still names our
+ * file.  The ring needs more: ext4 hands a freed inode number to the next
+ * new file at once, so a database deleted and created again often has the
+ * old number; its birth time differs.
+ */
+static void file_identity(struct store *st)
+{
+	struct statx sx;
+	if (statx(AT_FDCWD, st->path, 0, STATX_INO | STATX_BTIME, &sx) != 0)
+		return;
+	st->dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
+	st->ino = sx.stx_ino;
+	if (!(sx.stx_mask & STATX_BTIME))
+		return;
+	st->identity = ring_identity((uint64_t)st->dev, (uint64_t)st->ino,
+	                             sx.stx_btime.tv_sec, sx.stx_btime.tv_nsec);
+}
+
 enum store_status store_open(struct store *st, const char *path, bool create)
 {
 	memset(st, 0, sizeof(*st));
@@ -202,11 +223,7 @@ enum store_status store_open(struct store *st, const char *path, bool create)
 		store_close(st);
 		return s;
 	}
-	struct stat sb;
-	if (stat(path, &sb) == 0) {
-		st->dev = sb.st_dev;
-		st->ino = sb.st_ino;
-	}
+	file_identity(st);
 	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
 	sqlite3_extended_result_codes(st->db, 1);
 	/* Durable at COMMIT, also in WAL mode, where the default is weaker. */
@@ -474,8 +491,15 @@ static enum store_status write_txn(struct store *st, const char *what,
 			exec(st, "ROLLBACK");
 		return s;
 	}
-	watch_notify(st->path);   /* committed: wake the streams */
 	return STORE_OK;
+}
+
+/* Committed: hands the message to the streams through the ring (ring.h). */
+static void publish_to_streams(const struct store *st, long long id,
+                               const char *channel, const char *event,
+                               const char *data, size_t len)
+{
+	ring_publish(st->path, st->identity, id, channel, event, data, len);
 }
 
 struct publish_args {
@@ -513,6 +537,8 @@ enum store_status store_publish(struct store *st, const char *channel,
 	struct publish_args a = { channel, event, data, len, retention, 0 };
 	enum store_status s = write_txn(st, "publishing", publish_body, &a);
 	*id = a.id;
+	if (s == STORE_OK)
+		publish_to_streams(st, a.id, channel, event, data, len);
 	return s;
 }
 
@@ -520,7 +546,36 @@ struct chat_args {
 	const struct chat_post *p;
 	long long id;
 	bool limited;
+	char *data;     /* the stored JSON, for the streams (sqlite3_free) */
+	size_t len;
 };
+
+/* Builds the message's JSON in its row and keeps a copy of it. */
+static int chat_data(struct store *st, struct chat_args *a)
+{
+	sqlite3_stmt *stmt;
+	/* json_object escapes every string correctly; the id is the row's. */
+	int rc = sqlite3_prepare_v2(st->db,
+	        "UPDATE messages SET data = json_object('id', id,"
+	        " 'channel', channel, 'user', ?2, 'text', ?3,"
+	        " 'time', strftime('%Y-%m-%dT%H:%M:%SZ', created, 'unixepoch'))"
+	        " WHERE id = ?1 RETURNING data", -1, &stmt, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_bind_int64(stmt, 1, a->id);
+	sqlite3_bind_text(stmt, 2, a->p->user, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 3, a->p->text, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW && a->data == NULL) {
+		a->len = (size_t)sqlite3_column_bytes(stmt, 0);
+		a->data = sqlite3_mprintf("%s", (const char *)sqlite3_column_text(stmt, 0));
+		if (a->data == NULL) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+	}
+	sqlite3_finalize(stmt);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
 
 static int chat_body(struct store *st, void *arg)
 {
@@ -552,11 +607,7 @@ static int chat_body(struct store *st, void *arg)
 	if (rc != SQLITE_OK)
 		return rc;
 	a->id = sqlite3_last_insert_rowid(st->db);
-	/* json_object escapes every string correctly; the id is the row's. */
-	rc = run(st, "UPDATE messages SET data = json_object('id', id,"
-	         " 'channel', channel, 'user', ?2, 'text', ?3,"
-	         " 'time', strftime('%Y-%m-%dT%H:%M:%SZ', created, 'unixepoch'))"
-	         " WHERE id = ?1", "itt", a->id, p->user, p->text);
+	rc = chat_data(st, a);
 	if (rc != SQLITE_OK)
 		return rc;
 	return prune_channel(st, p->channel, p->retention, NULL);
@@ -565,9 +616,14 @@ static int chat_body(struct store *st, void *arg)
 enum store_status store_post_chat(struct store *st, const struct chat_post *p,
                                   long long *id)
 {
-	struct chat_args a = { p, 0, false };
+	struct chat_args a = { p, 0, false, NULL, 0 };
 	enum store_status s = write_txn(st, "storing a post", chat_body, &a);
 	*id = a.id;
+	if (s == STORE_OK && a.data != NULL)
+		publish_to_streams(st, a.id, p->channel, "message", a.data, a.len);
+	else if (s == STORE_OK)
+		ring_wake(st->path);   /* no copy: streams read it from SQLite */
+	sqlite3_free(a.data);
 	return a.limited ? STORE_RATE_LIMITED : s;
 }
 

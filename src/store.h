@@ -27,6 +27,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <sqlite3.h>
@@ -58,6 +59,9 @@ struct store {
 	char path[4096];
 	dev_t dev;          /* identity of the file we opened, to notice when */
 	ino_t ino;          /* it is deleted or replaced underneath us */
+	uint64_t identity;  /* device, inode and birth time in one word, the
+	                     * database's name in the ring (ring.h); 0 when
+	                     * the filesystem keeps no birth time */
 	sqlite3_stmt *data_version;
 	sqlite3_stmt *max_id;
 	sqlite3_stmt *pruned_upto;

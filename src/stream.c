@@ -2,12 +2,14 @@
 #include "stream.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "ring.h"
 #include "slots.h"
 #include "sse.h"
 #include "watch.h"
@@ -65,13 +67,14 @@ static void frame_reset(struct strbuf *out, const struct store_read_result *res)
 }
 
 /*
- * Reads everything after *after (batch by batch), frames it and writes it.
- * Returns false when the client is gone or the database failed (then a
- * comment naming the problem has been written).
+ * Reads everything after *after (batch by batch), frames it and writes it;
+ * *wrote tells whether anything was written.  Returns false when the client
+ * is gone or the database failed (then a comment naming the problem has
+ * been written).
  */
 static bool send_new(struct request *req, struct store *st,
                      const struct config *cfg, const char *channel,
-                     long long *after)
+                     long long *after, bool *wrote)
 {
 	struct strbuf out = STRBUF_INIT;
 	bool ok = true;
@@ -99,6 +102,7 @@ static bool send_new(struct request *req, struct store *st,
 			ok = false;
 			break;
 		}
+		*wrote = *wrote || out.len > 0;
 	} while (res.more);
 	sb_free(&out);
 	return ok;
@@ -129,6 +133,77 @@ static bool send_hello(struct request *req, long retry, const char *comment)
 	return ok;
 }
 
+/*
+ * Takes the messages after *after from the ring, framing this channel's
+ * into out, until the ring has no more or out holds a batch.  Returns the
+ * ring's last answer: RING_NOT_YET once everything committed was taken,
+ * RING_OK when the batch is full.
+ */
+static enum ring_result take_from_ring(const struct ring *ring,
+                                       union ring_copy *copy,
+                                       const char *channel, long long *after,
+                                       struct strbuf *out)
+{
+	while (out->len < STREAM_WRITE_BATCH) {
+		enum ring_result r = ring_get(ring, *after + 1, copy);
+		if (r != RING_OK)
+			return r;
+		const struct ring_slot *m = &copy->slot;
+		if (strcmp(m->channel, channel) == 0)
+			sse_event(out, m->id, m->event, m->data, m->len);
+		*after = m->id;
+	}
+	return RING_OK;
+}
+
+/* What a look at the ring ended with, for the loop. */
+enum look { LOOK_DONE, LOOK_ASK_STORE, LOOK_REPLACED, LOOK_GONE };
+
+static enum look look_in_ring(struct request *req, const struct ring *ring,
+                              union ring_copy *copy, const char *channel,
+                              long long *after, bool *wrote)
+{
+	if (copy == NULL)
+		return LOOK_ASK_STORE;
+	struct strbuf out = STRBUF_INIT;
+	enum ring_result r;
+	bool ok = true;
+	do {
+		sb_reset(&out);
+		r = take_from_ring(ring, copy, channel, after, &out);
+		if (out.len > 0) {
+			ok = !sb_failed(&out) && req_write(req, out.data, out.len);
+			*wrote = true;
+		}
+	} while (ok && r == RING_OK);
+	sb_free(&out);
+	if (!ok)
+		return LOOK_GONE;
+	return r == RING_NOT_YET ? LOOK_DONE
+	     : r == RING_REPLACED ? LOOK_REPLACED : LOOK_ASK_STORE;
+}
+
+/*
+ * Reads SQLite when data_version moved (always when forced: the ring said
+ * to).  *changed tells whether it moved, *wrote whether anything was
+ * written.  False when the client is gone or the database failed.
+ */
+static bool look_in_store(struct request *req, struct store *st,
+                          const struct config *cfg, const char *channel,
+                          long long *after, long long *version, bool force,
+                          bool *changed, bool *wrote)
+{
+	long long v;
+	*changed = false;
+	if (store_data_version(st, &v) != STORE_OK)
+		return false;
+	if (v == *version && !force)
+		return true;
+	*version = v;
+	*changed = true;
+	return send_new(req, st, cfg, channel, after, wrote);
+}
+
 /* The live part: wait, look for changes, keep alive, until the end. */
 static void stream_live(struct request *req, struct store *st,
                         const struct config *cfg, const char *channel,
@@ -139,42 +214,60 @@ static void stream_live(struct request *req, struct store *st,
 	long long last_write = start;
 	long long keepalive_ms = (long long)cfg->keepalive_s * 1000;
 	struct watch watch;
+	struct ring ring;
+	union ring_copy *copy = malloc(sizeof(*copy));   /* one page, once */
 	watch_open(&watch, st->path);
+	ring_open(&ring, st->path, st->identity);
+	/* A first look closes the window between the first read and the watch. */
+	enum wait_result woke = WAIT_WOKEN;
 	for (;;) {
-		long long now = now_ms();
-		long long wait = watch.fd >= 0 ? WATCH_FALLBACK_MS : cfg->poll_interval_ms;
-		if (last_write + keepalive_ms - now < wait)
-			wait = last_write + keepalive_ms - now;
-		if (deadline - now < wait)
-			wait = deadline - now;
-		enum wait_result woke = req_wait(req, wait < 0 ? 0 : (int)wait, watch.fd);
-		if (woke == WAIT_GONE)
-			break;
-		if (woke == WAIT_WOKEN)
-			watch_drain(&watch);
-		now = now_ms();
-		if (now >= deadline)
+		if (now_ms() >= deadline)
 			break;  /* the browser reconnects with Last-Event-ID */
-		long long v;
-		if (store_data_version(st, &v) != STORE_OK)
-			break;
-		if (v != version) {
-			version = v;
-			if (!send_new(req, st, cfg, channel, &after))
+		bool ask_store = woke == WAIT_TIMEOUT, changed = false, wrote = false;
+		if (woke == WAIT_WOKEN) {
+			if (ring.map == NULL)   /* the file may have become a ring */
+				ring_open(&ring, st->path, st->identity);
+			enum look l = look_in_ring(req, &ring, copy, channel, &after, &wrote);
+			if (l == LOOK_GONE)
 				break;
-			last_write = now_ms();
-		} else if (woke == WAIT_TIMEOUT && !store_same_file(st)) {
-			/* Deleted or replaced: reconnecting reopens the new file. */
-			send_hello(req, cfg->retry_ms, "database was replaced");
-			break;
+			if (l == LOOK_REPLACED) {
+				send_hello(req, cfg->retry_ms, "database was replaced");
+				break;
+			}
+			ask_store = l == LOOK_ASK_STORE;
 		}
+		if (ask_store) {
+			if (!look_in_store(req, st, cfg, channel, &after, &version,
+			                   woke == WAIT_WOKEN, &changed, &wrote))
+				break;
+			if (!changed && !store_same_file(st)) {
+				/* Deleted or replaced: reconnecting reopens the new file. */
+				send_hello(req, cfg->retry_ms, "database was replaced");
+				break;
+			}
+		}
+		if (wrote)
+			last_write = now_ms();
 		if (now_ms() - last_write >= keepalive_ms) {
 			static const char keepalive[] = ": keepalive\n";
 			if (!req_write(req, keepalive, sizeof(keepalive) - 1))
 				break;
 			last_write = now_ms();
 		}
+		long long now = now_ms();
+		long long wait = watch.fd >= 0 ? WATCH_FALLBACK_MS : cfg->poll_interval_ms;
+		if (last_write + keepalive_ms - now < wait)
+			wait = last_write + keepalive_ms - now;
+		if (deadline - now < wait)
+			wait = deadline - now;
+		woke = req_wait(req, wait < 0 ? 0 : (int)wait, watch.fd);
+		if (woke == WAIT_GONE)
+			break;
+		if (woke == WAIT_WOKEN)
+			watch_drain(&watch);
 	}
+	free(copy);
+	ring_close(&ring);
 	watch_close(&watch);
 }
 
@@ -216,8 +309,9 @@ void stream_body(struct request *req, const struct config *cfg,
 	long long version = 0;
 	bool live = !capped && cfg->lifetime_s > 0 &&
 	            store_data_version(st, &version) == STORE_OK;
+	bool wrote = false;
 	if (send_hello(req, retry, hello) &&
-	    send_new(req, st, cfg, plan->channel, &after) && live)
+	    send_new(req, st, cfg, plan->channel, &after, &wrote) && live)
 		stream_live(req, st, cfg, plan->channel, after, version);
 	slot_release(&slot);
 }

@@ -2,9 +2,13 @@
  * stream: one text/event-stream response, from the headers to the end.
  *
  * The loop sleeps in poll() on the connection (so a gone client or a stop
- * signal wakes it at once), and every poll_interval_ms asks SQLite one
- * question, PRAGMA data_version, that costs no table access; only when the
- * answer changes does it read the channel.  It writes a keepalive comment
+ * signal wakes it at once) and on the database's notify file (watch.h).
+ * Woken, it takes the new messages from the shared ring (ring.h) without
+ * touching SQLite, and reads SQLite only when the ring cannot answer for
+ * sure.  Without a wake it asks SQLite one cheap question, PRAGMA
+ * data_version, every poll_interval_ms (every WATCH_FALLBACK_MS when
+ * inotify works), and reads the channel only when the answer changes.  A
+ * batch of waiting messages goes out in one write.  It writes a keepalive comment
  * when nothing was written for keepalive_s, and ends after its lifetime, a
  * random point between 0.8 and 1.0 of lifetime_s so that listeners who came
  * together do not all reconnect together.
@@ -27,6 +31,8 @@
 #define STREAM_NO_RESUME (-1LL)
 /* The first frame is at least this long (padded; see send_hello). */
 #define STREAM_FIRST_FRAME_MIN 128
+/* Frames taken from the ring are written once this many bytes wait. */
+#define STREAM_WRITE_BATCH 65536
 
 struct stream_plan {
 	const char *channel;

@@ -4,8 +4,9 @@
  * Polling PRAGMA data_version every poll_interval_ms costs little per look,
  * but makes the average delivery wait half an interval, and hundreds of
  * idle listeners looking four times a second add up.  So every writer of
- * ours (post.fcgi, ssectl) touches a small file, "<database>.notify", right
- * after its COMMIT, and each stream waits on it with inotify.
+ * ours (post.fcgi, ssectl) writes to a file, "<database>.notify", right
+ * after its COMMIT (it is also the ring of the newest messages, ring.h),
+ * and each stream waits on it with inotify.
  *
  * Why a file of our own and not the WAL: SQLite writes the WAL before the
  * commit is visible (visibility comes through the -shm mapping, which
@@ -13,7 +14,7 @@
  * find nothing, and sleep a whole interval.  The notify file is written
  * after the commit, once per commit, and checkpoints do not touch it.
  *
- * The notification is only a hint: data_version stays the truth, and a
+ * The notification is only a hint: SQLite stays the truth, and a
  * stream still looks every poll_interval_ms when inotify is unavailable
  * (other systems, NFS, the per-user instance limit), or every
  * WATCH_FALLBACK_MS when it is there, for writers that do not notify.
@@ -35,8 +36,5 @@ void watch_open(struct watch *w, const char *database);
 void watch_drain(struct watch *w);
 
 void watch_close(struct watch *w);
-
-/* Called by writers after a commit: wakes every watching stream. */
-void watch_notify(const char *database);
 
 #endif

@@ -250,6 +250,30 @@ static void test_data_version_and_file_identity(void **state)
 	assert_false(store_same_file(&f->st));
 }
 
+/*
+ * ext4 gives a freed inode number to the next new file at once: a database
+ * deleted and created again must still get another identity (the ring's
+ * name for it), or its streams would be served the old file's messages.
+ */
+static void test_recreated_database_gets_a_new_identity(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t first = f->st.identity;
+	assert_true(first != 0);   /* this filesystem keeps birth times */
+	ino_t first_ino = f->st.ino;
+	int reused = 0;
+	for (int round = 0; round < 5; round++) {
+		store_close(&f->st);
+		tu_sh("rm -f '%s' '%s-wal' '%s-shm'", f->path, f->path, f->path);
+		assert_int_equal(store_open(&f->st, f->path, true), STORE_OK);
+		assert_true(f->st.identity != first);
+		reused += f->st.ino == first_ino;
+		first = f->st.identity;
+		first_ino = f->st.ino;
+	}
+	print_message("recreated 5 times, inode number reused %d times\n", reused);
+}
+
 static void test_open_failures(void **state)
 {
 	struct fixture *f = *state;
@@ -342,6 +366,7 @@ int main(void)
 		T(test_chat_post_json_and_rate_limit),
 		T(test_busy_is_reported_and_nothing_stored),
 		T(test_data_version_and_file_identity),
+		T(test_recreated_database_gets_a_new_identity),
 		T(test_open_failures),
 		T(test_prune_all),
 		T(test_journal_is_wal),
