@@ -455,6 +455,36 @@ static void test_stream_live_kill_and_resume(void **state)
 	tu_rmtree(s.dir);
 }
 
+/*
+ * Traffic on other channels wakes a stream but gives its client nothing:
+ * the keepalive must still go out every keepalive_s (it is also how a
+ * stream learns that its client left).
+ */
+static void test_keepalive_despite_other_channels(void **state)
+{
+	(void)state;
+	struct site s;
+	site_make(&s, "lifetime_s = 60\nkeepalive_s = 1\n");
+	struct tu_proc p;
+	start_stream(&s, &p, NULL);   /* channel chat */
+	struct strbuf out = STRBUF_INIT;
+	assert_true(tu_read(&p, &out, ": live\n", 5000));
+	long long t0 = tu_now_ms();
+	while (tu_now_ms() - t0 < 3500)
+		assert_int_equal(ssectl(&s, "publish --channel other busy"), 0);
+	assert_true(tu_read(&p, &out, "\n: keepalive\n", 1500));
+	const char *body = tu_body(&out);
+	int keepalives = 0;
+	for (const char *k = body; (k = strstr(k, ": keepalive\n")) != NULL; k++)
+		keepalives++;
+	assert_true(keepalives >= 2);
+	assert_null(strstr(body, "busy"));
+	kill(p.pid, SIGTERM);
+	tu_wait(&p, 3000);
+	sb_free(&out);
+	tu_rmtree(s.dir);
+}
+
 /* A client that goes away ends the process within two keepalives. */
 static void test_stream_ends_when_client_goes(void **state)
 {
@@ -576,6 +606,7 @@ int main(void)
 		cmocka_unit_test(test_stream_refusals),
 		cmocka_unit_test(test_stream_transient_problems),
 		cmocka_unit_test(test_stream_live_kill_and_resume),
+		cmocka_unit_test(test_keepalive_despite_other_channels),
 		cmocka_unit_test(test_stream_ends_when_client_goes),
 		cmocka_unit_test(test_stream_cap),
 		cmocka_unit_test(test_one_shot_lifetime_zero),
