@@ -1,6 +1,7 @@
 /* ring: see ring.h for the design and why SQLite stays the truth. */
 #include "ring.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "watch.h"
@@ -141,6 +143,25 @@ static bool write_slot(int fd, uint64_t db, long long id,
 	return pwrite(fd, &u, total, slot_offset(id)) == (ssize_t)total;
 }
 
+/*
+ * Writers hold the lock for a few system calls.  A post must answer after
+ * its COMMIT whatever another writer does (a stopped process keeps its
+ * lock), so it waits at most RING_LOCK_WAIT_MS and then only wakes the
+ * streams: finding nothing new in the ring, they ask SQLite.
+ */
+static bool lock_briefly(int fd)
+{
+	for (int waited = 0; waited <= RING_LOCK_WAIT_MS; waited++) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return true;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return false;
+		struct timespec ms = { 0, 1000000 };
+		nanosleep(&ms, NULL);
+	}
+	return false;
+}
+
 void ring_publish(const char *database, uint64_t db, long long id,
                   const char *channel, const char *event,
                   const char *data, size_t len)
@@ -153,7 +174,7 @@ void ring_publish(const char *database, uint64_t db, long long id,
 	if (fd < 0)
 		return;  /* streams find the message at their fallback look */
 	struct ring_state st;
-	if (flock(fd, LOCK_EX) == 0 && ring_prepare(fd)) {
+	if (lock_briefly(fd) && ring_prepare(fd)) {
 		read_state(fd, &st);
 		bool same_db = st.db == db;
 		if (!same_db || !slot_taken_by_newer(fd, &st, id))

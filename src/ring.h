@@ -18,8 +18,10 @@
  * (the stream fell more than RING_SLOTS behind), the message did not fit a
  * slot, the slot was being written, or a later id is in the ring while the
  * one it waits for is not (its writer is between COMMIT and copy, or died
- * there).  The fallback look every WATCH_FALLBACK_MS covers a writer that
- * died before copying the very last message.
+ * there).  A stream woken with nothing new in the ring asks SQLite's
+ * data_version, so a writer that could not copy (full disk, lock timeout)
+ * still wakes it usefully.  The fallback look every WATCH_FALLBACK_MS
+ * covers a writer that died before copying the very last message.
  *
  * Why slots indexed by id and not an append log: ids are issued in commit
  * order (AUTOINCREMENT inside the write lock), so "the slot of id N holds N"
@@ -56,6 +58,7 @@
 #define RING_FILE_SIZE (RING_HEADER_SIZE + (size_t)RING_SLOTS * RING_SLOT_SIZE)
 #define RING_NAME_MAX 64                    /* channel and event names */
 #define RING_VERSION 1
+#define RING_LOCK_WAIT_MS 20                /* a writer gives up copying */
 
 /* File layout: the header page, then RING_SLOTS slots of RING_SLOT_SIZE. */
 struct ring_header {

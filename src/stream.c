@@ -223,10 +223,12 @@ static void stream_live(struct request *req, struct store *st,
 	for (;;) {
 		if (now_ms() >= deadline)
 			break;  /* the browser reconnects with Last-Event-ID */
-		bool ask_store = woke == WAIT_TIMEOUT, changed = false, wrote = false;
+		bool ask_store = woke == WAIT_TIMEOUT, force = false;
+		bool changed = false, wrote = false;
 		if (woke == WAIT_WOKEN) {
 			if (ring.map == NULL)   /* the file may have become a ring */
 				ring_open(&ring, st->path, st->identity);
+			long long before = after;
 			enum look l = look_in_ring(req, &ring, copy, channel, &after, &wrote);
 			if (l == LOOK_GONE)
 				break;
@@ -234,11 +236,17 @@ static void stream_live(struct request *req, struct store *st,
 				send_hello(req, cfg->retry_ms, "database was replaced");
 				break;
 			}
-			ask_store = l == LOOK_ASK_STORE;
+			/*
+			 * Woken, yet nothing new in the ring: a writer that could
+			 * not copy (disk full, lock timeout) or only pruned.  The
+			 * cheap data_version question decides whether to read.
+			 */
+			force = l == LOOK_ASK_STORE;
+			ask_store = force || after == before;
 		}
 		if (ask_store) {
 			if (!look_in_store(req, st, cfg, channel, &after, &version,
-			                   woke == WAIT_WOKEN, &changed, &wrote))
+			                   force, &changed, &wrote))
 				break;
 			if (!changed && !store_same_file(st)) {
 				/* Deleted or replaced: reconnecting reopens the new file. */

@@ -6,6 +6,8 @@
  */
 #include "testutil.h"
 
+#include <sys/file.h>
+
 #define MAX_ENV 24
 
 struct site {
@@ -485,6 +487,38 @@ static void test_keepalive_despite_other_channels(void **state)
 	tu_rmtree(s.dir);
 }
 
+/*
+ * A writer that cannot copy into the ring (its lock held by a stopped
+ * process) still wakes the streams, and they find the post in SQLite at
+ * once rather than at the 15 s fallback look.
+ */
+static void test_post_reaches_stream_when_ring_copy_fails(void **state)
+{
+	(void)state;
+	struct site s;
+	site_make(&s, "lifetime_s = 60\n");
+	assert_int_equal(ssectl(&s, "publish m1"), 0);
+	struct tu_proc p;
+	start_stream(&s, &p, NULL);
+	struct strbuf out = STRBUF_INIT;
+	assert_true(tu_read(&p, &out, "id: 1\ndata: m1\n\n", 5000));
+	char ring_file[sizeof(s.db) + 16];
+	snprintf(ring_file, sizeof(ring_file), "%s.notify", s.db);
+	int holder = open(ring_file, O_RDWR);
+	assert_true(holder >= 0);
+	assert_int_equal(flock(holder, LOCK_EX), 0);
+	long long t0 = tu_now_ms();
+	assert_int_equal(ssectl(&s, "publish m2"), 0);
+	assert_true(tu_read(&p, &out, "id: 2\ndata: m2\n\n", 3000));
+	print_message("delivered %lld ms after a publish that could not copy\n",
+	              tu_now_ms() - t0);
+	close(holder);
+	kill(p.pid, SIGTERM);
+	tu_wait(&p, 3000);
+	sb_free(&out);
+	tu_rmtree(s.dir);
+}
+
 /* A client that goes away ends the process within two keepalives. */
 static void test_stream_ends_when_client_goes(void **state)
 {
@@ -607,6 +641,7 @@ int main(void)
 		cmocka_unit_test(test_stream_transient_problems),
 		cmocka_unit_test(test_stream_live_kill_and_resume),
 		cmocka_unit_test(test_keepalive_despite_other_channels),
+		cmocka_unit_test(test_post_reaches_stream_when_ring_copy_fails),
 		cmocka_unit_test(test_stream_ends_when_client_goes),
 		cmocka_unit_test(test_stream_cap),
 		cmocka_unit_test(test_one_shot_lifetime_zero),

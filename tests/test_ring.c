@@ -7,6 +7,7 @@
 #include "testutil.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include "ring.h"
@@ -250,6 +251,24 @@ static void test_reader_mapping_sees_later_writes(void **state)
 	ring_close(&r);
 }
 
+/* A writer whose lock is held elsewhere gives up copying, never hangs. */
+static void test_writer_does_not_wait_for_a_stuck_lock(void **state)
+{
+	struct fixture *f = *state;
+	put(f, 1, "chat", "a");
+	int holder = open(f->file, O_RDWR);
+	assert_int_equal(flock(holder, LOCK_EX), 0);   /* a stopped writer */
+	long long t0 = tu_now_ms();
+	put(f, 2, "chat", "b");
+	long long took = tu_now_ms() - t0;
+	close(holder);
+	assert_true(took < 1000);
+	/* Not copied, and no later id: streams ask SQLite when woken empty. */
+	assert_int_equal(get(f, 2), RING_NOT_YET);
+	put(f, 3, "chat", "c");
+	assert_int_equal(get(f, 2), RING_ASK_STORE);
+}
+
 /* The data a stress writer gives message id: long, and unique to the id. */
 static size_t stress_data(long long id, char *buf, size_t room)
 {
@@ -334,6 +353,7 @@ int main(void)
 		T(test_old_notify_file_becomes_a_ring),
 		T(test_never_written_ring_is_not_yet),
 		T(test_reader_mapping_sees_later_writes),
+		T(test_writer_does_not_wait_for_a_stuck_lock),
 		T(test_concurrent_writers_never_give_a_wrong_message),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
