@@ -494,14 +494,6 @@ static enum store_status write_txn(struct store *st, const char *what,
 	return STORE_OK;
 }
 
-/* Committed: hands the message to the streams through the ring (ring.h). */
-static void publish_to_streams(const struct store *st, long long id,
-                               const char *channel, const char *event,
-                               const char *data, size_t len)
-{
-	ring_publish(st->path, st->identity, id, channel, event, data, len);
-}
-
 struct publish_args {
 	const char *channel, *event, *data;
 	size_t len;
@@ -537,8 +529,8 @@ enum store_status store_publish(struct store *st, const char *channel,
 	struct publish_args a = { channel, event, data, len, retention, 0 };
 	enum store_status s = write_txn(st, "publishing", publish_body, &a);
 	*id = a.id;
-	if (s == STORE_OK)
-		publish_to_streams(st, a.id, channel, event, data, len);
+	if (s == STORE_OK)   /* committed: hand it to the streams (ring.h) */
+		ring_publish(st->path, st->identity, a.id, channel, event, data, len);
 	return s;
 }
 
@@ -619,8 +611,9 @@ enum store_status store_post_chat(struct store *st, const struct chat_post *p,
 	struct chat_args a = { p, 0, false, NULL, 0 };
 	enum store_status s = write_txn(st, "storing a post", chat_body, &a);
 	*id = a.id;
-	if (s == STORE_OK && a.data != NULL)
-		publish_to_streams(st, a.id, p->channel, "message", a.data, a.len);
+	if (s == STORE_OK && a.data != NULL)   /* committed: see ring.h */
+		ring_publish(st->path, st->identity, a.id, p->channel, "message",
+		             a.data, a.len);
 	else if (s == STORE_OK)
 		ring_wake(st->path);   /* no copy: streams read it from SQLite */
 	sqlite3_free(a.data);

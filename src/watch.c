@@ -35,8 +35,10 @@ void watch_drain(struct watch *w)
 	/* One read takes every queued event (16 bytes each, no name for a
 	 * watched file); anything left only makes the next poll return. */
 	char buf[4096];
-	if (w->fd >= 0 && read(w->fd, buf, sizeof(buf)) < 0)
-		return;
+	if (w->fd >= 0) {
+		ssize_t ignored = read(w->fd, buf, sizeof(buf));
+		(void)ignored;
+	}
 }
 
 void watch_close(struct watch *w)
