@@ -183,7 +183,7 @@ void ring_publish(const char *database, uint64_t db, long long id,
 			st.max_id = id;
 		st.db = db;
 		st.check = state_check(&st);
-		/* After the slot: this write is also the wake (IN_MODIFY). */
+		/* After the slot; the close below wakes the streams. */
 		if (pwrite(fd, &st, sizeof(st), RING_STATE_OFFSET) == (ssize_t)sizeof(st)) {
 			close(fd);  /* releases the lock */
 			return;

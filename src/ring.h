@@ -8,8 +8,8 @@
  * -shm, a pager reset, page reads from the WAL): about fifteen system calls
  * per listener per message, which at 300 listeners was most of the delivery
  * time (bench/README.md).  Here a writer, after its COMMIT, copies the
- * message into the slot `id % RING_SLOTS` of "<database>.notify" and writes
- * one byte, which wakes the streams (src/watch.h); a stream copies the slot
+ * message into the slot `id % RING_SLOTS` of "<database>.notify" and closes
+ * the file, which wakes the streams (src/watch.h); a stream copies the slot
  * for the id it waits for out of its read-only mapping and frames it: no
  * lock, no SQLite, three system calls (poll, read of inotify, write).
  *
@@ -29,8 +29,8 @@
  * reorder anything: the stream still takes N, N+1, ... one by one.
  *
  * Writers (one at a time: they hold flock on the file) write a slot with
- * one pwrite and then the header's state record with another, which is
- * also the inotify wake.  Streams read through a read-only shared mapping,
+ * one pwrite and then the header's state record with another; their close
+ * is the inotify wake.  Streams read through a read-only shared mapping,
  * so reading costs no system call.  Every record carries a 64-bit FNV-1a
  * check of its bytes: a stream that copies a slot while a writer is in it
  * sees a mismatch and asks SQLite.  Writers use pwrite, never stores into

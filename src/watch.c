@@ -26,7 +26,7 @@ void watch_open(struct watch *w, const char *database)
 	char path[PATH_MAX];
 	snprintf(path, sizeof(path), "%s%s", database, WATCH_SUFFIX);
 	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (w->fd >= 0 && inotify_add_watch(w->fd, path, IN_MODIFY) < 0)
+	if (w->fd >= 0 && inotify_add_watch(w->fd, path, IN_CLOSE_WRITE) < 0)
 		watch_close(w);
 }
 

@@ -14,6 +14,15 @@
  * find nothing, and sleep a whole interval.  The notify file is written
  * after the commit, once per commit, and checkpoints do not touch it.
  *
+ * A stream waits for IN_CLOSE_WRITE, not IN_MODIFY: a writer opens the
+ * file, writes the message's slot and then the ring's state record, and
+ * closes it, so IN_MODIFY fired twice per message and woke a stream that
+ * had already taken the message a second time for nothing (at 300 streams,
+ * p90 delivery 17-18 ms with IN_MODIFY, 11-12 ms with IN_CLOSE_WRITE, in
+ * three alternating runs; bench/README.md).  The close also comes when a
+ * writer dies mid-way (the kernel closes its files), and the streams' own
+ * read-only opens raise IN_CLOSE_NOWRITE, which they do not watch.
+ *
  * The notification is only a hint: SQLite stays the truth, and a
  * stream still looks every poll_interval_ms when inotify is unavailable
  * (other systems, NFS, the per-user instance limit), or every

@@ -23,6 +23,7 @@
  * (30 s of it is the slow-client test waiting out the write timeout).
  */
 #include "httpclient.h"
+#include "ring.h"
 
 #include <dirent.h>
 #include <grp.h>
@@ -1514,7 +1515,9 @@ static void test_slow_client(void **state)
 	snprintf(notify, sizeof(notify), "%s.notify", t->db);
 	int nfd = open(notify, O_WRONLY);
 	if (nfd >= 0) {
-		assert_int_equal(pwrite(nfd, "", 1, 0), 1);
+		/* What ring_wake does: a byte at the wake offset, then close
+		 * (streams wake on IN_CLOSE_WRITE). */
+		assert_int_equal(pwrite(nfd, "", 1, RING_WAKE_OFFSET), 1);
 		close(nfd);
 	}
 	long long bulk_at = tu_now_ms();
