@@ -38,7 +38,7 @@
  * Output: one JSON object (stdout or --json FILE); a summary on stderr.
  * --detail adds per_listener ([delivered, lost, duplicates, out_of_order,
  * connects, first_byte_ms] per listener) and per_message ([HTTP status, id,
- * listeners reached, worst latency ms] per message).
+ * listeners reached, best and worst latency ms] per message).
  * Only loopback (127.0.0.0/8) URLs are accepted.
  */
 #ifndef _GNU_SOURCE
@@ -1263,21 +1263,23 @@ static void report(void)
 			fprintf(f, "%s[%d,%d,%u,%u,%u,%.3f]", l ? "," : "", got, miss, L->dups,
 			        L->ooo, L->connects, L->cfb ? (double)L->cfb / 1e6 : -1.0);
 		}
-		/* [status, id, listeners reached, max latency ms] */
+		/* [status, id, listeners reached, min and max latency ms] */
 		fprintf(f, "],\"per_message\":[");
 		for (int s = 0; s < R.m; s++) {
 			int reached = 0;
-			ns_t worst = 0;
+			ns_t best = 0, worst = 0;
 			for (int l = 0; l < R.n; l++) {
 				ns_t v = R.lat[(size_t)l * (size_t)R.m + (size_t)s];
 				if (v != 0) {
 					reached++;
 					if (v > worst)
 						worst = v;
+					if (best == 0 || v < best)
+						best = v;
 				}
 			}
-			fprintf(f, "%s[%d,%lld,%d,%.3f]", s ? "," : "", R.post_status[s], R.post_id[s],
-			        reached, (double)worst / 1e6);
+			fprintf(f, "%s[%d,%lld,%d,%.3f,%.3f]", s ? "," : "", R.post_status[s],
+			        R.post_id[s], reached, (double)best / 1e6, (double)worst / 1e6);
 		}
 		fprintf(f, "]");
 	}

@@ -14,6 +14,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -223,6 +224,63 @@ static inline long long tu_sh_number(const char *fmt, ...)
 	if (got != 1)
 		fail_msg("no number from: %s", cmd);
 	return n;
+}
+
+/* A process's /proc file (at most len - 1 bytes, NUL-terminated); false if
+ * it is gone or empty (a zombie's cmdline is empty). */
+static inline bool tu_proc_file(const char *pid, const char *file, char *buf,
+                                size_t len)
+{
+	char path[300];
+	snprintf(path, sizeof(path), "/proc/%s/%s", pid, file);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t r = read(fd, buf, len - 1);
+	close(fd);
+	buf[r > 0 ? r : 0] = '\0';
+	return r > 0;
+}
+
+/*
+ * The processes a test site runs as SITE/htdocs/cgi-bin/NAME: returns how
+ * many are alive and puts up to max of their pids into out (may be NULL).
+ * Zombies have no command line, so *zombies (unless NULL) counts the
+ * zombies whose command name is NAME, of any site.
+ */
+static inline int tu_site_processes(const char *site, const char *name,
+                                    pid_t *out, int max, int *zombies)
+{
+	char needle[PATH_MAX + 64], comm[64];
+	snprintf(needle, sizeof(needle), "%s/htdocs/cgi-bin/%s", site, name);
+	snprintf(comm, sizeof(comm), "(%s)", name);
+	DIR *d = opendir("/proc");
+	assert_non_null(d);
+	int live = 0;
+	if (zombies != NULL)
+		*zombies = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		char stat[512], cmdline[PATH_MAX + 64];
+		if (!tu_proc_file(e->d_name, "stat", stat, sizeof(stat)))
+			continue;
+		const char *paren = strrchr(stat, ')');
+		if (paren != NULL && paren[1] == ' ' && paren[2] == 'Z') {
+			if (zombies != NULL && strstr(stat, comm) != NULL)
+				(*zombies)++;
+			continue;
+		}
+		if (!tu_proc_file(e->d_name, "cmdline", cmdline, sizeof(cmdline)) ||
+		    strcmp(cmdline, needle) != 0)
+			continue;
+		if (out != NULL && live < max)
+			out[live] = (pid_t)atoi(e->d_name);
+		live++;
+	}
+	closedir(d);
+	return live;
 }
 
 /* Sums the per-channel message counts of `ssectl stats` output. */

@@ -442,44 +442,11 @@ static void test_config_from_file_without_environment(void **state)
 	apache_restart(t, base_conf, NULL);
 }
 
-/* Stream processes of this site, and how many of them are zombies. */
+/* Stream processes of this site, zombies included (*zombies of them). */
 static int count_stream_processes(struct it *t, int *zombies)
 {
-	char needle[PATH_MAX + 64];
-	snprintf(needle, sizeof(needle), "%s/htdocs/cgi-bin/events.fcgi", t->site);
-	DIR *d = opendir("/proc");
-	assert_non_null(d);
-	int count = 0;
-	*zombies = 0;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] < '0' || e->d_name[0] > '9')
-			continue;
-		char path[300], buf[PATH_MAX + 64] = "";
-		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-		FILE *f = fopen(path, "r");
-		if (f == NULL)
-			continue;
-		char stat[512] = "";
-		if (fgets(stat, sizeof(stat), f) == NULL)
-			stat[0] = '\0';
-		fclose(f);
-		const char *paren = strrchr(stat, ')');
-		bool zombie = paren != NULL && paren[1] == ' ' && paren[2] == 'Z';
-		snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
-		f = fopen(path, "r");
-		if (f == NULL)
-			continue;
-		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-		buf[n] = '\0';
-		fclose(f);
-		if (strcmp(buf, needle) == 0 || (zombie && strstr(stat, "(events.fcgi)"))) {
-			count++;
-			*zombies += zombie;
-		}
-	}
-	closedir(d);
-	return count;
+	int live = tu_site_processes(t->site, "events.fcgi", NULL, 0, zombies);
+	return live + *zombies;
 }
 
 static void test_streams_closed_processes_return(void **state)

@@ -258,46 +258,7 @@ static int count_text(const struct row *rows, size_t n, const char *text)
 /* Live (non-zombie) processes whose argv[0] is SITE/htdocs/cgi-bin/name. */
 static int site_pids(struct it *t, const char *name, pid_t *out, int max)
 {
-	char needle[PATH_MAX + 64];
-	snprintf(needle, sizeof(needle), "%s/htdocs/cgi-bin/%s", t->site, name);
-	DIR *d = opendir("/proc");
-	assert_non_null(d);
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] < '0' || e->d_name[0] > '9')
-			continue;
-		char path[300], buf[PATH_MAX + 64] = "";
-		snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
-		int fd = open(path, O_RDONLY);
-		if (fd < 0)
-			continue;
-		ssize_t r = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (r <= 0)
-			continue;
-		buf[r] = '\0';
-		if (strcmp(buf, needle) != 0)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-		fd = open(path, O_RDONLY);
-		if (fd < 0)
-			continue;
-		char stat[512];
-		r = read(fd, stat, sizeof(stat) - 1);
-		close(fd);
-		if (r <= 0)
-			continue;
-		stat[r] = '\0';
-		const char *paren = strrchr(stat, ')');
-		if (paren != NULL && paren[1] == ' ' && paren[2] == 'Z')
-			continue;
-		if (n < max)
-			out[n] = (pid_t)atoi(e->d_name);
-		n++;
-	}
-	closedir(d);
-	return n;
+	return tu_site_processes(t->site, name, out, max, NULL);
 }
 
 static int count_site(struct it *t, const char *name)
