@@ -25,7 +25,8 @@
 	var DEFAULT_CHANNEL = 'chat';
 	var MAX_SHOWN = 500;            /* messages kept on the page */
 	var GROUP_MS = 5 * 60 * 1000;   /* one header for a run of messages */
-	var QUIET_MS = 1500;            /* after (re)subscribing: history, not news */
+	var QUIET_MS = 1500;            /* the longest a history burst is taken to last */
+	var SETTLE_MS = 500;            /* a pause this long after it ends the history */
 	var GRACE_MS = 3000;            /* a planned reconnect is not worth showing */
 	var TEXT_MAX = 2000;
 	var KEY_USER = 'sse-cgi.user', KEY_ROOMS = 'sse-cgi.rooms';
@@ -61,6 +62,7 @@
 	var unseen = 0;          /* arrived while scrolled up */
 	var unreadTitle = 0;     /* arrived while the tab was hidden */
 	var quietUntil = 0;      /* announce nothing before this (history) */
+	var quietCap = 0;        /* ... nor after this while history keeps coming */
 	var hubState = 'connecting';
 	var lostAt = 0;          /* when the stream stopped being live */
 	var everLive = false;
@@ -83,9 +85,12 @@
 			return;
 		switch (msg.type) {
 		case 'replay':
-			quietUntil = Date.now() + QUIET_MS;
+			beQuiet();
 			for (var i = 0; i < msg.events.length; i++)
 				onEvent(msg.events[i]);
+			/* A hub still connecting sends the history when its stream opens. */
+			if (msg.state !== 'connecting')
+				quietFromNow();
 			setHubState(msg.state);
 			updateEmpty();
 			break;
@@ -253,6 +258,8 @@
 			return;
 		if (state === 'live')
 			everLive = true;
+		if (state === 'live' && quietUntil === Infinity)
+			quietFromNow();   /* the history follows the stream's opening */
 		if (hubState === 'live' && state !== 'live')
 			lostAt = Date.now();
 		hubState = state;
@@ -309,7 +316,8 @@
 			addSystem(info && info.reason === 'unknown-id'
 				? 'The server’s message store was replaced; showing what it has now.'
 				: 'Some messages were missed while you were away; showing the latest.', 'note');
-			quietUntil = Date.now() + QUIET_MS;
+			beQuiet();
+			quietFromNow();
 			return;
 		}
 		if (ev.id > 0 && ev.id <= lastId)
@@ -322,6 +330,8 @@
 		trim();
 		updateEmpty();
 		var live = Date.now() > quietUntil;
+		if (!live && quietUntil !== Infinity)   /* history is still coming */
+			quietFromNow();
 		if (atBottom) {
 			scrollToBottom();
 		} else {
@@ -585,6 +595,26 @@
 
 	/* ---- screen readers: new messages, not the history ---- */
 
+	/*
+	 * What a stream sends first after a (re)subscription or a reset is
+	 * history, which a screen reader should not read out.  Nothing marks its
+	 * end, but it comes in one burst right after the stream opens: so the
+	 * quiet lasts until the stream is open, then until SETTLE_MS pass
+	 * without an event, and never longer than QUIET_MS after the opening.
+	 * A message posted a moment after the page opened is news.
+	 */
+	function beQuiet() {
+		quietUntil = Infinity;
+		quietCap = Infinity;
+	}
+
+	function quietFromNow() {
+		var now = Date.now();
+		if (quietCap === Infinity)
+			quietCap = now + QUIET_MS;
+		quietUntil = Math.min(now + SETTLE_MS, quietCap);
+	}
+
 	function announce(text) {
 		if (text.length > 300)
 			text = text.slice(0, 300) + '…';
@@ -661,7 +691,7 @@
 		clearView();
 		hubState = 'connecting';
 		everLive = false;
-		quietUntil = Date.now() + QUIET_MS;
+		beQuiet();
 		unreadTitle = 0;
 		el.roomTitle.textContent = '#' + name;
 		el.channelField.value = name;
