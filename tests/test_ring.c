@@ -7,6 +7,7 @@
 #include "testutil.h"
 
 #include <fcntl.h>
+#include <sys/inotify.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 
@@ -336,6 +337,49 @@ static void test_concurrent_writers_never_give_a_wrong_message(void **state)
 	assert_true(ok > 0);
 }
 
+/* IN_CLOSE_WRITE events waiting on a stream's watch (read without blocking). */
+static int close_write_events(const struct watch *w)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t n = read(w->fd, buf, sizeof(buf));
+	int count = 0;
+	for (ssize_t off = 0; off < n;) {
+		const struct inotify_event *e = (const void *)(buf + off);
+		count += (e->mask & IN_CLOSE_WRITE) != 0;
+		off += (ssize_t)sizeof(*e) + e->len;
+	}
+	return count;
+}
+
+/*
+ * One wake per message (src/watch.h): a writer writes the slot and then the
+ * state record, and streams wake on its close, once, after both (woken by
+ * each write, a stream that had taken the message on the first woke again
+ * and asked SQLite for nothing).  The streams' own opens wake nobody.
+ */
+static void test_one_wake_per_publish(void **state)
+{
+	struct fixture *f = *state;
+	put(f, 1, "chat", "first");   /* the file exists and is a ring */
+	struct watch w;
+	watch_open(&w, f->db);
+	assert_true(w.fd >= 0);
+	assert_int_equal(close_write_events(&w), 0);
+	put(f, 2, "chat", "second");
+	assert_int_equal(close_write_events(&w), 1);
+	ring_wake(f->db);
+	assert_int_equal(close_write_events(&w), 1);
+	struct ring r;
+	ring_open(&r, f->db, DB);   /* a stream's read-only open */
+	assert_int_equal(ring_get(&r, 2, &f->copy), RING_OK);
+	ring_close(&r);
+	struct watch other;
+	watch_open(&other, f->db);
+	watch_close(&other);
+	assert_int_equal(close_write_events(&w), 0);
+	watch_close(&w);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -355,6 +399,7 @@ int main(void)
 		T(test_reader_mapping_sees_later_writes),
 		T(test_writer_does_not_wait_for_a_stuck_lock),
 		T(test_concurrent_writers_never_give_a_wrong_message),
+		T(test_one_wake_per_publish),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
