@@ -42,7 +42,7 @@ UNIT_TESTS = test_sse test_utf8 test_form test_request test_config test_ring \
 PREFIX  ?= /usr/local
 BUILD   ?= build
 
-.PHONY: all test unit-test san-test integration-test browser-test static \
+.PHONY: all test unit-test san-test integration-test vps-test browser-test static \
         install run stop bench fuzz deps deps-build deps-test deps-browser fault-test clean
 
 # deps-build names (or, as root, installs) any missing Debian package.
@@ -122,6 +122,16 @@ integration-test: deps-test $(BINS) $(SAN_BINS) $(STATIC_BINS) $(BUILD)/tests/te
 	  "SSE_IT_MODE=fcgid SSE_IT_QUICK=1 SSE_TEST_BINARIES=$(CURDIR)/$(BUILD)/san/cgi-bin $(BUILD)/tests/test_apache" \
 	  "SSE_IT_MODE=cgid SSE_IT_QUICK=1 SSE_IT_STATIC=1 SSE_TEST_BINARIES=$(CURDIR)/$(BUILD)/static/dist/cgi-bin SSE_TEST_SSECTL=$(CURDIR)/$(BUILD)/static/dist/ssectl $(BUILD)/tests/test_apache"
 
+$(BUILD)/tests/test_vps: tests/integration/test_vps.c tests/httpclient.h tests/testutil.h $(BUILD)/libsse.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests -Wno-strict-prototypes -o $@ $< $(BUILD)/libsse.a $(PKG_LIBS) $(CMOCKA_LIBS)
+
+# The same binaries as FastCGI servers (spawn-fcgi) behind nginx and behind
+# Apache's mod_proxy_fcgi, as the README's VPS section sets them up.
+vps-test: deps-test $(BINS) $(STATIC_BINS) $(BUILD)/tests/test_vps
+	@scripts/run-tests.sh vps "$(BUILD)/tests/test_vps" \
+	  "SSE_TEST_BINARIES=$(CURDIR)/$(BUILD)/static/dist/cgi-bin $(BUILD)/tests/test_vps"
+
 $(BUILD)/tests/test_faults: tests/integration/test_faults.c tests/httpclient.h tests/testutil.h $(BUILD)/libsse.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests -Wno-strict-prototypes -o $@ $< $(BUILD)/libsse.a $(PKG_LIBS) $(CMOCKA_LIBS)
@@ -139,7 +149,7 @@ fault-test: deps-test $(BINS) $(BUILD)/tests/test_faults
 browser-test: deps-browser $(BINS)
 	@tests/browser/run.sh
 
-test: unit-test san-test fuzz-replay integration-test fault-test browser-test
+test: unit-test san-test fuzz-replay integration-test vps-test fault-test browser-test
 
 deps-build:
 	@scripts/deps.sh build
