@@ -126,8 +126,8 @@ $(BUILD)/tests/test_vps: tests/integration/test_vps.c tests/httpclient.h tests/t
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests -Wno-strict-prototypes -o $@ $< $(BUILD)/libsse.a $(PKG_LIBS) $(CMOCKA_LIBS)
 
-# The same binaries as FastCGI servers (spawn-fcgi) behind nginx and behind
-# Apache's mod_proxy_fcgi, as the README's VPS section sets them up.
+# The same binaries as FastCGI servers (spawn-fcgi) behind nginx, lighttpd
+# and Apache's mod_proxy_fcgi, as the README's VPS section sets them up.
 vps-test: deps-test $(BINS) $(STATIC_BINS) $(BUILD)/tests/test_vps
 	@scripts/run-tests.sh vps "$(BUILD)/tests/test_vps" \
 	  "SSE_TEST_BINARIES=$(CURDIR)/$(BUILD)/static/dist/cgi-bin $(BUILD)/tests/test_vps"

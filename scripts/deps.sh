@@ -4,9 +4,10 @@
 #   scripts/deps.sh [build|test|browser|fuzz|all]...   (default: all)
 #
 #   build    gcc make pkg-config libfcgi-dev libsqlite3-dev libcmocka-dev
-#   test     apache2 libapache2-mod-fcgid nginx-light spawn-fcgi curl sqlite3
-#            valgrind (the integration tests run a private Apache,
-#            scripts/apache.sh, and a private nginx: tests/integration/test_vps.c)
+#   test     apache2 libapache2-mod-fcgid nginx-light lighttpd spawn-fcgi curl
+#            sqlite3 valgrind (the integration tests run a private Apache,
+#            scripts/apache.sh, and a private nginx and lighttpd:
+#            tests/integration/test_vps.c)
 #   browser  chromium, nodejs and npm (Playwright drives Debian's chromium)
 #   fuzz     clang and its runtime (libFuzzer, ASan, UBSan) for make fuzz
 #            and the corpus replay in make test
@@ -31,7 +32,7 @@ usage() {
 # Packages per group.  npm: NodeSource's nodejs package contains npm and
 # conflicts with Debian's npm package, so an npm already on PATH counts.
 pkgs_build="gcc make pkg-config libfcgi-dev libsqlite3-dev libcmocka-dev"
-pkgs_test="apache2 libapache2-mod-fcgid nginx-light spawn-fcgi curl sqlite3 valgrind"
+pkgs_test="apache2 libapache2-mod-fcgid nginx-light lighttpd spawn-fcgi curl sqlite3 valgrind"
 pkgs_browser="chromium nodejs npm"
 pkgs_fuzz="clang libclang-rt-14-dev"
 

@@ -1,26 +1,29 @@
 /*
  * Integration: the same binaries as FastCGI servers on a VPS, the way the
- * README's "Behind nginx or mod_proxy_fcgi" section sets them up: spawn-fcgi
- * starts EVENTS_CHILDREN events.fcgi and two post.fcgi processes on Unix
- * sockets, and two fronts pass requests to them:
+ * README's "Behind nginx, lighttpd or mod_proxy_fcgi" section sets them up:
+ * spawn-fcgi starts EVENTS_CHILDREN events.fcgi and two post.fcgi processes
+ * on Unix sockets, and three fronts pass requests to them:
  *
- *   nginx            Debian's nginx with the README's location blocks,
- *                    started here on a free loopback port with a config
- *                    generated below;
+ *   nginx            Debian's nginx with the README's location blocks;
+ *   lighttpd         Debian's lighttpd with the README's fastcgi.server
+ *                    and server.stream-response-body = 2;
  *   mod_proxy_fcgi   the Apache of scripts/apache.sh with the README's two
  *                    ProxyPass lines (a distinct fcgi:// name per socket).
  *
- * Every check runs against both fronts (a table).  What it pins: streaming
- * through each front (no buffer holds an event), posts reach post.fcgi and
- * streams events.fcgi (two ProxyPass lines naming the same fcgi://localhost
- * share one socket), Last-Event-ID passes through, and a stream process
- * comes free after its client leaves (nginx closes the FastCGI connection;
- * mod_proxy_fcgi only lets the next write fail, within two keepalives).
+ * nginx and lighttpd start here on free loopback ports with configs
+ * generated below.  Every check runs against each front (a table).  What
+ * it pins: streaming through each front (no buffer holds an event), posts
+ * reach post.fcgi and streams events.fcgi (two ProxyPass lines naming the
+ * same fcgi://localhost share one socket), Last-Event-ID passes through,
+ * and a stream process comes free after its client leaves (nginx closes
+ * the FastCGI connection at once; lighttpd and mod_proxy_fcgi only let the
+ * next write fail, within two keepalives).
  *
  * Timings are printed and asserted only as "works" against "stuck".  As root
  * the processes run as www-data, as Apache does (scripts/apache.sh).  All
- * processes started here are stopped by PID; a missing nginx or spawn-fcgi
- * fails the run (scripts/deps.sh test installs both).
+ * processes started here are stopped by PID, also when the setup fails half
+ * way; a missing nginx, lighttpd or spawn-fcgi fails the run
+ * (scripts/deps.sh test installs them).
  */
 #include "httpclient.h"
 
@@ -28,6 +31,7 @@
 #define EVENTS_CHILDREN 4         /* spawn-fcgi -F for events.fcgi */
 #define KEEPALIVE_S 2
 #define NGINX "/usr/sbin/nginx"
+#define LIGHTTPD "/usr/sbin/lighttpd"
 #define SPAWN_FCGI "/usr/bin/spawn-fcgi"
 
 static const char site_conf[] =
@@ -37,7 +41,7 @@ struct vps {
 	char repo[PATH_MAX];
 	char site[PATH_MAX];
 	const char *user;           /* what the servers run as; NULL: as we do */
-	int apache_port, nginx_port;
+	int apache_port, nginx_port, lighttpd_port;
 };
 
 /* One front: how a request reaches the FastCGI processes. */
@@ -48,11 +52,14 @@ struct front {
 };
 
 /* The fronts under test, in order. */
-#define FRONTS 2
+#define FRONTS 3
 static struct front front(const struct vps *v, int i)
 {
 	if (i == 0)
 		return (struct front){ "nginx", v->nginx_port,
+		                       "/cgi-bin/events.fcgi", "/cgi-bin/post.fcgi" };
+	if (i == 1)
+		return (struct front){ "lighttpd", v->lighttpd_port,
 		                       "/cgi-bin/events.fcgi", "/cgi-bin/post.fcgi" };
 	return (struct front){ "mod_proxy_fcgi", v->apache_port,
 	                       "/vps/events.fcgi", "/vps/post.fcgi" };
@@ -100,7 +107,9 @@ static bool stop_pids(const char *pidfile, int sig)
 	return clean;
 }
 
-static void spawn(struct vps *v, const char *name, int children)
+/* Each start step prints what failed and returns false; the group teardown
+ * then stops whatever did start. */
+static bool spawn(struct vps *v, const char *name, int children)
 {
 	char owner[128] = "";
 	if (v->user != NULL)
@@ -110,15 +119,17 @@ static void spawn(struct vps *v, const char *name, int children)
 	          "'%s/htdocs/cgi-bin/%s.fcgi' >/dev/null",
 	          SPAWN_FCGI, v->site, name, children, owner, v->site, name, v->site,
 	          name) != 0)
-		fail_msg("spawn-fcgi could not start %s.fcgi", name);
+		return fprintf(stderr, "test_vps: spawn-fcgi could not start %s.fcgi\n", name), false;
+	return true;
 }
 
-static void nginx_start(struct vps *v)
+static bool nginx_start(struct vps *v)
 {
 	char conf[PATH_MAX + 32];
 	snprintf(conf, sizeof(conf), "%s/conf/nginx.conf", v->site);
 	FILE *f = fopen(conf, "w");
-	assert_non_null(f);
+	if (f == NULL)
+		return false;
 	const char *s = v->site;
 	if (v->user != NULL)
 		fprintf(f, "user %s;\n", v->user);
@@ -152,25 +163,70 @@ static void nginx_start(struct vps *v)
 	        s, s, s, s, s, s, s, s, v->nginx_port, s, s, s);
 	fclose(f);
 	if (tu_sh("%s -c '%s' -p '%s' 2>&1", NGINX, conf, v->site) != 0)
-		fail_msg("nginx did not start (see %s/logs/nginx-error.log)", v->site);
+		return fprintf(stderr, "test_vps: nginx did not start (%s/logs/nginx-error.log)\n",
+		               v->site), false;
+	return true;
+}
+
+static bool lighttpd_start(struct vps *v)
+{
+	/* lighttpd opens its error log after taking on the user */
+	if (tu_sh("mkdir -p '%s/logs/lighttpd' && chown %s '%s/logs/lighttpd'", v->site,
+	          v->user != NULL ? v->user : "$(id -u)", v->site) != 0)
+		return false;
+	char conf[PATH_MAX + 32];
+	snprintf(conf, sizeof(conf), "%s/conf/lighttpd.conf", v->site);
+	FILE *f = fopen(conf, "w");
+	if (f == NULL)
+		return false;
+	const char *s = v->site;
+	if (v->user != NULL)
+		fprintf(f, "server.username = \"%s\"\nserver.groupname = \"%s\"\n", v->user,
+		        v->user);
+	fprintf(f,
+	        "server.bind = \"127.0.0.1\"\n"
+	        "server.port = %d\n"
+	        "server.document-root = \"%s/htdocs\"\n"
+	        "server.pid-file = \"%s/run/lighttpd.pid\"\n"
+	        "server.errorlog = \"%s/logs/lighttpd/error.log\"\n"
+	        "server.modules = ( \"mod_fastcgi\" )\n"
+	        "server.stream-response-body = 2\n"
+	        "fastcgi.server = (\n"
+	        "  \"/cgi-bin/events.fcgi\" => (( \"socket\" => \"%s/run/events.sock\",\n"
+	        "                               \"check-local\" => \"disable\" )),\n"
+	        "  \"/cgi-bin/post.fcgi\" => (( \"socket\" => \"%s/run/post.sock\",\n"
+	        "                             \"check-local\" => \"disable\" )),\n"
+	        ")\n",
+	        v->lighttpd_port, s, s, s, s, s);
+	fclose(f);
+	if (tu_sh("%s -f '%s' 2>&1", LIGHTTPD, conf) != 0)
+		return fprintf(stderr, "test_vps: lighttpd did not start (%s/logs/lighttpd/)\n",
+		               v->site), false;
+	return true;
 }
 
 static int group_setup(void **state)
 {
 	struct vps *v = calloc(1, sizeof(*v));
-	if (getcwd(v->repo, sizeof(v->repo)) == NULL)
+	*state = v;   /* the teardown stops whatever starts below, also on failure */
+	if (v == NULL || getcwd(v->repo, sizeof(v->repo)) == NULL)
 		return -1;
-	if (access(NGINX, X_OK) != 0 || access(SPAWN_FCGI, X_OK) != 0) {
-		fprintf(stderr, "test_vps: %s and %s are needed (scripts/deps.sh test)\n",
-		        NGINX, SPAWN_FCGI);
-		return -1;
+	static const char *const tools[] = { NGINX, LIGHTTPD, SPAWN_FCGI };
+	for (size_t i = 0; i < ARRAY_LEN(tools); i++) {
+		if (access(tools[i], X_OK) != 0) {
+			fprintf(stderr, "test_vps: %s is needed (scripts/deps.sh test)\n",
+			        tools[i]);
+			return -1;
+		}
 	}
 	v->user = geteuid() == 0 ? "www-data" : NULL;
-	snprintf(v->site, sizeof(v->site), "/tmp/sse-vps-XXXXXX");
-	if (mkdtemp(v->site) == NULL)
+	char site[] = "/tmp/sse-vps-XXXXXX";
+	if (mkdtemp(site) == NULL)
 		return -1;
+	snprintf(v->site, sizeof(v->site), "%s", site);
 	v->apache_port = http_free_port();
 	v->nginx_port = http_free_port();
+	v->lighttpd_port = http_free_port();
 	/* The README's ProxyPass lines, on a path of their own. */
 	char httpd_extra[4 * PATH_MAX];
 	snprintf(httpd_extra, sizeof(httpd_extra),
@@ -190,25 +246,30 @@ static int group_setup(void **state)
 		fprintf(stderr, "apache.sh start failed (see %s/logs/error.log)\n", v->site);
 		return -1;
 	}
-	spawn(v, "events", EVENTS_CHILDREN);
-	spawn(v, "post", 2);
-	nginx_start(v);
-	*state = v;
-	return 0;
+	bool up = spawn(v, "events", EVENTS_CHILDREN) && spawn(v, "post", 2) &&
+	          nginx_start(v) && lighttpd_start(v);
+	return up ? 0 : -1;
 }
 
 static int group_teardown(void **state)
 {
 	struct vps *v = *state;
+	if (v == NULL || v->site[0] == '\0') {
+		free(v);
+		return 0;   /* nothing was started */
+	}
 	char path[PATH_MAX + 32];
 	bool clean = true;
-	static const char *const pidfiles[] = { "nginx.pid", "events.pids", "post.pids" };
+	static const char *const pidfiles[] = { "nginx.pid", "lighttpd.pid", "events.pids",
+	                                        "post.pids" };
 	for (size_t i = 0; i < ARRAY_LEN(pidfiles); i++) {
 		/* SIGTERM: nginx's fast stop (its master waits for its workers) */
 		snprintf(path, sizeof(path), "%s/run/%s", v->site, pidfiles[i]);
 		clean = stop_pids(path, SIGTERM) && clean;
 	}
-	int rc = tu_sh("'%s/scripts/apache.sh' stop '%s' 2>/dev/null", v->repo, v->site);
+	snprintf(path, sizeof(path), "%s/run/httpd.pid", v->site);
+	int rc = access(path, F_OK) != 0 ? 0 :
+	         tu_sh("'%s/scripts/apache.sh' stop '%s' 2>/dev/null", v->repo, v->site);
 	if (!clean || tu_sh("pgrep -f '^%s/' >/dev/null", v->site) == 0)
 		rc = 1;   /* something of ours survived a signal */
 	if (rc != 0)
@@ -342,8 +403,9 @@ static void test_last_event_id_passes_through(void **state)
 
 /*
  * Every events.fcgi process busy, then all clients leave: a newcomer must
- * get a process.  nginx frees them at once; behind mod_proxy_fcgi a process
- * learns of it at its next keepalive write, so within two keepalives.
+ * get a process.  nginx frees them at once; behind lighttpd and
+ * mod_proxy_fcgi a process learns of it at its next keepalive write, so
+ * within two keepalives.
  */
 static void test_processes_come_free_after_clients_leave(void **state)
 {
