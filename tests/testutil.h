@@ -242,6 +242,23 @@ static inline bool tu_proc_file(const char *pid, const char *file, char *buf,
 	return r > 0;
 }
 
+/* Is this /proc/PID/stat line a zombie's (state Z after the command)? */
+static inline bool tu_stat_is_zombie(const char *stat)
+{
+	const char *paren = strrchr(stat, ')');
+	return paren != NULL && paren[1] == ' ' && paren[2] == 'Z';
+}
+
+/* Running, not a zombie: an orphan that has ended counts as gone even if
+ * whoever adopted it has not reaped it yet. */
+static inline bool tu_pid_alive(pid_t pid)
+{
+	char name[32], stat[512];
+	snprintf(name, sizeof(name), "%d", (int)pid);
+	return pid > 0 && tu_proc_file(name, "stat", stat, sizeof(stat)) &&
+	       !tu_stat_is_zombie(stat);
+}
+
 /*
  * The processes a test site runs as SITE/htdocs/cgi-bin/NAME: returns how
  * many are alive and puts up to max of their pids into out (may be NULL).
@@ -266,8 +283,7 @@ static inline int tu_site_processes(const char *site, const char *name,
 		char stat[512], cmdline[PATH_MAX + 64];
 		if (!tu_proc_file(e->d_name, "stat", stat, sizeof(stat)))
 			continue;
-		const char *paren = strrchr(stat, ')');
-		if (paren != NULL && paren[1] == ' ' && paren[2] == 'Z') {
+		if (tu_stat_is_zombie(stat)) {
 			if (zombies != NULL && strstr(stat, comm) != NULL)
 				(*zombies)++;
 			continue;

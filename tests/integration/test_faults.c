@@ -277,22 +277,6 @@ static int wait_site_at_most(struct it *t, const char *name, int n, int timeout_
 	return c;
 }
 
-static bool pid_alive(pid_t pid)
-{
-	char path[64], stat[512];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return false;
-	ssize_t r = read(fd, stat, sizeof(stat) - 1);
-	close(fd);
-	if (r <= 0)
-		return false;
-	stat[r] = '\0';
-	const char *paren = strrchr(stat, ')');
-	return !(paren != NULL && paren[1] == ' ' && paren[2] == 'Z');
-}
-
 /* VmRSS of pid in KiB, -1 when it is gone. */
 static long rss_kib(pid_t pid)
 {
@@ -1500,7 +1484,7 @@ static void test_slow_client(void **state)
 	long long next_tick = tu_now_ms();
 	while (tu_now_ms() - bulk_at < DROP_MS) {
 		long r = rss_kib(pid);
-		if (r < 0 || !pid_alive(pid)) {
+		if (r < 0 || !tu_pid_alive(pid)) {
 			gone_at = tu_now_ms();
 			break;
 		}

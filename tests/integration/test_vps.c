@@ -67,11 +67,6 @@ static struct front front(const struct vps *v, int i)
 
 /* ---- processes ----------------------------------------------------------- */
 
-static bool pid_alive(pid_t pid)
-{
-	return pid > 0 && kill(pid, 0) == 0;
-}
-
 /*
  * Stops the processes whose PIDs a file lists (one per line), by PID; false
  * if one had to be killed.  (Not our children: spawn-fcgi and nginx fork
@@ -89,14 +84,14 @@ static bool stop_pids(const char *pidfile, int sig)
 		pids[n++] = (pid_t)v;
 	fclose(f);
 	for (int i = 0; i < n; i++)
-		if (pid_alive(pids[i]))
+		if (tu_pid_alive(pids[i]))
 			kill(pids[i], sig);
 	long long deadline = tu_now_ms() + 5000;
 	bool clean = true;
 	for (int i = 0; i < n; i++) {
-		while (pid_alive(pids[i]) && tu_now_ms() < deadline)
+		while (tu_pid_alive(pids[i]) && tu_now_ms() < deadline)
 			usleep(20 * 1000);
-		if (pid_alive(pids[i])) {
+		if (tu_pid_alive(pids[i])) {
 			fprintf(stderr, "test_vps: pid %d (%s) ignored signal %d: killed\n",
 			        (int)pids[i], pidfile, sig);
 			kill(pids[i], SIGKILL);
