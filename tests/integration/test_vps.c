@@ -200,6 +200,17 @@ static bool lighttpd_start(struct vps *v)
 	return true;
 }
 
+/* A free loopback port other than a and b (-1 if none came in 10 tries). */
+static int free_port_besides(int a, int b)
+{
+	for (int tries = 0; tries < 10; tries++) {
+		int port = http_free_port();
+		if (port > 0 && port != a && port != b)
+			return port;
+	}
+	return -1;
+}
+
 static int group_setup(void **state)
 {
 	struct vps *v = calloc(1, sizeof(*v));
@@ -220,8 +231,10 @@ static int group_setup(void **state)
 		return -1;
 	snprintf(v->site, sizeof(v->site), "%s", site);
 	v->apache_port = http_free_port();
-	v->nginx_port = http_free_port();
-	v->lighttpd_port = http_free_port();
+	v->nginx_port = free_port_besides(v->apache_port, -1);
+	v->lighttpd_port = free_port_besides(v->apache_port, v->nginx_port);
+	if (v->apache_port < 0 || v->nginx_port < 0 || v->lighttpd_port < 0)
+		return -1;
 	/* The README's ProxyPass lines, on a path of their own. */
 	char httpd_extra[4 * PATH_MAX];
 	snprintf(httpd_extra, sizeof(httpd_extra),
