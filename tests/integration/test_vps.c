@@ -118,11 +118,17 @@ static bool spawn(struct vps *v, const char *name, int children)
 	return true;
 }
 
+/* Creates SITE/conf/NAME for writing; its path into conf. */
+static FILE *create_conf(const struct vps *v, const char *name, char *conf, size_t len)
+{
+	snprintf(conf, len, "%s/conf/%s", v->site, name);
+	return fopen(conf, "w");
+}
+
 static bool nginx_start(struct vps *v)
 {
 	char conf[PATH_MAX + 32];
-	snprintf(conf, sizeof(conf), "%s/conf/nginx.conf", v->site);
-	FILE *f = fopen(conf, "w");
+	FILE *f = create_conf(v, "nginx.conf", conf, sizeof(conf));
 	if (f == NULL)
 		return false;
 	const char *s = v->site;
@@ -170,8 +176,7 @@ static bool lighttpd_start(struct vps *v)
 	          v->user != NULL ? v->user : "$(id -u)", v->site) != 0)
 		return false;
 	char conf[PATH_MAX + 32];
-	snprintf(conf, sizeof(conf), "%s/conf/lighttpd.conf", v->site);
-	FILE *f = fopen(conf, "w");
+	FILE *f = create_conf(v, "lighttpd.conf", conf, sizeof(conf));
 	if (f == NULL)
 		return false;
 	const char *s = v->site;
