@@ -19,13 +19,18 @@
 #
 # Bounded (every loadclient has its own timeout; leftover streams are waited
 # for at most 40 s per run), loopback only, Apache stopped by PID on exit.
-# As root it raises fs.inotify.max_user_instances to 1024 for the run, as
-# run.sh does, and puts it back.
+# Apache's settings, the inotify limit (raised as root for the run) and the
+# wait for leftover streams are run.sh's own (bench/lib.sh).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${BENCH_BIN:-$REPO/build/bench}
+PORT=${BENCH_PORT:-18580}
+MAX_WORKERS=400
+say() { echo "ab: $*" >&2; }
 die() { echo "ab: $*" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
 
 [ $# -ge 3 ] || die "usage: bench/ab.sh ROUNDS N DIR..."
 ROUNDS=$1 N=$2
@@ -40,34 +45,21 @@ done
 WORK=$(mktemp -d /tmp/sse-ab.XXXXXX)
 chmod 755 "$WORK"
 SITE=$WORK/site
-INOTIFY_FILE=/proc/sys/fs/inotify/max_user_instances
-INOTIFY_SAVED=""
 cleanup() {
 	local rc=$?
 	[ -f "$SITE/run/httpd.pid" ] && "$REPO/scripts/apache.sh" stop "$SITE" >/dev/null 2>&1
-	[ -n "$INOTIFY_SAVED" ] && echo "$INOTIFY_SAVED" >"$INOTIFY_FILE"
+	restore_inotify_limit
 	rm -rf "$WORK"
 	exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
-if [ "$(id -u)" = 0 ] && [ -w "$INOTIFY_FILE" ] && [ "$(cat "$INOTIFY_FILE")" -lt 1024 ]; then
-	INOTIFY_SAVED=$(cat "$INOTIFY_FILE")
-	echo 1024 >"$INOTIFY_FILE"
-fi
+raise_inotify_limit
 
-port=${BENCH_PORT:-18580}
-while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
-SSE_CONF_EXTRA=$(printf 'rate_limit = 0\nmax_streams = 0\n') \
-SSE_HTTPD_EXTRA=$(printf 'ServerLimit 16\nMaxRequestWorkers 400\n') \
-	"$REPO/scripts/apache.sh" start "$SITE" "$port" fcgid >/dev/null
-MASTER=$(cat "$SITE/run/httpd.pid")
-BASE=http://127.0.0.1:$port
-post_once() {
-	"$BIN/loadclient" --url-post "$BASE/cgi-bin/post.fcgi" --channel "$1" -n 0 -m "$2" \
-		-r 10 --warmup 0 --drain 0 --timeout 20 --quiet >/dev/null 2>&1 || true
-}
-post_once warm 5   # the database exists and post.fcgi's FastCGI process runs
+start_apache fcgid
+# the database exists and post.fcgi's FastCGI process runs
+"$BIN/loadclient" --url-post "$BASE/cgi-bin/post.fcgi" --channel warm -n 0 -m 5 \
+	-r 10 --warmup 0 --drain 0 --timeout 20 --quiet >/dev/null 2>&1 || true
 
 for r in $(seq 1 "$ROUNDS"); do
 	i=0
@@ -81,12 +73,7 @@ for r in $(seq 1 "$ROUNDS"); do
 			--json "$WORK/$i-$r.json" 2>"$WORK/$i-$r.log" || true
 		echo "$d round $r: $(grep -o 'latency.*' "$WORK/$i-$r.log" || echo 'no result')" \
 			"| $(grep -o 'delivery.*' "$WORK/$i-$r.log" || true)"
-		# streams learn that their client left at their next write
-		for _ in $(seq 1 40); do
-			[ "$("$BIN/sampler" count --pid "$MASTER" --comm events.fcgi)" = 0 ] && break
-			post_once "$ch" 1
-			sleep 1
-		done
+		streams_gone "$ch"
 	done
 done
 

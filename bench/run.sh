@@ -46,6 +46,8 @@ OUT=${BENCH_OUT:-$REPO/bench/results}
 
 say() { echo "bench: $*" >&2; }
 die() { echo "bench: $*" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
 
 for t in loadclient sampler postbench; do
 	[ -x "$BIN/$t" ] || die "$BIN/$t missing: run make bench-tools (or make bench)"
@@ -63,7 +65,6 @@ WORK=$(mktemp -d /tmp/sse-bench.XXXXXX)
 chmod 755 "$WORK"
 SITE=$WORK/site
 CHILD=""     # a tool running in the background, stopped by PID on exit
-INOTIFY_SAVED=""   # the inotify limit to put back, when we raised it
 
 cleanup() {
 	local rc=$?
@@ -75,24 +76,11 @@ cleanup() {
 		"$REPO/scripts/apache.sh" stop "$SITE" >/dev/null 2>&1 || true
 	fi
 	rm -rf "$WORK"
-	if [ -n "$INOTIFY_SAVED" ]; then
-		echo "$INOTIFY_SAVED" >/proc/sys/fs/inotify/max_user_instances || true
-	fi
+	restore_inotify_limit
 	exit "$rc"
 }
 trap cleanup EXIT
-
-# Every stream process holds one inotify instance (src/watch.h); Linux
-# allows 128 per user by default, and all streams run as one user here.
-# Past the limit a stream still works but falls back to polling, which is
-# not what a VPS admin running hundreds of listeners would configure: as
-# root, raise the limit for the run and put it back afterwards.
-INOTIFY_FILE=/proc/sys/fs/inotify/max_user_instances
-if [ "$(id -u)" = 0 ] && [ -w "$INOTIFY_FILE" ] && [ "$(cat "$INOTIFY_FILE")" -lt 1024 ]; then
-	INOTIFY_SAVED=$(cat "$INOTIFY_FILE")
-	echo 1024 >"$INOTIFY_FILE"
-	say "fs.inotify.max_user_instances raised from $INOTIFY_SAVED to 1024 for the run"
-fi
+raise_inotify_limit
 trap 'exit 130' INT TERM HUP
 
 left() { echo $((START + BUDGET_S - $(date +%s))); }
@@ -105,53 +93,10 @@ afford() {
 	fi
 }
 
-port_answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
 max_n=0
 for n in $NS; do [ "$n" -gt "$max_n" ] && max_n=$n; done
 
-# --- one Apache per mode ------------------------------------------------------
-MASTER="" BASE=""
-start_apache() {
-	local mode=$1 port=$PORT limit
-	while port_answers "$port"; do port=$((port + 1)); done
-	# event MPM: MaxRequestWorkers <= ServerLimit * ThreadsPerChild (25).
-	limit=$(((MAX_WORKERS + 24) / 25))
-	[ "$limit" -lt 16 ] && limit=16
-	SSE_CONF_EXTRA=$(printf 'rate_limit = 0\nmax_streams = 0\n%s' "${BENCH_CONF_EXTRA:-}") \
-	SSE_HTTPD_EXTRA=$(printf 'ServerLimit %s\nMaxRequestWorkers %s\n%s' \
-		"$limit" "$MAX_WORKERS" "${BENCH_HTTPD_EXTRA:-}") \
-		"$REPO/scripts/apache.sh" start "$SITE" "$port" "$mode" >/dev/null
-	MASTER=$(cat "$SITE/run/httpd.pid")
-	BASE=http://127.0.0.1:$port
-	say "$mode: Apache $MASTER on $BASE"
-}
-
-stop_apache() {
-	"$REPO/scripts/apache.sh" stop "$SITE" >/dev/null 2>&1 || say "apache.sh stop reported a problem"
-	MASTER=""
-}
-
-# Posts once on channel $1 (no listener).
-poke() {
-	"$BIN/loadclient" --url-post "$BASE/cgi-bin/post.fcgi" --channel "$1" -n 0 -m 1 \
-		--warmup 0 --drain 0 --timeout 10 --quiet >/dev/null 2>&1 || true
-}
-
-# Waits (at most 40 s) until no events.fcgi is left in the tree.  A stream
-# whose client left learns of it only when a write fails, so a post on its
-# channel every other second makes the leftovers write, fail and end
-# instead of waiting for their keepalive.
-streams_gone() {
-	local ch=$1 i n
-	for i in $(seq 1 40); do
-		n=$("$BIN/sampler" count --pid "$MASTER" --comm events.fcgi)
-		[ "$n" = 0 ] && return 0
-		[ $((i % 2)) = 1 ] && poke "$ch"
-		sleep 1
-	done
-	say "warning: $n events.fcgi processes still alive after 40 s"
-}
+# One Apache per mode: start_apache / stop_apache, poke, streams_gone (lib.sh).
 
 # Runs loadclient in the background; waits for phase "hold" or its end.
 # $1 json out, $2 log, rest: loadclient arguments.

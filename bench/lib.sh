@@ -1,0 +1,75 @@
+# shellcheck shell=bash
+# bench/lib.sh: what bench/run.sh and bench/ab.sh share, sourced by both.
+#
+# The caller sets REPO, BIN (the bench tools), SITE (the private site's
+# folder), PORT (first port tried), MAX_WORKERS, and defines say(); the
+# functions here set MASTER (Apache's PID) and BASE (its URL) and
+# INOTIFY_SAVED (the limit to put back, when raised).
+
+# Every stream process holds one inotify instance (src/watch.h); Linux
+# allows 128 per user by default, and all streams run as one user here.
+# Past the limit a stream still works but falls back to polling, which is
+# not what a VPS admin running hundreds of listeners would configure: as
+# root, raise the limit for the run (restore_inotify_limit puts it back).
+INOTIFY_FILE=/proc/sys/fs/inotify/max_user_instances
+INOTIFY_SAVED=""
+raise_inotify_limit() {
+	if [ "$(id -u)" = 0 ] && [ -w "$INOTIFY_FILE" ] && [ "$(cat "$INOTIFY_FILE")" -lt 1024 ]; then
+		INOTIFY_SAVED=$(cat "$INOTIFY_FILE")
+		echo 1024 >"$INOTIFY_FILE"
+		say "fs.inotify.max_user_instances raised from $INOTIFY_SAVED to 1024 for the run"
+	fi
+}
+restore_inotify_limit() {
+	if [ -n "$INOTIFY_SAVED" ]; then
+		echo "$INOTIFY_SAVED" >"$INOTIFY_FILE" || true
+		INOTIFY_SAVED=""
+	fi
+}
+
+port_answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Apache for the bench: rate_limit = 0 and max_streams = 0 (else posts get
+# 429 and streams beyond 16 are one-shot), MaxRequestWorkers raised so that
+# every stream has a worker thread; mode $1 (fcgid | cgid).
+MASTER="" BASE=""
+start_apache() {
+	local mode=$1 port=$PORT limit
+	while port_answers "$port"; do port=$((port + 1)); done
+	# event MPM: MaxRequestWorkers <= ServerLimit * ThreadsPerChild (25).
+	limit=$(((MAX_WORKERS + 24) / 25))
+	[ "$limit" -lt 16 ] && limit=16
+	SSE_CONF_EXTRA=$(printf 'rate_limit = 0\nmax_streams = 0\n%s' "${BENCH_CONF_EXTRA:-}") \
+	SSE_HTTPD_EXTRA=$(printf 'ServerLimit %s\nMaxRequestWorkers %s\n%s' \
+		"$limit" "$MAX_WORKERS" "${BENCH_HTTPD_EXTRA:-}") \
+		"$REPO/scripts/apache.sh" start "$SITE" "$port" "$mode" >/dev/null
+	MASTER=$(cat "$SITE/run/httpd.pid")
+	BASE=http://127.0.0.1:$port
+	say "$mode: Apache $MASTER on $BASE"
+}
+
+stop_apache() {
+	"$REPO/scripts/apache.sh" stop "$SITE" >/dev/null 2>&1 || say "apache.sh stop reported a problem"
+	MASTER=""
+}
+
+# Posts once on channel $1 (no listener).
+poke() {
+	"$BIN/loadclient" --url-post "$BASE/cgi-bin/post.fcgi" --channel "$1" -n 0 -m 1 \
+		--warmup 0 --drain 0 --timeout 10 --quiet >/dev/null 2>&1 || true
+}
+
+# Waits (at most 40 s) until no events.fcgi is left in the tree.  A stream
+# whose client left learns of it only when a write fails, so a post on its
+# channel every other second makes the leftovers write, fail and end
+# instead of waiting for their keepalive.
+streams_gone() {
+	local ch=$1 i n
+	for i in $(seq 1 40); do
+		n=$("$BIN/sampler" count --pid "$MASTER" --comm events.fcgi)
+		[ "$n" = 0 ] && return 0
+		[ $((i % 2)) = 1 ] && poke "$ch"
+		sleep 1
+	done
+	say "warning: $n events.fcgi processes still alive after 40 s"
+}
