@@ -100,6 +100,14 @@ static inline bool http_wait_for(struct http *h, const char *needle, int timeout
 	return true;
 }
 
+/* A stream's first frame has arrived whole (": live", its padding line,
+ * the blank line), each part within timeout_ms. */
+static inline bool http_wait_live(struct http *h, int timeout_ms)
+{
+	return http_wait_for(h, ": live\n", timeout_ms) &&
+	       http_wait_for(h, " \n\n", timeout_ms);
+}
+
 /* Reads to EOF; false when the timeout came first. */
 static inline bool http_finish(struct http *h, int timeout_ms)
 {

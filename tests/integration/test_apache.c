@@ -126,13 +126,6 @@ static size_t parse_events(const char *body, struct event *ev, size_t max)
 	return n;
 }
 
-/* The first frame has arrived whole (": live", its padding, the blank line). */
-static bool wait_live(struct http *h)
-{
-	return http_wait_for(h, ": live\n", BUFFERED_MS) &&
-	       http_wait_for(h, " \n\n", BUFFERED_MS);
-}
-
 static const char *stream_path(const char *query)
 {
 	static char path[256];
@@ -159,7 +152,7 @@ static void test_stream_headers_and_first_bytes(void **state)
 	struct it *t = *state;
 	struct http h;
 	http_send(&h, t->port, "GET", stream_path("channel=first"), NULL, NULL);
-	assert_true(wait_live(&h));
+	assert_true(http_wait_live(&h, BUFFERED_MS));
 	char v[256];
 	assert_int_equal(http_status(&h), 200);
 	assert_string_equal(http_header(&h, "Content-Type", v, sizeof(v)),
@@ -183,7 +176,7 @@ static void test_live_delivery_to_every_stream(void **state)
 	struct http s[N];
 	for (int i = 0; i < N; i++) {
 		http_send(&s[i], t->port, "GET", stream_path("channel=live"), NULL, NULL);
-		assert_true(wait_live(&s[i]));
+		assert_true(http_wait_live(&s[i], BUFFERED_MS));
 	}
 	long long worst = 0, total = 0;
 	for (int r = 0; r < ROUNDS; r++) {
@@ -218,7 +211,7 @@ static void test_resume_after_drop(void **state)
 	struct it *t = *state;
 	struct http h;
 	http_send(&h, t->port, "GET", stream_path("channel=resume"), NULL, NULL);
-	assert_true(wait_live(&h));
+	assert_true(http_wait_live(&h, BUFFERED_MS));
 	struct http p;
 	http_request(&p, t->port, "POST", "/cgi-bin/post.fcgi",
 	             "Content-Type: application/x-www-form-urlencoded\r\n",
@@ -414,7 +407,7 @@ static void test_deflate_neither_compresses_nor_buffers(void **state)
 
 	http_send(&h, t->port, "GET", stream_path("channel=deflate"),
 	          "Accept-Encoding: gzip, deflate, br\r\n", NULL);
-	assert_true(wait_live(&h));
+	assert_true(http_wait_live(&h, BUFFERED_MS));
 	assert_null(http_header(&h, "Content-Encoding", v, sizeof(v)));
 	long long t0 = tu_now_ms();
 	struct http p;
@@ -436,7 +429,7 @@ static void test_config_from_file_without_environment(void **state)
 	apache_restart(t, "retry_ms = 1234\nrate_limit = 0\nmax_streams = 0\n", NULL);
 	struct http h;
 	http_send(&h, t->port, "GET", stream_path("channel=quiet"), NULL, NULL);
-	assert_true(wait_live(&h));
+	assert_true(http_wait_live(&h, BUFFERED_MS));
 	assert_string_equal(tu_unpad(http_body(&h)), "retry: 1234\n: live\n\n");
 	http_close(&h);
 	apache_restart(t, base_conf, NULL);
@@ -463,7 +456,7 @@ static void test_streams_closed_processes_return(void **state)
 	struct http s[N];
 	for (int i = 0; i < N; i++) {
 		http_send(&s[i], t->port, "GET", stream_path("channel=cleanup"), NULL, NULL);
-		assert_true(wait_live(&s[i]));
+		assert_true(http_wait_live(&s[i], BUFFERED_MS));
 	}
 	assert_int_equal(count_stream_processes(t, &zombies), baseline + N);
 	long long t0 = tu_now_ms();
@@ -493,7 +486,7 @@ static void test_concurrent_posters_and_listeners(void **state)
 	struct http s[LISTENERS];
 	for (int i = 0; i < LISTENERS; i++) {
 		http_send(&s[i], t->port, "GET", stream_path("channel=crowd"), NULL, NULL);
-		assert_true(wait_live(&s[i]));
+		assert_true(http_wait_live(&s[i], BUFFERED_MS));
 	}
 	pid_t kids[POSTERS];
 	for (int k = 0; k < POSTERS; k++) {

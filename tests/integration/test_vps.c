@@ -296,12 +296,6 @@ static int group_teardown(void **state)
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static bool wait_live(struct http *h)
-{
-	return http_wait_for(h, ": live\n", BUFFERED_MS) &&
-	       http_wait_for(h, " \n\n", BUFFERED_MS);
-}
-
 static void open_stream(struct http *h, const struct front *f, const char *query,
                         const char *headers)
 {
@@ -336,7 +330,7 @@ static void test_stream_and_post_through_each_front(void **state)
 		snprintf(query, sizeof(query), "channel=%s", channel);
 		struct http s;
 		open_stream(&s, &f, query, NULL);
-		if (!wait_live(&s))
+		if (!http_wait_live(&s, BUFFERED_MS))
 			fail_msg("%s: no first frame within %d ms", f.name, BUFFERED_MS);
 		assert_int_equal(http_status(&s), 200);
 		assert_string_equal(http_header(&s, "Content-Type", hv, sizeof(hv)),
@@ -431,7 +425,7 @@ static void test_processes_come_free_after_clients_leave(void **state)
 		struct http s[EVENTS_CHILDREN];
 		for (int k = 0; k < EVENTS_CHILDREN; k++) {
 			open_stream(&s[k], &f, query, NULL);
-			if (!wait_live(&s[k]))
+			if (!http_wait_live(&s[k], BUFFERED_MS))
 				fail_msg("%s: stream %d of %d did not open", f.name, k + 1,
 				         EVENTS_CHILDREN);
 		}
