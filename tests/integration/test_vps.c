@@ -296,11 +296,11 @@ static int group_teardown(void **state)
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static void open_stream(struct http *h, const struct front *f, const char *query,
+static void open_stream(struct http *h, const struct front *f, const char *channel,
                         const char *headers)
 {
 	char path[256];
-	snprintf(path, sizeof(path), "%s?%s", f->events, query);
+	snprintf(path, sizeof(path), "%s?channel=%s", f->events, channel);
 	http_send(h, f->port, "GET", path, headers, NULL);
 }
 
@@ -326,10 +326,8 @@ static void test_stream_and_post_through_each_front(void **state)
 		struct front f = front(v, i);
 		char channel[32], hv[128];
 		snprintf(channel, sizeof(channel), "live-%d", i);
-		char query[64];
-		snprintf(query, sizeof(query), "channel=%s", channel);
 		struct http s;
-		open_stream(&s, &f, query, NULL);
+		open_stream(&s, &f, channel, NULL);
 		if (!http_wait_live(&s, BUFFERED_MS))
 			fail_msg("%s: no first frame within %d ms", f.name, BUFFERED_MS);
 		assert_int_equal(http_status(&s), 200);
@@ -386,12 +384,11 @@ static void test_last_event_id_passes_through(void **state)
 	const struct vps *v = *state;
 	for (int i = 0; i < FRONTS; i++) {
 		struct front f = front(v, i);
-		char channel[32], query[64];
+		char channel[32];
 		snprintf(channel, sizeof(channel), "resume-%d", i);
-		snprintf(query, sizeof(query), "channel=%s", channel);
 		assert_int_equal(post(&f, channel, "seen"), 201);
 		struct http s;
-		open_stream(&s, &f, query, NULL);
+		open_stream(&s, &f, channel, NULL);
 		assert_true(http_wait_for(&s, "\"text\":\"seen\"", BUFFERED_MS));
 		const char *idline = strstr(http_body(&s), "id: ");
 		assert_non_null(idline);
@@ -400,7 +397,7 @@ static void test_last_event_id_passes_through(void **state)
 		assert_int_equal(post(&f, channel, "missed"), 201);
 		char header[64];
 		snprintf(header, sizeof(header), "Last-Event-ID: %lld\r\n", seen);
-		open_stream(&s, &f, query, header);
+		open_stream(&s, &f, channel, header);
 		if (!http_wait_for(&s, "\"text\":\"missed\"", BUFFERED_MS))
 			fail_msg("%s: the missed message did not come", f.name);
 		assert_null(strstr(http_body(&s), "\"text\":\"seen\""));
@@ -420,11 +417,11 @@ static void test_processes_come_free_after_clients_leave(void **state)
 	const long long bound_ms = 2 * KEEPALIVE_S * 1000 + BUFFERED_MS;
 	for (int i = 0; i < FRONTS; i++) {
 		struct front f = front(v, i);
-		char query[64];
-		snprintf(query, sizeof(query), "channel=free-%d", i);
+		char channel[32];
+		snprintf(channel, sizeof(channel), "free-%d", i);
 		struct http s[EVENTS_CHILDREN];
 		for (int k = 0; k < EVENTS_CHILDREN; k++) {
-			open_stream(&s[k], &f, query, NULL);
+			open_stream(&s[k], &f, channel, NULL);
 			if (!http_wait_live(&s[k], BUFFERED_MS))
 				fail_msg("%s: stream %d of %d did not open", f.name, k + 1,
 				         EVENTS_CHILDREN);
@@ -432,7 +429,7 @@ static void test_processes_come_free_after_clients_leave(void **state)
 		for (int k = 0; k < EVENTS_CHILDREN; k++)
 			http_close(&s[k]);
 		struct http late;
-		open_stream(&late, &f, query, NULL);
+		open_stream(&late, &f, channel, NULL);
 		bool live = http_wait_for(&late, ": live\n", (int)bound_ms);
 		long long waited = tu_now_ms() - late.sent_ms;
 		http_close(&late);
