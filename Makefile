@@ -32,9 +32,7 @@ SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
             -fno-sanitize-recover=all
 
 # One module per responsibility; see the comment at the top of each.
-LIB_SRC = src/strbuf.c src/sse.c src/utf8.c src/form.c src/config.c \
-          src/store.c src/log.c src/transport.c src/request.c src/http.c \
-          src/chatmsg.c src/slots.c src/stream.c src/watch.c src/ring.c
+LIB_SRC = $(filter-out src/events_main.c src/post_main.c src/ssectl.c,$(wildcard src/*.c))
 BINS    = cgi-bin/events.fcgi cgi-bin/post.fcgi ssectl
 UNIT_TESTS = test_sse test_utf8 test_form test_request test_config test_ring \
              test_chatmsg test_store test_cgi test_fastcgi

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "form.h"
+#include "json.h"
 #include "sse.h"
 #include "utf8.h"
 
@@ -128,108 +129,35 @@ static const char *parse_form(const char *body, size_t len, struct chatmsg *m,
 	return err;
 }
 
-/* Copies the JSON member at column `col` (type at col-1) when it is a string. */
-static const char *json_member(sqlite3_stmt *stmt, int col, struct strbuf *out,
-                               bool *present)
+static const char *parse_json(const char *body, size_t len, struct chatmsg *m,
+                              bool present[3])
 {
-	const char *type = (const char *)sqlite3_column_text(stmt, col - 1);
-	*present = type != NULL;
-	if (type == NULL)
-		return NULL;
-	if (strcmp(type, "text") != 0)
-		return "fields must be JSON strings";
-	sb_append(out, sqlite3_column_blob(stmt, col),
-	          (size_t)sqlite3_column_bytes(stmt, col));
-	return NULL;
-}
-
-/*
- * SQLite's JSON functions end a string at an escaped NUL (\u0000), which
- * would store half a message; so that escape is refused up front.  Outside
- * strings a backslash is invalid JSON anyway, so no string tracking is
- * needed: only escapes are skipped, so "\\u0000" (a backslash, then text)
- * is not mistaken for one.
- */
-static bool has_escaped_nul(const char *body, size_t len)
-{
-	for (size_t i = 0; i + 1 < len; i++) {
-		if (body[i] != '\\')
-			continue;
-		if (body[i + 1] == 'u' && i + 5 < len &&
-		    memcmp(body + i + 2, "0000", 4) == 0)
-			return true;
-		i++;  /* skip the escaped character */
-	}
-	return false;
-}
-
-static const char *parse_json(sqlite3 *db, const char *body, size_t len,
-                              struct chatmsg *m, bool present[3])
-{
-	static const char sql[] =
-		"SELECT json_valid(?1) AND json_type(?1) = 'object',"
-		" json_type(?1, '$.channel'), json_extract(?1, '$.channel'),"
-		" json_type(?1, '$.user'), json_extract(?1, '$.user'),"
-		" json_type(?1, '$.text'), json_extract(?1, '$.text')";
-	/*
-	 * SQLite reads bound text as a C string: a raw NUL would hide the rest
-	 * of the body from it.  JSON never allows a raw NUL, so refuse it here.
-	 */
-	if (memchr(body, '\0', len) != NULL)
-		return "body is not valid JSON";
-	/* json_type on invalid JSON is an error, so validity is asked first. */
-	sqlite3_stmt *stmt;
-	if (sqlite3_prepare_v2(db, "SELECT json_valid(?1)", -1, &stmt, NULL) != SQLITE_OK)
-		return "cannot read JSON now";
-	sqlite3_bind_text(stmt, 1, body, (int)len, SQLITE_STATIC);
-	bool valid = sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_int(stmt, 0);
-	sqlite3_finalize(stmt);
-	if (!valid)
-		return "body is not valid JSON";
-	if (has_escaped_nul(body, len))
-		return "fields must not contain control characters (\\u0000)";
-	/* As with forms, a field given twice is refused, not resolved. */
-	if (sqlite3_prepare_v2(db, "SELECT 1 FROM json_each(?1)"
-	                       " WHERE key IN ('channel', 'user', 'text')"
-	                       " GROUP BY key HAVING count(*) > 1", -1, &stmt,
-	                       NULL) != SQLITE_OK)
-		return "cannot read JSON now";
-	sqlite3_bind_text(stmt, 1, body, (int)len, SQLITE_STATIC);
-	bool twice = sqlite3_step(stmt) == SQLITE_ROW;
-	sqlite3_finalize(stmt);
-	if (twice)
-		return "a field is given twice";
-	if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK)
-		return "cannot read JSON now";
-	sqlite3_bind_text(stmt, 1, body, (int)len, SQLITE_STATIC);
-	const char *err = NULL;
-	if (sqlite3_step(stmt) != SQLITE_ROW || !sqlite3_column_int(stmt, 0))
-		err = "body must be a JSON object";
-	if (err == NULL)
-		err = json_member(stmt, 2, &m->channel, &present[0]);
-	if (err == NULL)
-		err = json_member(stmt, 4, &m->user, &present[1]);
-	if (err == NULL)
-		err = json_member(stmt, 6, &m->text, &present[2]);
-	sqlite3_finalize(stmt);
+	struct json_member members[] = {
+		{ "channel", &m->channel, false },
+		{ "user", &m->user, false },
+		{ "text", &m->text, false },
+	};
+	const char *err = json_read_strings(body, len, members, 3);
+	for (size_t i = 0; i < 3; i++)
+		present[i] = members[i].present;
 	return err;
 }
 
-int chatmsg_parse(sqlite3 *db, enum body_type type, const char *body,
-                  size_t len, struct chatmsg *out, const char **error)
+int chatmsg_parse(enum body_type type, const char *body, size_t len,
+                  struct chatmsg *out, const char **error)
 {
 	bool present[3] = { false, false, false };  /* channel, user, text */
 	const char *err;
 	if (!utf8_valid(body, len))
 		err = "body is not valid UTF-8";
 	else if (type == BODY_JSON)
-		err = parse_json(db, body, len, out, present);
+		err = parse_json(body, len, out, present);
 	else
 		err = parse_form(body, len, out, present);
 	if (err == NULL && !present[0])
 		sb_puts(&out->channel, DEFAULT_CHANNEL);
 	if (err == NULL && !sse_valid_name(sb_str(&out->channel), out->channel.len))
-		err = "channel must be 1-64 characters of A-Z a-z 0-9 _ . -";
+		err = "channel must be " SSE_NAME_RULE;
 	if (err == NULL)
 		err = present[1] ? chatmsg_check_user(&out->user) : "user is required";
 	if (err == NULL)

@@ -78,20 +78,13 @@ static const struct key_spec *find_key(const char *name, size_t len)
 	return NULL;
 }
 
-/* Digits only: no sign, no spaces, no hex, no trailing junk. */
+/* Digits only (parse_digits), within the key's range. */
 static bool parse_long(const char *s, long min, long max, long *out)
 {
-	if (*s == '\0' || strlen(s) > 18)
+	long long v;
+	if (!parse_digits(s, &v) || v < min || v > max)
 		return false;
-	long v = 0;
-	for (const char *p = s; *p; p++) {
-		if (*p < '0' || *p > '9')
-			return false;
-		v = v * 10 + (*p - '0');
-	}
-	if (v < min || v > max)
-		return false;
-	*out = v;
+	*out = (long)v;
 	return true;
 }
 
@@ -362,4 +355,14 @@ bool config_exe_dir(const char *argv0, char *out, size_t outlen)
 	*slash = '\0';
 	snprintf(out, outlen, "%s", path);
 	return true;
+}
+
+bool config_load_for_program(struct config *cfg, const char *argv0,
+                             const char *explicit_path, char *err,
+                             size_t errlen)
+{
+	char dir[PATH_MAX];
+	if (!config_exe_dir(argv0, dir, sizeof(dir)))
+		strcpy(dir, ".");
+	return config_load(cfg, dir, explicit_path, getenv, err, errlen);
 }

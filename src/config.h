@@ -1,6 +1,6 @@
 /*
  * config: the one configuration file, sse-cgi.conf, and its environment
- * overrides (SPEC.md, "Configuration").
+ * overrides (docs/PROTOCOL.md, "Configuration").
  *
  * Where it is read from: the directory of the running binary first (that is
  * where a shared-host user can put it: suEXEC drops unknown environment
@@ -73,5 +73,14 @@ bool config_load(struct config *cfg, const char *exe_dir,
 
 /* The directory of the running binary, from /proc/self/exe or argv0. */
 bool config_exe_dir(const char *argv0, char *out, size_t outlen);
+
+/*
+ * config_load as every program starts it: beside the running binary (the
+ * current directory when that cannot be found), explicit_path when not
+ * NULL, overrides from the process environment.
+ */
+bool config_load_for_program(struct config *cfg, const char *argv0,
+                             const char *explicit_path, char *err,
+                             size_t errlen);
 
 #endif

@@ -2,42 +2,23 @@
  * events.fcgi: GET /cgi-bin/events.fcgi?channel=NAME[&since=ID]
  *
  * Works out what the client asked for (method, channel, resume point) and
- * hands the response to stream.c.  Under FastCGI the configuration and the
- * database connection live for the whole process; the connection is reopened
- * when the file was replaced or the last open failed.
+ * hands the response to stream.c.  Start-up, the configuration and the
+ * database connection are endpoint.c's, shared with post.fcgi.
  */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "endpoint.h"
 #include "http.h"
-#include "log.h"
 #include "request.h"
-#include "store.h"
 #include "stream.h"
-#include "transport.h"
 
-struct events {
-	struct config cfg;
-	char config_error[CONFIG_ERROR_MAX];  /* "" when the config loaded */
-	struct store store;
-	bool store_ready;
-};
-
-/* Opens or reopens the database; NULL, or the problem to tell the client. */
-static const char *ensure_store(struct events *ev)
+/* NULL when the database is open, else the problem to tell the client. */
+static const char *open_store(struct endpoint *ep)
 {
-	if (ev->store_ready && store_same_file(&ev->store))
-		return NULL;
-	if (ev->store_ready)
-		store_close(&ev->store);
-	enum store_status s = store_open(&ev->store, ev->cfg.database, true);
-	ev->store_ready = s == STORE_OK;
-	if (ev->store_ready)
-		return NULL;
-	log_msg("events", "%s: %s", ev->cfg.database, ev->store.error);
-	return store_status_text(s);
+	enum store_status s = endpoint_store(ep, false);
+	return s == STORE_OK ? NULL : store_status_text(s);
 }
 
 /* Last-Event-ID wins over since=; an unreadable one counts as unknown. */
@@ -58,7 +39,7 @@ static long long resume_point(const struct request *req,
 
 static void handle(struct request *req, void *arg)
 {
-	struct events *ev = arg;
+	struct endpoint *ep = arg;
 	const char *method = req_param(req, "REQUEST_METHOD");
 	bool head = method != NULL && strcmp(method, "HEAD") == 0;
 	if (!head && !(method != NULL && strcmp(method, "GET") == 0)) {
@@ -76,10 +57,10 @@ static void handle(struct request *req, void *arg)
 		.head = head,
 		.problem = NULL,
 	};
-	if (ev->config_error[0] != '\0')
+	if (ep->config_error[0] != '\0')
 		plan.problem = "server configuration error (see the error log)";
 	else if (!head)
-		plan.problem = ensure_store(ev);
+		plan.problem = open_store(ep);
 	/*
 	 * Under FastCGI, read the (empty) body to its end, so that anything the
 	 * server sends later means an abort.  Under CGI stdin is left alone: a
@@ -88,26 +69,11 @@ static void handle(struct request *req, void *arg)
 	char sink[512];
 	while (req->fastcgi && req_read(req, sink, sizeof(sink)) > 0)
 		;
-	stream_run(req, &ev->cfg, &ev->store, &plan);
+	stream_run(req, &ep->cfg, ep->store, &plan);
 }
 
 int main(int argc, char **argv)
 {
-	store_process_init();
 	(void)argc;
-	struct events ev;
-	memset(&ev, 0, sizeof(ev));
-	char dir[PATH_MAX];
-	if (!config_exe_dir(argv[0], dir, sizeof(dir)))
-		strcpy(dir, ".");
-	if (!config_load(&ev.cfg, dir, NULL, getenv, ev.config_error,
-	                 sizeof(ev.config_error))) {
-		log_msg("events", "%s", ev.config_error);
-		if (ev.config_error[0] == '\0')
-			strcpy(ev.config_error, "configuration error");
-	}
-	int rc = transport_serve(handle, &ev);
-	if (ev.store_ready)
-		store_close(&ev.store);
-	return rc;
+	return endpoint_main("events", argv[0], handle);
 }

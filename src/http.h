@@ -1,7 +1,7 @@
 /*
  * http: writing CGI responses (a "Status:" header, the other headers, a blank
  * line, the body), shared by both endpoints.  Error bodies are always the JSON
- * object {"error":"..."} of SPEC.md, so a page can show the reason.
+ * object {"error":"..."} of docs/PROTOCOL.md, so a page can show the reason.
  */
 #ifndef SSE_HTTP_H
 #define SSE_HTTP_H

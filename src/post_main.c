@@ -3,59 +3,27 @@
  *
  * The checks run cheapest first and all before anything is written: method,
  * origin, content type, declared length (so an oversized body is refused
- * before a byte of it is read), the body itself, then one transaction that
- * applies the rate limit, stores the message and prunes the channel.  Only
- * after COMMIT (synchronous=FULL) does the client hear 201, so an answered
- * post is durable and an unanswered one is either wholly there or absent.
+ * before a byte of it is read), the body itself (without the database: a
+ * malformed body is a 400 even while the database is down), then one
+ * transaction that applies the rate limit, stores the message and prunes
+ * the channel.  Only after COMMIT (synchronous=FULL) does the client hear
+ * 201, so an answered post is durable and an unanswered one is either
+ * wholly there or absent.  Start-up, the configuration and the database
+ * connection are endpoint.c's, shared with events.fcgi.
  */
-#include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include <strings.h>
 
 #include "chatmsg.h"
-#include "config.h"
+#include "endpoint.h"
 #include "http.h"
 #include "log.h"
+#include "publish.h"
 #include "request.h"
-#include "store.h"
-#include "transport.h"
 
 #define POST_RETRY_AFTER_S 5   /* Retry-After when the database is busy */
-
-
-struct poster {
-	struct config cfg;
-	char config_error[CONFIG_ERROR_MAX];
-	struct store store;
-	bool store_ready;
-};
-
-/*
- * Each request first asks whether the file is writable at all: a post to a
- * read-only database is refused without opening it, because SQLite would
- * create the -wal and -shm files with the database's read-only mode, and
- * they would stay read-only after the owner fixed the database.  Under
- * FastCGI the connection outlives requests, so it is reopened only when the
- * file was replaced or removed, or the last open failed.
- */
-static enum store_status ensure_store(struct poster *p)
-{
-	if (access(p->cfg.database, W_OK) != 0 && errno != ENOENT) {
-		snprintf(p->store.error, sizeof(p->store.error), "not writable: %s",
-		         strerror(errno));
-		return STORE_READONLY;
-	}
-	if (p->store_ready && store_same_file(&p->store))
-		return STORE_OK;
-	if (p->store_ready)
-		store_close(&p->store);
-	enum store_status s = store_open(&p->store, p->cfg.database, true);
-	p->store_ready = s == STORE_OK;
-	return s;
-}
 
 /* Reads exactly len bytes of body; false when it ends early or fails. */
 static bool read_body(struct request *req, char *buf, size_t len)
@@ -70,9 +38,8 @@ static bool read_body(struct request *req, char *buf, size_t len)
 	return true;
 }
 
-/* Answers a store failure: 429 or 503, both with Retry-After. */
-static void answer_store_failure(struct request *req, struct poster *p,
-                                 enum store_status s)
+/* Answers a store failure (already logged): 429 or 503, with Retry-After. */
+static void answer_store_failure(struct request *req, enum store_status s)
 {
 	char headers[64];
 	if (s == STORE_RATE_LIMITED) {
@@ -81,7 +48,6 @@ static void answer_store_failure(struct request *req, struct poster *p,
 		http_error(req, 429, headers, "too many posts: wait a minute");
 		return;
 	}
-	log_msg("post", "%s: %s", p->cfg.database, p->store.error);
 	snprintf(headers, sizeof(headers), "Retry-After: %d\r\n", POST_RETRY_AFTER_S);
 	char message[128];
 	snprintf(message, sizeof(message), "%s: try again shortly",
@@ -142,17 +108,39 @@ static int check_request(struct request *req, const struct config *cfg,
 	return 0;
 }
 
+/* Stores a valid message; the status to answer with. */
+static enum store_status store_message(struct request *req, struct endpoint *ep,
+                                       const struct chatmsg *msg, long long *id)
+{
+	enum store_status s = endpoint_store(ep, true);
+	if (s != STORE_OK)
+		return s;   /* endpoint_store logged why */
+	const char *addr = req_param(req, "REMOTE_ADDR");
+	struct chat_post post = {
+		.channel = sb_str(&msg->channel),
+		.user = sb_str(&msg->user),
+		.text = sb_str(&msg->text),
+		.addr = addr != NULL ? addr : "unknown",
+		.rate_limit = ep->cfg.rate_limit,
+		.retention = ep->cfg.retention,
+	};
+	s = publish_chat(ep->store, &post, id);
+	if (s != STORE_OK && s != STORE_RATE_LIMITED)
+		log_msg(ep->name, "%s: %s", ep->cfg.database, store_error(ep->store));
+	return s;
+}
+
 static void handle(struct request *req, void *arg)
 {
-	struct poster *p = arg;
-	if (p->config_error[0] != '\0') {
+	struct endpoint *ep = arg;
+	if (ep->config_error[0] != '\0') {
 		http_error(req, 500, "", "server configuration error (see the error log)");
 		return;
 	}
 	long long length = 0;
 	enum body_type type = BODY_OTHER;
 	const char *why = NULL;
-	int status = check_request(req, &p->cfg, &length, &type, &why);
+	int status = check_request(req, &ep->cfg, &length, &type, &why);
 	if (status != 0) {
 		http_error(req, status, status == 405 ? "Allow: POST\r\n" : "", why);
 		return;
@@ -164,32 +152,17 @@ static void handle(struct request *req, void *arg)
 		return;
 	}
 	body[length] = '\0';
-	enum store_status s = ensure_store(p);
-	if (s != STORE_OK) {
-		free(body);
-		answer_store_failure(req, p, s);
-		return;
-	}
 	struct chatmsg msg = CHATMSG_INIT;
 	const char *error;
-	if (chatmsg_parse(p->store.db, type, body, (size_t)length, &msg, &error) != 0) {
+	long long id;
+	if (chatmsg_parse(type, body, (size_t)length, &msg, &error) != 0) {
 		http_error(req, 400, "", error);
 	} else {
-		const char *addr = req_param(req, "REMOTE_ADDR");
-		struct chat_post post = {
-			.channel = sb_str(&msg.channel),
-			.user = sb_str(&msg.user),
-			.text = sb_str(&msg.text),
-			.addr = addr != NULL ? addr : "unknown",
-			.rate_limit = p->cfg.rate_limit,
-			.retention = p->cfg.retention,
-		};
-		long long id;
-		s = store_post_chat(&p->store, &post, &id);
+		enum store_status s = store_message(req, ep, &msg, &id);
 		if (s == STORE_OK)
 			answer_created(req, id);
 		else
-			answer_store_failure(req, p, s);
+			answer_store_failure(req, s);
 	}
 	chatmsg_free(&msg);
 	free(body);
@@ -197,21 +170,6 @@ static void handle(struct request *req, void *arg)
 
 int main(int argc, char **argv)
 {
-	store_process_init();
 	(void)argc;
-	struct poster p;
-	memset(&p, 0, sizeof(p));
-	char dir[PATH_MAX];
-	if (!config_exe_dir(argv[0], dir, sizeof(dir)))
-		strcpy(dir, ".");
-	if (!config_load(&p.cfg, dir, NULL, getenv, p.config_error,
-	                 sizeof(p.config_error))) {
-		log_msg("post", "%s", p.config_error);
-		if (p.config_error[0] == '\0')
-			strcpy(p.config_error, "configuration error");
-	}
-	int rc = transport_serve(handle, &p);
-	if (p.store_ready)
-		store_close(&p.store);
-	return rc;
+	return endpoint_main("post", argv[0], handle);
 }

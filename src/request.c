@@ -9,21 +9,26 @@
 #include "form.h"
 #include "sse.h"
 
+bool parse_digits(const char *s, long long *out)
+{
+	size_t n = s != NULL ? strlen(s) : 0;
+	if (n == 0 || n > DIGITS_MAX)
+		return false;
+	long long v = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return true;
+}
+
 enum id_parse parse_event_id(const char *s, long long *out)
 {
 	if (s == NULL || *s == '\0')
 		return ID_ABSENT;
-	size_t n = strlen(s);
-	if (n > EVENT_ID_DIGITS_MAX)
-		return ID_INVALID;
-	long long v = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return ID_INVALID;
-		v = v * 10 + (s[i] - '0');
-	}
-	*out = v;
-	return ID_VALID;
+	return parse_digits(s, out) ? ID_VALID : ID_INVALID;
 }
 
 /*
@@ -60,7 +65,7 @@ int parse_stream_query(const char *query, struct stream_query *out)
 		if (sse_valid_name(sb_str(&value), value.len))
 			memcpy(out->channel, sb_str(&value), value.len + 1);
 		else
-			out->error = "channel must be 1-64 characters of A-Z a-z 0-9 _ . -";
+			out->error = "channel must be " SSE_NAME_RULE;
 	}
 	if (out->error == NULL && query_param(query, "since", &value, &out->error)) {
 		out->since = parse_event_id(sb_str(&value), &out->since_id);
@@ -121,10 +126,7 @@ enum body_type parse_content_type(const char *content_type)
 
 bool parse_content_length(const char *s, long long *out)
 {
-	if (s == NULL)
-		return false;
-	enum id_parse r = parse_event_id(s, out);  /* same grammar: digits */
-	return r == ID_VALID;
+	return parse_digits(s, out);
 }
 
 static bool origin_is_host(const char *origin, const char *host)

@@ -8,8 +8,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "sse.h"
+
 #define DEFAULT_CHANNEL "chat"
-#define EVENT_ID_DIGITS_MAX 18    /* fits a long long, always */
+#define DIGITS_MAX 18             /* fits a long long, always */
+
+/*
+ * The one number grammar of ids, lengths and config values: 1-DIGITS_MAX
+ * ASCII digits and nothing else (no sign, space, hex or trailing junk).
+ */
+bool parse_digits(const char *s, long long *out);
 
 enum id_parse { ID_ABSENT, ID_VALID, ID_INVALID };
 
@@ -18,7 +26,7 @@ enum id_parse parse_event_id(const char *s, long long *out);
 
 /* What GET /events.fcgi asked for; status 0 when valid, else 400. */
 struct stream_query {
-	char channel[65];
+	char channel[SSE_NAME_MAX + 1];
 	enum id_parse since;       /* the since= parameter */
 	long long since_id;
 	const char *error;         /* why, when status is 400 */

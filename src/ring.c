@@ -12,30 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "watch.h"
+#include "fnv.h"
+#include "sidecar.h"
 
 static const char ring_magic[8] = { 's', 's', 'e', '-', 'r', 'i', 'n', 'g' };
-
-/* The check of every record: FNV-1a, 64 bits.  It detects torn copies,
- * not forgeries: only our own writers can write the file. */
-static uint64_t fnv1a(const void *bytes, size_t len)
-{
-	const unsigned char *p = bytes;
-	uint64_t h = 14695981039346656037ULL;
-	for (size_t i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
-uint64_t ring_identity(uint64_t dev, uint64_t ino, int64_t birth_s,
-                       uint32_t birth_ns)
-{
-	uint64_t words[] = { dev, ino, (uint64_t)birth_s, birth_ns };
-	uint64_t h = fnv1a(words, sizeof(words));
-	return h != 0 ? h : 1;
-}
 
 static off_t slot_offset(long long id)
 {
@@ -50,23 +30,20 @@ static size_t slot_checked_len(uint32_t len)
 	       (len == RING_NOT_HELD ? 0 : len);
 }
 
+/* Every record carries an FNV-1a check (fnv.h): a torn copy shows. */
 static uint64_t slot_check(const struct ring_slot *s)
 {
-	return fnv1a(&s->id, slot_checked_len(s->len));
+	return fnv1a64(&s->id, slot_checked_len(s->len));
 }
 
 static uint64_t state_check(const struct ring_state *st)
 {
-	return fnv1a(&st->db, sizeof(*st) - offsetof(struct ring_state, db));
+	return fnv1a64(&st->db, sizeof(*st) - offsetof(struct ring_state, db));
 }
 
 static int open_ring_file(const char *database, int flags)
 {
-	char path[PATH_MAX];
-	int n = snprintf(path, sizeof(path), "%s%s", database, WATCH_SUFFIX);
-	if (n < 0 || (size_t)n >= sizeof(path))
-		return -1;
-	return open(path, flags | O_CLOEXEC, 0644);
+	return sidecar_open(database, SIDECAR_NOTIFY, flags, 0644);
 }
 
 static bool header_valid(const struct ring_header *h)
@@ -128,8 +105,8 @@ static bool write_slot(int fd, uint64_t db, long long id,
 	size_t channel_len = strlen(channel), event_len = strlen(event);
 	u.s.id = id;
 	u.s.db = db;
-	if (len <= RING_DATA_MAX && channel_len <= RING_NAME_MAX &&
-	    event_len <= RING_NAME_MAX) {
+	if (len <= RING_DATA_MAX && channel_len <= SSE_NAME_MAX &&
+	    event_len <= SSE_NAME_MAX) {
 		memcpy(u.s.channel, channel, channel_len);
 		memcpy(u.s.event, event, event_len);
 		memcpy(u.s.data, data, len);

@@ -40,7 +40,7 @@
  *
  * The state record names the database whose messages the ring holds: a
  * stream of an older file at the same path sees another name there and
- * knows its database was replaced.  The name (store.h: identity) is the
+ * knows its database was replaced.  The name (store_identity()) is the
  * file's device, inode and birth time: inode numbers alone are reused at
  * once by ext4, and a new database in a reused inode would otherwise be
  * served the old one's messages.  Without a birth time there is no ring.
@@ -52,11 +52,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sse.h"
+
 #define RING_SLOTS 256
 #define RING_SLOT_SIZE 4096                 /* one page per slot */
 #define RING_HEADER_SIZE 4096
 #define RING_FILE_SIZE (RING_HEADER_SIZE + (size_t)RING_SLOTS * RING_SLOT_SIZE)
-#define RING_NAME_MAX 64                    /* channel and event names */
 #define RING_VERSION 1
 #define RING_LOCK_WAIT_MS 20                /* a writer gives up copying */
 
@@ -81,8 +82,8 @@ struct ring_slot {
 	int64_t id;                   /* 0: empty */
 	uint64_t db;                  /* the identity of its database */
 	uint32_t len;                 /* bytes of data; RING_NOT_HELD: too long */
-	char channel[RING_NAME_MAX + 1];
-	char event[RING_NAME_MAX + 1];
+	char channel[SSE_NAME_MAX + 1];   /* names: sse.h */
+	char event[SSE_NAME_MAX + 1];
 	char data[];
 };
 
@@ -118,10 +119,6 @@ struct ring {
 void ring_publish(const char *database, uint64_t db, long long id,
                   const char *channel, const char *event,
                   const char *data, size_t len);
-
-/* A database's name in the ring: never 0. */
-uint64_t ring_identity(uint64_t dev, uint64_t ino, int64_t birth_s,
-                       uint32_t birth_ns);
 
 /* Wakes the streams without copying anything (a prune, say). */
 void ring_wake(const char *database);

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sidecar.h"
+
 #ifdef F_OFD_SETLK
 #define LOCK_SET F_OFD_SETLK
 #define LOCK_GET F_OFD_GETLK
@@ -17,11 +19,7 @@
 
 static int open_slots_file(const char *database)
 {
-	char path[PATH_MAX];
-	int n = snprintf(path, sizeof(path), "%s%s", database, SLOTS_SUFFIX);
-	if (n < 0 || (size_t)n >= sizeof(path))
-		return -1;
-	return open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	return sidecar_open(database, SIDECAR_STREAMS, O_RDWR | O_CREAT, 0600);
 }
 
 static void byte_lock(struct flock *fl, short type, long index)

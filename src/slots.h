@@ -1,5 +1,5 @@
 /*
- * slots: the cap on live streams per database (SPEC.md, "Stream cap").
+ * slots: the cap on live streams per database (docs/PROTOCOL.md, "Stream cap").
  *
  * On a shared host every stream is a process, and an account over its process
  * limit has its whole site answered 508.  So a stream must hold one of
@@ -15,8 +15,6 @@
 #define SSE_SLOTS_H
 
 #include <stdbool.h>
-
-#define SLOTS_SUFFIX ".streams"
 
 struct slot {
 	int fd;      /* -1 when no slot is held */

@@ -21,10 +21,19 @@
 
 #include "strbuf.h"
 
-/* Longest channel or event name: short enough for a log line and a URL. */
+/*
+ * The one rule for channel and event names, used by every module that
+ * accepts or stores one (queries, posts, ssectl, the ring's slots):
+ * 1-SSE_NAME_MAX characters of [A-Za-z0-9_.-], short enough for a log line
+ * and a URL, and never anything that needs escaping in a frame.
+ */
 #define SSE_NAME_MAX 64
+#define SSE_NAME_STR_(n) #n
+#define SSE_NAME_STR(n) SSE_NAME_STR_(n)
+/* The rule in words, for error messages: "channel must be " SSE_NAME_RULE. */
+#define SSE_NAME_RULE "1-" SSE_NAME_STR(SSE_NAME_MAX) \
+                      " characters of A-Z a-z 0-9 _ . -"
 
-/* A channel or event name: 1-64 characters of [A-Za-z0-9_.-]. */
 bool sse_valid_name(const char *s, size_t len);
 
 /*

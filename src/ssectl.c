@@ -12,8 +12,13 @@
  * `publish` is how any other program on the host pushes an event: the data
  * is any UTF-8 text, multi-line included; `-` reads it from stdin.
  * Exit status: 0 done, 1 failed (the reason on stderr), 2 usage.
+ *
+ * Commands are rows of one table (name, what it needs, its function); every
+ * failure is reported by fail() as "ssectl: <what>: <why>" and exit 1, every
+ * usage problem by usage() and exit 2.
  */
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +26,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "publish.h"
 #include "request.h"
 #include "slots.h"
 #include "sse.h"
@@ -48,6 +54,19 @@ static int usage(const char *problem)
 		fprintf(stderr, "ssectl: %s\n", problem);
 	fputs(usage_text, stderr);
 	return 2;
+}
+
+/* The one way a command reports a failure: a line on stderr, exit 1. */
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("ssectl: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	return 1;
 }
 
 struct options {
@@ -85,14 +104,11 @@ static bool parse_command_options(int argc, char **argv, struct options *o,
 	return true;
 }
 
-static int open_store(struct store *st, const struct config *cfg, bool create)
+/* --channel, or the default; NULL when it breaks the name rule. */
+static const char *channel_option(const struct options *o)
 {
-	enum store_status s = store_open(st, cfg->database, create);
-	if (s != STORE_OK) {
-		fprintf(stderr, "ssectl: %s: %s\n", cfg->database, st->error);
-		return 1;
-	}
-	return 0;
+	const char *channel = o->channel ? o->channel : DEFAULT_CHANNEL;
+	return sse_valid_name(channel, strlen(channel)) ? channel : NULL;
 }
 
 static int read_stdin(struct strbuf *out)
@@ -101,107 +117,96 @@ static int read_stdin(struct strbuf *out)
 	size_t n;
 	while ((n = fread(buf, 1, sizeof(buf), stdin)) > 0) {
 		sb_append(out, buf, n);
-		if (out->len > PUBLISH_MAX) {
-			fprintf(stderr, "ssectl: data larger than %d bytes\n", PUBLISH_MAX);
-			return 1;
-		}
+		if (out->len > PUBLISH_MAX)
+			return fail("data larger than %d bytes", PUBLISH_MAX);
 	}
-	if (ferror(stdin) || sb_failed(out)) {
-		fprintf(stderr, "ssectl: cannot read stdin\n");
-		return 1;
-	}
+	if (ferror(stdin) || sb_failed(out))
+		return fail("cannot read stdin");
 	return 0;
 }
 
-static int cmd_publish(const struct config *cfg, const struct options *o)
+/* The event's data: TEXT, or stdin for "-"; UTF-8 without NUL bytes. */
+static int publish_data(const char *text, struct strbuf *data)
 {
-	const char *channel = o->channel ? o->channel : DEFAULT_CHANNEL;
+	if (strcmp(text, "-") == 0) {
+		if (read_stdin(data) != 0)
+			return 1;
+	} else {
+		sb_puts(data, text);
+	}
+	if (!utf8_valid(sb_str(data), data->len) ||
+	    memchr(sb_str(data), '\0', data->len) != NULL)
+		return fail("data must be UTF-8 text without NUL bytes");
+	return 0;
+}
+
+static int cmd_init(const struct config *cfg, const struct options *o,
+                    struct store *st)
+{
+	(void)o;
+	char mode[16];
+	store_journal_mode(st, mode, sizeof(mode));
+	printf("%s: ready (journal_mode %s)\n", cfg->database, mode);
+	return 0;
+}
+
+static int cmd_publish(const struct config *cfg, const struct options *o,
+                       struct store *st)
+{
+	const char *channel = channel_option(o);
 	const char *event = o->event ? o->event : "message";
-	if (!sse_valid_name(channel, strlen(channel)))
-		return usage("--channel must be 1-64 characters of A-Z a-z 0-9 _ . -");
-	if (!sse_valid_name(event, strlen(event)) || strcmp(event, "reset") == 0)
-		return usage("--event must be 1-64 characters of A-Z a-z 0-9 _ . - "
-		             "and not 'reset' (the gap signal)");
-	if (o->text == NULL)
-		return usage("publish needs TEXT or - (stdin)");
 	struct strbuf data = STRBUF_INIT;
-	int rc = 0;
-	if (strcmp(o->text, "-") == 0)
-		rc = read_stdin(&data);
-	else
-		sb_puts(&data, o->text);
-	if (rc == 0 && (!utf8_valid(sb_str(&data), data.len) ||
-	                memchr(sb_str(&data), '\0', data.len) != NULL)) {
-		fprintf(stderr, "ssectl: data must be UTF-8 text without NUL bytes\n");
-		rc = 1;
-	}
-	struct store st;
-	if (rc == 0 && (rc = open_store(&st, cfg, true)) == 0) {
-		long long id;
-		enum store_status s = store_publish(&st, channel, event, sb_str(&data),
-		                                    data.len, cfg->retention, &id);
-		if (s == STORE_OK) {
-			printf("%lld\n", id);
-		} else {
-			fprintf(stderr, "ssectl: %s: %s\n", cfg->database, st.error);
-			rc = 1;
-		}
-		store_close(&st);
-	}
+	int rc = publish_data(o->text, &data);
+	long long id;
+	if (rc == 0 && publish_event(st, channel, event, sb_str(&data), data.len,
+	                             cfg->retention, &id) != STORE_OK)
+		rc = fail("%s: %s", cfg->database, store_error(st));
+	if (rc == 0)
+		printf("%lld\n", id);
 	sb_free(&data);
 	return rc;
 }
 
-static int cmd_tail(const struct config *cfg, const struct options *o)
+static int cmd_tail(const struct config *cfg, const struct options *o,
+                    struct store *st)
 {
-	const char *channel = o->channel ? o->channel : DEFAULT_CHANNEL;
-	if (!sse_valid_name(channel, strlen(channel)))
-		return usage("--channel must be 1-64 characters of A-Z a-z 0-9 _ . -");
 	long long since = STREAM_NO_RESUME;
-	if (o->since != NULL && parse_event_id(o->since, &since) != ID_VALID)
-		return usage("--since must be a message id");
-	struct store st;
-	if (open_store(&st, cfg, true) != 0)
-		return 1;
+	if (o->since != NULL)
+		parse_event_id(o->since, &since);   /* checked in check_tail */
 	struct config follow = *cfg;
 	follow.lifetime_s = TAIL_FOREVER_S;
 	follow.max_streams = 0;
 	struct request req = { .fastcgi = false, .fcgx = NULL, .envp = NULL };
-	struct stream_plan plan = { channel, since, false, NULL };
-	stream_body(&req, &follow, &st, &plan);
-	store_close(&st);
+	struct stream_plan plan = { channel_option(o), since, false, NULL };
+	stream_body(&req, &follow, st, &plan);
 	return 0;
 }
 
-static int cmd_prune(const struct config *cfg, const struct options *o)
+static int cmd_prune(const struct config *cfg, const struct options *o,
+                     struct store *st)
 {
-	long long keep;
-	if (o->keep == NULL || parse_event_id(o->keep, &keep) != ID_VALID)
-		return usage("prune needs --keep N");
-	struct store st;
-	if (open_store(&st, cfg, false) != 0)
-		return 1;
-	long long deleted = 0;
-	enum store_status s = store_prune_all(&st, (long)keep, &deleted);
-	int rc = 0;
-	if (s == STORE_OK) {
-		printf("deleted %lld messages\n", deleted);
-	} else {
-		fprintf(stderr, "ssectl: %s: %s\n", cfg->database, st.error);
-		rc = 1;
-	}
-	store_close(&st);
-	return rc;
+	long long keep, deleted = 0;
+	parse_event_id(o->keep, &keep);   /* checked in check_prune */
+	if (store_prune_all(st, (long)keep, &deleted) != STORE_OK)
+		return fail("%s: %s", cfg->database, store_error(st));
+	printf("deleted %lld messages\n", deleted);
+	return 0;
 }
 
-static int cmd_stats(const struct config *cfg)
+static void print_channel(void *ctx, const struct store_channel_stats *c)
 {
-	struct store st;
-	if (open_store(&st, cfg, false) != 0)
-		return 1;
+	(void)ctx;
+	printf("%-24s %10lld %12lld %12lld\n", c->channel, c->messages,
+	       c->oldest, c->newest);
+}
+
+static int cmd_stats(const struct config *cfg, const struct options *o,
+                     struct store *st)
+{
+	(void)o;
 	struct stat sb;
 	char mode[16];
-	store_journal_mode(&st, mode, sizeof(mode));
+	store_journal_mode(st, mode, sizeof(mode));
 	printf("database: %s\n", cfg->database);
 	printf("size: %lld bytes\n", stat(cfg->database, &sb) == 0 ? (long long)sb.st_size : -1LL);
 	printf("journal_mode: %s\n", mode);
@@ -210,23 +215,81 @@ static int cmd_stats(const struct config *cfg)
 		       slots_in_use(cfg->database, cfg->max_streams), cfg->max_streams);
 	else
 		printf("streams: no cap\n");
-	sqlite3_stmt *stmt;
-	int rc = sqlite3_prepare_v2(st.db,
-	        "SELECT channel, count(*), min(id), max(id) FROM messages"
-	        " GROUP BY channel ORDER BY channel", -1, &stmt, NULL);
-	if (rc == SQLITE_OK) {
-		printf("%-24s %10s %12s %12s\n", "channel", "messages", "oldest", "newest");
-		while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
-			printf("%-24s %10lld %12lld %12lld\n", sqlite3_column_text(stmt, 0),
-			       sqlite3_column_int64(stmt, 1), sqlite3_column_int64(stmt, 2),
-			       sqlite3_column_int64(stmt, 3));
-		sqlite3_finalize(stmt);
-	}
-	int status = rc == SQLITE_DONE ? 0 : 1;
-	if (status != 0)
-		fprintf(stderr, "ssectl: %s: %s\n", cfg->database, sqlite3_errmsg(st.db));
-	store_close(&st);
-	return status;
+	printf("%-24s %10s %12s %12s\n", "channel", "messages", "oldest", "newest");
+	if (store_stats(st, print_channel, NULL) != STORE_OK)
+		return fail("%s: %s", cfg->database, store_error(st));
+	return 0;
+}
+
+/* Option checks, before the database is opened: NULL or the usage problem. */
+static const char *check_publish(const struct options *o)
+{
+	if (channel_option(o) == NULL)
+		return "--channel must be " SSE_NAME_RULE;
+	const char *event = o->event ? o->event : "message";
+	if (!sse_valid_name(event, strlen(event)) || strcmp(event, "reset") == 0)
+		return "--event must be " SSE_NAME_RULE " and not 'reset' (the gap signal)";
+	if (o->text == NULL)
+		return "publish needs TEXT or - (stdin)";
+	return NULL;
+}
+
+static const char *check_tail(const struct options *o)
+{
+	long long since;
+	if (channel_option(o) == NULL)
+		return "--channel must be " SSE_NAME_RULE;
+	if (o->since != NULL && parse_event_id(o->since, &since) != ID_VALID)
+		return "--since must be a message id";
+	return NULL;
+}
+
+static const char *check_prune(const struct options *o)
+{
+	long long keep;
+	if (o->keep == NULL || parse_event_id(o->keep, &keep) != ID_VALID)
+		return "prune needs --keep N";
+	return NULL;
+}
+
+struct command {
+	const char *name;
+	const char *(*check)(const struct options *o);   /* NULL: no options */
+	bool create;   /* may create the database (else it must exist) */
+	int (*run)(const struct config *cfg, const struct options *o,
+	           struct store *st);
+};
+
+static const struct command commands[] = {
+	{ "init", NULL, true, cmd_init },
+	{ "publish", check_publish, true, cmd_publish },
+	{ "tail", check_tail, true, cmd_tail },
+	{ "prune", check_prune, false, cmd_prune },
+	{ "stats", NULL, false, cmd_stats },
+};
+
+static const struct command *find_command(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+/* Checks the options, opens the database, runs the command. */
+static int run_command(const struct command *c, const struct config *cfg,
+                       const struct options *o)
+{
+	const char *problem = c->check != NULL ? c->check(o) : NULL;
+	if (problem != NULL)
+		return usage(problem);
+	struct store *st;
+	char error[256];
+	if (store_open(cfg->database, c->create, &st, error, sizeof(error)) != STORE_OK)
+		return fail("%s: %s", cfg->database, error);
+	int rc = c->run(cfg, o, st);
+	store_close(st);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -248,7 +311,9 @@ int main(int argc, char **argv)
 	}
 	if (i >= argc)
 		return usage("no command");
-	const char *command = argv[i++];
+	const struct command *command = find_command(argv[i++]);
+	if (command == NULL)
+		return usage("unknown command");
 	struct options o = { 0 };
 	const char *problem = NULL;
 	if (!parse_command_options(argc - i, argv + i, &o, &problem))
@@ -256,33 +321,9 @@ int main(int argc, char **argv)
 
 	struct config cfg;
 	char err[CONFIG_ERROR_MAX] = "";
-	char dir[PATH_MAX];
-	if (!config_exe_dir(argv[0], dir, sizeof(dir)))
-		strcpy(dir, ".");
-	if (!config_load(&cfg, dir, config_path, getenv, err, sizeof(err))) {
-		fprintf(stderr, "ssectl: %s\n", err);
-		return 1;
-	}
+	if (!config_load_for_program(&cfg, argv[0], config_path, err, sizeof(err)))
+		return fail("%s", err);
 	if (db != NULL)
 		snprintf(cfg.database, sizeof(cfg.database), "%s", db);
-
-	if (strcmp(command, "init") == 0) {
-		struct store st;
-		if (open_store(&st, &cfg, true) != 0)
-			return 1;
-		char mode[16];
-		store_journal_mode(&st, mode, sizeof(mode));
-		printf("%s: ready (journal_mode %s)\n", cfg.database, mode);
-		store_close(&st);
-		return 0;
-	}
-	if (strcmp(command, "publish") == 0)
-		return cmd_publish(&cfg, &o);
-	if (strcmp(command, "tail") == 0)
-		return cmd_tail(&cfg, &o);
-	if (strcmp(command, "prune") == 0)
-		return cmd_prune(&cfg, &o);
-	if (strcmp(command, "stats") == 0)
-		return cmd_stats(&cfg);
-	return usage("unknown command");
+	return run_command(command, &cfg, &o);
 }

@@ -3,13 +3,35 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include <sqlite3.h>
+
+#include "fnv.h"
 #include "log.h"
-#include "ring.h"
+
+struct store {
+	sqlite3 *db;
+	char path[4096];
+	dev_t dev;          /* identity of the file we opened, to notice when */
+	ino_t ino;          /* it is deleted or replaced underneath us */
+	uint64_t identity;  /* device, inode and birth time in one word, the
+	                     * database's name in the ring (ring.h); 0 when
+	                     * the filesystem keeps no birth time */
+	sqlite3_stmt *data_version;
+	sqlite3_stmt *max_id;
+	sqlite3_stmt *pruned_upto;
+	sqlite3_stmt *oldest;
+	sqlite3_stmt *after;
+	sqlite3_stmt *newest;
+	sqlite3_stmt *begin;      /* a stream reads many times: no re-parsing */
+	sqlite3_stmt *commit;
+	char error[256];    /* the last failure, for the log */
+};
 
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS messages ("
@@ -208,21 +230,19 @@ static void file_identity(struct store *st)
 	st->ino = sx.stx_ino;
 	if (!(sx.stx_mask & STATX_BTIME))
 		return;
-	st->identity = ring_identity((uint64_t)st->dev, (uint64_t)st->ino,
-	                             sx.stx_btime.tv_sec, sx.stx_btime.tv_nsec);
+	uint64_t words[] = { (uint64_t)st->dev, (uint64_t)st->ino,
+	                     (uint64_t)sx.stx_btime.tv_sec, sx.stx_btime.tv_nsec };
+	uint64_t h = fnv1a64(words, sizeof(words));
+	st->identity = h != 0 ? h : 1;   /* 0 means "no identity" */
 }
 
-enum store_status store_open(struct store *st, const char *path, bool create)
+/* The body of store_open, on a zeroed store. */
+static enum store_status open_connection(struct store *st, bool create)
 {
-	memset(st, 0, sizeof(*st));
-	snprintf(st->path, sizeof(st->path), "%s", path);
 	int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
-	int rc = sqlite3_open_v2(path, &st->db, flags, NULL);
-	if (rc != SQLITE_OK) {
-		enum store_status s = fail(st, rc, "opening database");
-		store_close(st);
-		return s;
-	}
+	int rc = sqlite3_open_v2(st->path, &st->db, flags, NULL);
+	if (rc != SQLITE_OK)
+		return fail(st, rc, "opening database");
 	file_identity(st);
 	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
 	sqlite3_extended_result_codes(st->db, 1);
@@ -239,29 +259,66 @@ enum store_status store_open(struct store *st, const char *path, bool create)
 	sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 	exec(st, "PRAGMA cache_size = " STORE_CACHE_PAGES_SQL);
 	enum store_status s = ensure_schema(st, create);
-	if (s == STORE_OK)
-		s = prepare_reads(st);
-	if (s != STORE_OK) {
-		char saved[sizeof(st->error)];
-		memcpy(saved, st->error, sizeof(saved));
-		store_close(st);
-		memcpy(st->error, saved, sizeof(saved));
+	return s == STORE_OK ? prepare_reads(st) : s;
+}
+
+enum store_status store_open(const char *path, bool create, struct store **out,
+                             char *error, size_t errlen)
+{
+	*out = NULL;
+	struct store *st = calloc(1, sizeof(*st));
+	if (st == NULL) {
+		snprintf(error, errlen, "opening database: out of memory");
+		return STORE_ERROR;
 	}
-	return s;
+	int n = snprintf(st->path, sizeof(st->path), "%s", path);
+	enum store_status s;
+	if (n < 0 || (size_t)n >= sizeof(st->path)) {
+		snprintf(st->error, sizeof(st->error), "opening database: path too long");
+		s = STORE_UNAVAILABLE;
+	} else {
+		s = open_connection(st, create);
+	}
+	if (s != STORE_OK) {
+		snprintf(error, errlen, "%s", st->error);
+		store_close(st);
+		return s;
+	}
+	*out = st;
+	return STORE_OK;
 }
 
 void store_close(struct store *st)
 {
-	sqlite3_stmt **stmts[] = { &st->data_version, &st->max_id, &st->pruned_upto,
-	                           &st->oldest, &st->after, &st->newest,
-	                           &st->begin, &st->commit };
-	for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++) {
-		sqlite3_finalize(*stmts[i]);
-		*stmts[i] = NULL;
-	}
-	if (st->db != NULL)
-		sqlite3_close(st->db);
-	st->db = NULL;
+	if (st == NULL)
+		return;
+	sqlite3_stmt *stmts[] = { st->data_version, st->max_id, st->pruned_upto,
+	                          st->oldest, st->after, st->newest,
+	                          st->begin, st->commit };
+	for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++)
+		sqlite3_finalize(stmts[i]);
+	sqlite3_close(st->db);   /* NULL is a harmless no-op */
+	free(st);
+}
+
+const char *store_error(const struct store *st)
+{
+	return st->error;
+}
+
+const char *store_path(const struct store *st)
+{
+	return st->path;
+}
+
+uint64_t store_identity(const struct store *st)
+{
+	return st->identity;
+}
+
+void store_set_busy_timeout(struct store *st, int ms)
+{
+	sqlite3_busy_timeout(st->db, ms);
 }
 
 void store_journal_mode(struct store *st, char *out, size_t outlen)
@@ -273,6 +330,29 @@ void store_journal_mode(struct store *st, char *out, size_t outlen)
 	if (sqlite3_step(stmt) == SQLITE_ROW)
 		snprintf(out, outlen, "%s", (const char *)sqlite3_column_text(stmt, 0));
 	sqlite3_finalize(stmt);
+}
+
+enum store_status store_stats(struct store *st, store_stats_fn fn, void *ctx)
+{
+	sqlite3_stmt *stmt;
+	int rc = sqlite3_prepare_v2(st->db,
+	        "SELECT channel, count(*), min(id), max(id) FROM messages"
+	        " GROUP BY channel ORDER BY channel", -1, &stmt, NULL);
+	if (rc != SQLITE_OK)
+		return fail(st, rc, "reading statistics");
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		struct store_channel_stats c = {
+			.channel = (const char *)sqlite3_column_text(stmt, 0),
+			.messages = sqlite3_column_int64(stmt, 1),
+			.oldest = sqlite3_column_int64(stmt, 2),
+			.newest = sqlite3_column_int64(stmt, 3),
+		};
+		fn(ctx, &c);
+	}
+	enum store_status s = rc == SQLITE_DONE ? STORE_OK
+	                    : fail(st, rc, "reading statistics");
+	sqlite3_finalize(stmt);
+	return s;
 }
 
 bool store_same_file(const struct store *st)
@@ -529,8 +609,6 @@ enum store_status store_publish(struct store *st, const char *channel,
 	struct publish_args a = { channel, event, data, len, retention, 0 };
 	enum store_status s = write_txn(st, "publishing", publish_body, &a);
 	*id = a.id;
-	if (s == STORE_OK)   /* committed: hand it to the streams (ring.h) */
-		ring_publish(st->path, st->identity, a.id, channel, event, data, len);
 	return s;
 }
 
@@ -538,8 +616,7 @@ struct chat_args {
 	const struct chat_post *p;
 	long long id;
 	bool limited;
-	char *data;     /* the stored JSON, for the streams (sqlite3_free) */
-	size_t len;
+	struct strbuf *data;   /* the stored JSON, for the streams */
 };
 
 /* Builds the message's JSON in its row and keeps a copy of it. */
@@ -557,14 +634,10 @@ static int chat_data(struct store *st, struct chat_args *a)
 	sqlite3_bind_int64(stmt, 1, a->id);
 	sqlite3_bind_text(stmt, 2, a->p->user, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 3, a->p->text, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW && a->data == NULL) {
-		a->len = (size_t)sqlite3_column_bytes(stmt, 0);
-		a->data = sqlite3_mprintf("%s", (const char *)sqlite3_column_text(stmt, 0));
-		if (a->data == NULL) {
-			rc = SQLITE_NOMEM;
-			break;
-		}
-	}
+	sb_reset(a->data);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		sb_append(a->data, sqlite3_column_text(stmt, 0),
+		          (size_t)sqlite3_column_bytes(stmt, 0));
 	sqlite3_finalize(stmt);
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
@@ -606,17 +679,11 @@ static int chat_body(struct store *st, void *arg)
 }
 
 enum store_status store_post_chat(struct store *st, const struct chat_post *p,
-                                  long long *id)
+                                  long long *id, struct strbuf *data)
 {
-	struct chat_args a = { p, 0, false, NULL, 0 };
+	struct chat_args a = { p, 0, false, data };
 	enum store_status s = write_txn(st, "storing a post", chat_body, &a);
 	*id = a.id;
-	if (s == STORE_OK && a.data != NULL)   /* committed: see ring.h */
-		ring_publish(st->path, st->identity, a.id, p->channel, "message",
-		             a.data, a.len);
-	else if (s == STORE_OK)
-		ring_wake(st->path);   /* no copy: streams read it from SQLite */
-	sqlite3_free(a.data);
 	return a.limited ? STORE_RATE_LIMITED : s;
 }
 

@@ -30,7 +30,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include <sqlite3.h>
+#include "strbuf.h"
 
 #define STORE_SCHEMA_VERSION 1
 #define STORE_BUSY_TIMEOUT_MS 3000   /* a post waits this long for the lock */
@@ -54,24 +54,12 @@ enum store_resume {
 	RESUME_UNKNOWN_ID,  /* the resume point is above every id ever issued */
 };
 
-struct store {
-	sqlite3 *db;
-	char path[4096];
-	dev_t dev;          /* identity of the file we opened, to notice when */
-	ino_t ino;          /* it is deleted or replaced underneath us */
-	uint64_t identity;  /* device, inode and birth time in one word, the
-	                     * database's name in the ring (ring.h); 0 when
-	                     * the filesystem keeps no birth time */
-	sqlite3_stmt *data_version;
-	sqlite3_stmt *max_id;
-	sqlite3_stmt *pruned_upto;
-	sqlite3_stmt *oldest;
-	sqlite3_stmt *after;
-	sqlite3_stmt *newest;
-	sqlite3_stmt *begin;      /* a stream reads many times: no re-parsing */
-	sqlite3_stmt *commit;
-	char error[256];    /* the last failure, for the log */
-};
+/*
+ * Opaque: the connection, its prepared statements and the file's identity
+ * are this module's business.  Other modules see the operations below, so
+ * nothing outside store.c depends on SQLite's API.
+ */
+struct store;
 
 /* What a stream's read produced besides the rows. */
 struct store_read_result {
@@ -90,13 +78,44 @@ typedef bool (*store_row_fn)(void *ctx, long long id, const char *event,
 /* Process-wide SQLite settings; call first in main, before any store_open. */
 void store_process_init(void);
 
-/* Opens (creating file and schema when allowed) and prepares statements. */
-enum store_status store_open(struct store *st, const char *path, bool create);
+/*
+ * Opens (creating file and schema when allowed) and prepares statements.
+ * On success *out is a store to give back with store_close; on failure
+ * *out is NULL and error says what failed and why.
+ */
+enum store_status store_open(const char *path, bool create, struct store **out,
+                             char *error, size_t errlen);
+/* Closes and frees; NULL is fine. */
 void store_close(struct store *st);
 const char *store_status_text(enum store_status status);
 
+/* The last failure on this store, for the log ("" when none). */
+const char *store_error(const struct store *st);
+
+/* The path the store was opened with. */
+const char *store_path(const struct store *st);
+
+/*
+ * The database's name in the ring (ring.h): device, inode and birth time in
+ * one word; 0 when the filesystem keeps no birth time (then no ring).
+ */
+uint64_t store_identity(const struct store *st);
+
+/* How long a write waits for the lock (STORE_BUSY_TIMEOUT_MS by default). */
+void store_set_busy_timeout(struct store *st, int ms);
+
 /* The journal mode in effect ("wal", "delete", ...), in out. */
 void store_journal_mode(struct store *st, char *out, size_t outlen);
+
+/* One channel's figures, for ssectl stats. */
+struct store_channel_stats {
+	const char *channel;
+	long long messages, oldest, newest;
+};
+typedef void (*store_stats_fn)(void *ctx, const struct store_channel_stats *c);
+
+/* Calls fn for every channel that holds messages, in name order. */
+enum store_status store_stats(struct store *st, store_stats_fn fn, void *ctx);
 
 /* True when the file at st->path is still the one opened. */
 bool store_same_file(const struct store *st);
@@ -115,12 +134,20 @@ enum store_status store_read(struct store *st, const char *channel,
                              store_row_fn fn, void *ctx,
                              struct store_read_result *res);
 
-/* Appends one event and prunes the channel to `retention`. */
+/*
+ * Appends one event and prunes the channel to `retention`.  Only stores:
+ * waking the streams is publish.c's part.
+ */
 enum store_status store_publish(struct store *st, const char *channel,
                                 const char *event, const char *data,
                                 size_t len, long retention, long long *id);
 
-/* A chat message (SPEC.md, "Chat messages"), rate-limited per address. */
+/*
+ * A chat message (docs/PROTOCOL.md, "Chat messages"), rate-limited per
+ * address.  On success `data` receives the JSON that was stored, which the
+ * streams are handed (publish.c); it may fail to fit in memory (sb_failed)
+ * without failing the post: the streams then read it from SQLite.
+ */
 struct chat_post {
 	const char *channel;
 	const char *user;
@@ -130,7 +157,7 @@ struct chat_post {
 	long retention;
 };
 enum store_status store_post_chat(struct store *st, const struct chat_post *p,
-                                  long long *id);
+                                  long long *id, struct strbuf *data);
 
 /* Keeps the newest `keep` messages of every channel; count of deleted rows. */
 enum store_status store_prune_all(struct store *st, long keep, long long *deleted);

@@ -57,7 +57,7 @@ static bool frame_row(void *ctx, long long id, const char *event,
 	return true;
 }
 
-/* The reset event of SPEC.md's gap signal. */
+/* The reset event: the gap signal of docs/PROTOCOL.md. */
 static void frame_reset(struct strbuf *out, const struct store_read_result *res)
 {
 	char data[96];
@@ -67,14 +67,28 @@ static void frame_reset(struct strbuf *out, const struct store_read_result *res)
 }
 
 /*
- * Reads everything after *after (batch by batch), frames it and writes it;
- * *wrote tells whether anything was written.  Returns false when the client
- * is gone or the database failed (then a comment naming the problem has
- * been written).
+ * One stream's state, from its first read to its end: what it serves, how
+ * far it got, and how it waits.  The steps below take it as one piece.
  */
-static bool send_new(struct request *req, struct store *st,
-                     const struct config *cfg, const char *channel,
-                     long long *after, bool *wrote)
+struct live {
+	struct request *req;
+	const struct config *cfg;
+	struct store *st;
+	const char *channel;
+	long long after;          /* the last id sent or passed over */
+	long long version;        /* data_version at the last SQLite look */
+	bool wrote;               /* this round wrote something */
+	struct watch watch;       /* the writers' wake (watch.h) */
+	struct ring ring;         /* the newest messages (ring.h) */
+	union ring_copy *copy;    /* one page for ring_get, allocated once */
+};
+
+/*
+ * Reads everything after l->after (batch by batch), frames it and writes
+ * it.  Returns false when the client is gone or the database failed (then
+ * a comment naming the problem has been written).
+ */
+static bool send_new(struct live *l)
 {
 	struct strbuf out = STRBUF_INIT;
 	bool ok = true;
@@ -83,12 +97,13 @@ static bool send_new(struct request *req, struct store *st,
 		sb_reset(&out);
 		/* The reset frame must precede the rows: frame them separately. */
 		struct strbuf rows = STRBUF_INIT;
-		enum store_status s = store_read(st, channel, *after, cfg->history,
-		                                 frame_row, &rows, &res);
+		enum store_status s = store_read(l->st, l->channel, l->after,
+		                                 l->cfg->history, frame_row, &rows,
+		                                 &res);
 		if (s != STORE_OK) {
-			log_msg("events", "%s: %s", st->path, st->error);
+			log_msg("events", "%s: %s", store_path(l->st), store_error(l->st));
 			sse_comment(&out, store_status_text(s));
-			req_write(req, out.data, out.len);
+			req_write(l->req, out.data, out.len);
 			sb_free(&rows);
 			ok = false;
 			break;
@@ -97,12 +112,12 @@ static bool send_new(struct request *req, struct store *st,
 			frame_reset(&out, &res);
 		sb_append(&out, rows.data, rows.len);
 		sb_free(&rows);
-		*after = res.next_after;
-		if (out.len > 0 && (sb_failed(&out) || !req_write(req, out.data, out.len))) {
+		l->after = res.next_after;
+		if (out.len > 0 && (sb_failed(&out) || !req_write(l->req, out.data, out.len))) {
 			ok = false;
 			break;
 		}
-		*wrote = *wrote || out.len > 0;
+		l->wrote = l->wrote || out.len > 0;
 	} while (res.more);
 	sb_free(&out);
 	return ok;
@@ -134,24 +149,21 @@ static bool send_hello(struct request *req, long retry, const char *comment)
 }
 
 /*
- * Takes the messages after *after from the ring, framing this channel's
+ * Takes the messages after l->after from the ring, framing this channel's
  * into out, until the ring has no more or out holds a batch.  Returns the
  * ring's last answer: RING_NOT_YET once everything committed was taken,
  * RING_OK when the batch is full.
  */
-static enum ring_result take_from_ring(const struct ring *ring,
-                                       union ring_copy *copy,
-                                       const char *channel, long long *after,
-                                       struct strbuf *out)
+static enum ring_result take_from_ring(struct live *l, struct strbuf *out)
 {
 	while (out->len < STREAM_WRITE_BATCH) {
-		enum ring_result r = ring_get(ring, *after + 1, copy);
+		enum ring_result r = ring_get(&l->ring, l->after + 1, l->copy);
 		if (r != RING_OK)
 			return r;
-		const struct ring_slot *m = &copy->slot;
-		if (strcmp(m->channel, channel) == 0)
+		const struct ring_slot *m = &l->copy->slot;
+		if (strcmp(m->channel, l->channel) == 0)
 			sse_event(out, m->id, m->event, m->data, m->len);
-		*after = m->id;
+		l->after = m->id;
 	}
 	return RING_OK;
 }
@@ -159,21 +171,21 @@ static enum ring_result take_from_ring(const struct ring *ring,
 /* What a look at the ring ended with, for the loop. */
 enum look { LOOK_DONE, LOOK_ASK_STORE, LOOK_REPLACED, LOOK_GONE };
 
-static enum look look_in_ring(struct request *req, const struct ring *ring,
-                              union ring_copy *copy, const char *channel,
-                              long long *after, bool *wrote)
+static enum look look_in_ring(struct live *l)
 {
-	if (copy == NULL)
+	if (l->copy == NULL)
 		return LOOK_ASK_STORE;
+	if (l->ring.map == NULL)   /* the file may have become a ring */
+		ring_open(&l->ring, store_path(l->st), store_identity(l->st));
 	struct strbuf out = STRBUF_INIT;
 	enum ring_result r;
 	bool ok = true;
 	do {
 		sb_reset(&out);
-		r = take_from_ring(ring, copy, channel, after, &out);
+		r = take_from_ring(l, &out);
 		if (out.len > 0) {
-			ok = !sb_failed(&out) && req_write(req, out.data, out.len);
-			*wrote = true;
+			ok = !sb_failed(&out) && req_write(l->req, out.data, out.len);
+			l->wrote = true;
 		}
 	} while (ok && r == RING_OK);
 	sb_free(&out);
@@ -185,98 +197,101 @@ static enum look look_in_ring(struct request *req, const struct ring *ring,
 
 /*
  * Reads SQLite when data_version moved (always when forced: the ring said
- * to).  *changed tells whether it moved, *wrote whether anything was
- * written.  False when the client is gone or the database failed.
+ * to).  *changed tells whether it moved.  False when the client is gone or
+ * the database failed.
  */
-static bool look_in_store(struct request *req, struct store *st,
-                          const struct config *cfg, const char *channel,
-                          long long *after, long long *version, bool force,
-                          bool *changed, bool *wrote)
+static bool look_in_store(struct live *l, bool force, bool *changed)
 {
 	long long v;
 	*changed = false;
-	if (store_data_version(st, &v) != STORE_OK)
+	if (store_data_version(l->st, &v) != STORE_OK)
 		return false;
-	if (v == *version && !force)
+	if (v == l->version && !force)
 		return true;
-	*version = v;
+	l->version = v;
 	*changed = true;
-	return send_new(req, st, cfg, channel, after, wrote);
+	return send_new(l);
+}
+
+/* What one round of the loop decided. */
+enum round { ROUND_GO_ON, ROUND_END };
+
+/*
+ * One look for new messages after a wake (or a quiet timeout): the ring
+ * first, SQLite when the ring cannot answer for sure or the wait timed out.
+ */
+static enum round look_for_news(struct live *l, enum wait_result woke)
+{
+	bool ask_store = woke == WAIT_TIMEOUT, force = false, changed = false;
+	if (woke == WAIT_WOKEN) {
+		long long before = l->after;
+		enum look look = look_in_ring(l);
+		if (look == LOOK_GONE)
+			return ROUND_END;
+		if (look == LOOK_REPLACED) {
+			send_hello(l->req, l->cfg->retry_ms, "database was replaced");
+			return ROUND_END;
+		}
+		/*
+		 * Woken, yet nothing new in the ring: a writer that could
+		 * not copy (disk full, lock timeout) or only pruned.  The
+		 * cheap data_version question decides whether to read.
+		 */
+		force = look == LOOK_ASK_STORE;
+		ask_store = force || l->after == before;
+	}
+	if (!ask_store)
+		return ROUND_GO_ON;
+	if (!look_in_store(l, force, &changed))
+		return ROUND_END;
+	if (!changed && !store_same_file(l->st)) {
+		/* Deleted or replaced: reconnecting reopens the new file. */
+		send_hello(l->req, l->cfg->retry_ms, "database was replaced");
+		return ROUND_END;
+	}
+	return ROUND_GO_ON;
 }
 
 /* The live part: wait, look for changes, keep alive, until the end. */
-static void stream_live(struct request *req, struct store *st,
-                        const struct config *cfg, const char *channel,
-                        long long after, long long version)
+static void stream_live(struct live *l)
 {
 	long long start = now_ms();
-	long long deadline = start + stream_lifetime_ms(cfg->lifetime_s, random_word());
+	long long deadline = start + stream_lifetime_ms(l->cfg->lifetime_s, random_word());
 	long long last_write = start;
-	long long keepalive_ms = (long long)cfg->keepalive_s * 1000;
-	struct watch watch;
-	struct ring ring;
-	union ring_copy *copy = malloc(sizeof(*copy));   /* one page, once */
-	watch_open(&watch, st->path);
-	ring_open(&ring, st->path, st->identity);
+	long long keepalive_ms = (long long)l->cfg->keepalive_s * 1000;
+	l->copy = malloc(sizeof(*l->copy));   /* one page, once */
+	watch_open(&l->watch, store_path(l->st));
+	ring_open(&l->ring, store_path(l->st), store_identity(l->st));
 	/* A first look closes the window between the first read and the watch. */
 	enum wait_result woke = WAIT_WOKEN;
-	for (;;) {
-		if (now_ms() >= deadline)
-			break;  /* the browser reconnects with Last-Event-ID */
-		bool ask_store = woke == WAIT_TIMEOUT, force = false;
-		bool changed = false, wrote = false;
-		if (woke == WAIT_WOKEN) {
-			if (ring.map == NULL)   /* the file may have become a ring */
-				ring_open(&ring, st->path, st->identity);
-			long long before = after;
-			enum look l = look_in_ring(req, &ring, copy, channel, &after, &wrote);
-			if (l == LOOK_GONE)
-				break;
-			if (l == LOOK_REPLACED) {
-				send_hello(req, cfg->retry_ms, "database was replaced");
-				break;
-			}
-			/*
-			 * Woken, yet nothing new in the ring: a writer that could
-			 * not copy (disk full, lock timeout) or only pruned.  The
-			 * cheap data_version question decides whether to read.
-			 */
-			force = l == LOOK_ASK_STORE;
-			ask_store = force || after == before;
-		}
-		if (ask_store) {
-			if (!look_in_store(req, st, cfg, channel, &after, &version,
-			                   force, &changed, &wrote))
-				break;
-			if (!changed && !store_same_file(st)) {
-				/* Deleted or replaced: reconnecting reopens the new file. */
-				send_hello(req, cfg->retry_ms, "database was replaced");
-				break;
-			}
-		}
-		if (wrote)
+	while (now_ms() < deadline) {   /* then the browser reconnects */
+		l->wrote = false;
+		if (look_for_news(l, woke) == ROUND_END)
+			break;
+		if (l->wrote)
 			last_write = now_ms();
 		if (now_ms() - last_write >= keepalive_ms) {
 			static const char keepalive[] = ": keepalive\n";
-			if (!req_write(req, keepalive, sizeof(keepalive) - 1))
+			if (!req_write(l->req, keepalive, sizeof(keepalive) - 1))
 				break;
 			last_write = now_ms();
 		}
 		long long now = now_ms();
-		long long wait = watch.fd >= 0 ? WATCH_FALLBACK_MS : cfg->poll_interval_ms;
+		long long wait = l->watch.fd >= 0 ? WATCH_FALLBACK_MS
+		                                  : l->cfg->poll_interval_ms;
 		if (last_write + keepalive_ms - now < wait)
 			wait = last_write + keepalive_ms - now;
 		if (deadline - now < wait)
 			wait = deadline - now;
-		woke = req_wait(req, wait < 0 ? 0 : (int)wait, watch.fd);
+		woke = req_wait(l->req, wait < 0 ? 0 : (int)wait, l->watch.fd);
 		if (woke == WAIT_GONE)
 			break;
 		if (woke == WAIT_WOKEN)
-			watch_drain(&watch);
+			watch_drain(&l->watch);
 	}
-	free(copy);
-	ring_close(&ring);
-	watch_close(&watch);
+	free(l->copy);
+	ring_close(&l->ring);
+	watch_close(&l->watch);
 }
 
 void stream_run(struct request *req, const struct config *cfg,
@@ -309,17 +324,17 @@ void stream_body(struct request *req, const struct config *cfg,
 	} else {
 		snprintf(hello, sizeof(hello), "live");
 	}
-	long long after = plan->resume;
+	struct live l = {
+		.req = req, .cfg = cfg, .st = st, .channel = plan->channel,
+		.after = plan->resume,
+	};
 	/*
 	 * The version is sampled before the first read: a post committed
 	 * between the two then still changes it, and is not missed.
 	 */
-	long long version = 0;
 	bool live = !capped && cfg->lifetime_s > 0 &&
-	            store_data_version(st, &version) == STORE_OK;
-	bool wrote = false;
-	if (send_hello(req, retry, hello) &&
-	    send_new(req, st, cfg, plan->channel, &after, &wrote) && live)
-		stream_live(req, st, cfg, plan->channel, after, version);
+	            store_data_version(st, &l.version) == STORE_OK;
+	if (send_hello(req, retry, hello) && send_new(&l) && live)
+		stream_live(&l);
 	slot_release(&slot);
 }

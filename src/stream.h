@@ -15,7 +15,7 @@
  *
  * Whatever goes wrong on this side is answered 200 with a `retry:` and a
  * comment naming the problem, then the end: any other status would make the
- * browser's EventSource give up for good (SPEC.md).
+ * browser's EventSource give up for good (docs/PROTOCOL.md).
  */
 #ifndef SSE_STREAM_H
 #define SSE_STREAM_H
@@ -26,7 +26,7 @@
 #include "store.h"
 #include "transport.h"
 
-#define STREAM_OVERFLOW_RETRY_MAX_MS 30000  /* SPEC: at most 30 s */
+#define STREAM_OVERFLOW_RETRY_MAX_MS 30000  /* the protocol: at most 30 s */
 #define STREAM_OVERFLOW_RETRY_FACTOR 4      /* slower polling when over cap */
 #define STREAM_NO_RESUME (-1LL)
 /* The first frame is at least this long (padded; see send_hello). */

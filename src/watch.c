@@ -7,24 +7,19 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
-static int open_notify_file(const char *database, int flags)
-{
-	char path[PATH_MAX];
-	int n = snprintf(path, sizeof(path), "%s%s", database, WATCH_SUFFIX);
-	if (n < 0 || (size_t)n >= sizeof(path))
-		return -1;
-	return open(path, flags | O_CREAT | O_CLOEXEC, 0644);
-}
+#include "sidecar.h"
 
 void watch_open(struct watch *w, const char *database)
 {
 	w->fd = -1;
-	int file = open_notify_file(database, O_RDONLY);
+	char path[PATH_MAX];
+	if (!sidecar_path(path, sizeof(path), database, SIDECAR_NOTIFY))
+		return;
+	/* Created if missing: inotify watches existing files only. */
+	int file = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
 	if (file < 0)
 		return;
 	close(file);
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s%s", database, WATCH_SUFFIX);
 	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (w->fd >= 0 && inotify_add_watch(w->fd, path, IN_CLOSE_WRITE) < 0)
 		watch_close(w);

@@ -31,7 +31,6 @@
 #ifndef SSE_WATCH_H
 #define SSE_WATCH_H
 
-#define WATCH_SUFFIX ".notify"
 #define WATCH_FALLBACK_MS 15000
 
 struct watch {

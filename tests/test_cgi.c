@@ -228,6 +228,25 @@ static void test_post_database_unavailable(void **state)
 	assert_non_null(strstr(sb_str(&out), "{\"error\":\"database is unavailable"));
 	sb_free(&out);
 
+	/* A malformed body is the client's fault whatever the database's state:
+	 * 400 with the reason, not a 503 that invites it to send it again. */
+	static const struct { const char *type, *body, *reason; } bad[] = {
+		{ JSON_T, "{\"user\":", "not valid JSON" },
+		{ JSON_T, "[\"user\",\"text\"]", "must be a JSON object" },
+		{ JSON_T, "{\"user\":\"a\",\"text\":\"b\",\"user\":\"c\"}", "given twice" },
+		{ FORM_T, "user=a", "text is required" },
+		{ FORM_T, "user=a&text=%C3", "not valid UTF-8" },
+	};
+	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+		env_init(&e, "POST", NULL);
+		run_post(&s, &e, bad[i].type, bad[i].body, &out);
+		if (strncmp(sb_str(&out), "Status: 400", 11) != 0 ||
+		    strstr(sb_str(&out), bad[i].reason) == NULL)
+			fail_msg("database gone, body %s: got [%.120s], want 400 '%s'",
+			         bad[i].body, sb_str(&out), bad[i].reason);
+		sb_free(&out);
+	}
+
 	tu_write_file(conf, "keepalive_s = soon\n");
 	env_init(&e, "POST", NULL);
 	run_post(&s, &e, FORM_T, "user=a&text=b", &out);

@@ -13,6 +13,7 @@
 
 #include "ring.h"
 #include "watch.h"
+#include "sidecar.h"
 
 #define DB 0x5eedf00dULL   /* a database's identity (store.h) */
 
@@ -28,7 +29,7 @@ static int setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 	tu_tempdir(f->dir, sizeof(f->dir));
 	snprintf(f->db, sizeof(f->db), "%s/sse.db", f->dir);
-	snprintf(f->file, sizeof(f->file), "%s%s", f->db, WATCH_SUFFIX);
+	snprintf(f->file, sizeof(f->file), "%s%s", f->db, SIDECAR_NOTIFY);
 	*state = f;
 	return 0;
 }
@@ -153,7 +154,7 @@ static void test_too_long_or_odd_names_ask_store(void **state)
 	memset(data, 'x', big);
 	ring_publish(f->db, DB, 1, "chat", "message", data, big);
 	ring_publish(f->db, DB, 2, "chat", "message", data, RING_DATA_MAX);
-	char long_name[RING_NAME_MAX + 2];
+	char long_name[SSE_NAME_MAX + 2];
 	memset(long_name, 'n', sizeof(long_name) - 1);
 	long_name[sizeof(long_name) - 1] = '\0';
 	ring_publish(f->db, DB, 3, long_name, "message", "x", 1);

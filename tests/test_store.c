@@ -1,22 +1,48 @@
 /* The store on a real temporary SQLite file. */
 #include "testutil.h"
 
+#include <sqlite3.h>   /* a second connection: another program */
+
 #include "slots.h"
 #include "store.h"
 
 struct fixture {
 	char dir[PATH_MAX];
 	char path[PATH_MAX + 16];
-	struct store st;
+	struct store *st;
 };
+
+/* Opens path; the test fails with the reason when it cannot. */
+static struct store *open_ok(const char *path, bool create)
+{
+	struct store *st;
+	char error[256];
+	if (store_open(path, create, &st, error, sizeof(error)) != STORE_OK)
+		fail_msg("store_open %s: %s", path, error);
+	return st;
+}
+
+/* The status of a store_open that must fail, with a reason. */
+static enum store_status open_fails(const char *path, bool create)
+{
+	struct store *st;
+	char error[256] = "";
+	enum store_status s = store_open(path, create, &st, error, sizeof(error));
+	assert_null(st);
+	assert_true(strlen(error) > 0);
+	return s;
+}
 
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	tu_tempdir(f->dir, sizeof(f->dir));
 	snprintf(f->path, sizeof(f->path), "%s/sse.db", f->dir);
-	if (store_open(&f->st, f->path, true) != STORE_OK)
+	char error[256];
+	if (store_open(f->path, true, &f->st, error, sizeof(error)) != STORE_OK) {
+		fprintf(stderr, "store_open %s: %s\n", f->path, error);
 		return -1;
+	}
 	*state = f;
 	return 0;
 }
@@ -24,7 +50,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	store_close(&f->st);
+	store_close(f->st);
 	tu_rmtree(f->dir);
 	free(f);
 	return 0;
@@ -71,20 +97,20 @@ static void test_ids_increase_and_read_after(void **state)
 	struct fixture *f = *state;
 	struct collected c;
 	struct store_read_result res;
-	long long a = publish(&f->st, "chat", "one", 1000);
-	long long b = publish(&f->st, "other", "two", 1000);
-	long long d = publish(&f->st, "chat", "three", 1000);
+	long long a = publish(f->st, "chat", "one", 1000);
+	long long b = publish(f->st, "other", "two", 1000);
+	long long d = publish(f->st, "chat", "three", 1000);
 	assert_true(a < b && b < d);
-	read_ok(&f->st, "chat", 0, 50, &c, &res);
+	read_ok(f->st, "chat", 0, 50, &c, &res);
 	assert_int_equal(res.resume, RESUME_OK);
 	assert_int_equal(c.n, 2);
 	assert_int_equal(c.ids[0], a);
 	assert_int_equal(c.ids[1], d);
 	assert_int_equal(res.next_after, d);
-	read_ok(&f->st, "chat", a, 50, &c, &res);
+	read_ok(f->st, "chat", a, 50, &c, &res);
 	assert_int_equal(c.n, 1);
 	assert_int_equal(c.ids[0], d);
-	read_ok(&f->st, "chat", d, 50, &c, &res);
+	read_ok(f->st, "chat", d, 50, &c, &res);
 	assert_int_equal(c.n, 0);
 	assert_int_equal(res.next_after, d);
 }
@@ -95,16 +121,16 @@ static void test_newcomer_gets_newest_history(void **state)
 	struct collected c;
 	struct store_read_result res;
 	for (int i = 0; i < 10; i++)
-		publish(&f->st, "chat", "m", 1000);
-	long long other = publish(&f->st, "other", "x", 1000);
-	read_ok(&f->st, "chat", -1, 3, &c, &res);
+		publish(f->st, "chat", "m", 1000);
+	long long other = publish(f->st, "other", "x", 1000);
+	read_ok(f->st, "chat", -1, 3, &c, &res);
 	assert_int_equal(res.resume, RESUME_OK);
 	assert_int_equal(c.n, 3);
 	assert_int_equal(c.ids[0], 8);
 	assert_int_equal(c.ids[2], 10);
 	/* The next read continues after everything issued, other channels too. */
 	assert_int_equal(res.next_after, other);
-	read_ok(&f->st, "chat", -1, 0, &c, &res);
+	read_ok(f->st, "chat", -1, 0, &c, &res);
 	assert_int_equal(c.n, 0);
 	assert_int_equal(res.next_after, other);
 }
@@ -115,12 +141,12 @@ static void test_batches(void **state)
 	struct collected c;
 	struct store_read_result res;
 	for (int i = 0; i < STORE_READ_BATCH + 5; i++)
-		publish(&f->st, "chat", "m", 100000);
-	read_ok(&f->st, "chat", 0, 50, &c, &res);
+		publish(f->st, "chat", "m", 100000);
+	read_ok(f->st, "chat", 0, 50, &c, &res);
 	assert_int_equal(c.n, STORE_READ_BATCH);
 	assert_true(res.more);
 	assert_int_equal(res.next_after, STORE_READ_BATCH);
-	read_ok(&f->st, "chat", res.next_after, 50, &c, &res);
+	read_ok(f->st, "chat", res.next_after, 50, &c, &res);
 	assert_int_equal(c.n, 5);
 	assert_false(res.more);
 }
@@ -131,30 +157,30 @@ static void test_retention_and_gap(void **state)
 	struct collected c;
 	struct store_read_result res;
 	for (int i = 1; i <= 10; i++)
-		publish(&f->st, "chat", "m", 5);     /* keeps 6..10 */
-	long long other = publish(&f->st, "other", "x", 5);
-	read_ok(&f->st, "chat", 0, 50, &c, &res);
+		publish(f->st, "chat", "m", 5);     /* keeps 6..10 */
+	long long other = publish(f->st, "other", "x", 5);
+	read_ok(f->st, "chat", 0, 50, &c, &res);
 	assert_int_equal(res.resume, RESUME_GAP);
 	assert_int_equal(res.oldest, 6);
 	assert_int_equal(c.n, 5);
 	assert_int_equal(c.ids[0], 6);
 	assert_int_equal(res.reset_id, 5);
 	/* History caps what follows the reset. */
-	read_ok(&f->st, "chat", 3, 2, &c, &res);
+	read_ok(f->st, "chat", 3, 2, &c, &res);
 	assert_int_equal(res.resume, RESUME_GAP);
 	assert_int_equal(c.n, 2);
 	assert_int_equal(c.ids[0], 9);
 	assert_int_equal(res.reset_id, 8);
 	/* Resuming from the reset id is clean. */
-	read_ok(&f->st, "chat", 8, 2, &c, &res);
+	read_ok(f->st, "chat", 8, 2, &c, &res);
 	assert_int_equal(res.resume, RESUME_OK);
 	assert_int_equal(c.n, 2);
 	/* From exactly the last pruned id nothing is missing. */
-	read_ok(&f->st, "chat", 5, 50, &c, &res);
+	read_ok(f->st, "chat", 5, 50, &c, &res);
 	assert_int_equal(res.resume, RESUME_OK);
 	assert_int_equal(c.n, 5);
 	/* Another channel's pruning is no gap here. */
-	read_ok(&f->st, "other", 0, 50, &c, &res);
+	read_ok(f->st, "other", 0, 50, &c, &res);
 	assert_int_equal(res.resume, RESUME_OK);
 	assert_int_equal(c.ids[0], other);
 }
@@ -164,16 +190,16 @@ static void test_unknown_id(void **state)
 	struct fixture *f = *state;
 	struct collected c;
 	struct store_read_result res;
-	read_ok(&f->st, "chat", 5, 50, &c, &res);      /* nothing issued yet */
+	read_ok(f->st, "chat", 5, 50, &c, &res);      /* nothing issued yet */
 	assert_int_equal(res.resume, RESUME_UNKNOWN_ID);
 	assert_int_equal(c.n, 0);
 	assert_int_equal(res.reset_id, 0);
-	long long a = publish(&f->st, "chat", "m", 10);
-	read_ok(&f->st, "chat", a + 1, 50, &c, &res);
+	long long a = publish(f->st, "chat", "m", 10);
+	read_ok(f->st, "chat", a + 1, 50, &c, &res);
 	assert_int_equal(res.resume, RESUME_UNKNOWN_ID);
 	assert_int_equal(c.n, 1);
 	assert_int_equal(res.reset_id, a - 1);
-	read_ok(&f->st, "chat", a, 50, &c, &res);
+	read_ok(f->st, "chat", a, 50, &c, &res);
 	assert_int_equal(res.resume, RESUME_OK);
 }
 
@@ -184,23 +210,26 @@ static void test_chat_post_json_and_rate_limit(void **state)
 	struct store_read_result res;
 	struct chat_post p = { "chat", "al\"ice", "hi\n<b>", "127.0.0.1", 2, 1000 };
 	long long id;
-	assert_int_equal(store_post_chat(&f->st, &p, &id), STORE_OK);
-	read_ok(&f->st, "chat", 0, 50, &c, &res);
+	struct strbuf data = STRBUF_INIT;
+	assert_int_equal(store_post_chat(f->st, &p, &id, &data), STORE_OK);
+	read_ok(f->st, "chat", 0, 50, &c, &res);
+	assert_string_equal(sb_str(&data), c.last_data);   /* what streams get */
 	char want[256];
 	snprintf(want, sizeof(want),
 	         "{\"id\":%lld,\"channel\":\"chat\",\"user\":\"al\\\"ice\",\"text\":\"hi\\n<b>\",\"time\":\"",
 	         id);
 	assert_memory_equal(c.last_data, want, strlen(want));
 	assert_int_equal(strlen(c.last_data), strlen(want) + strlen("2026-11-22T10:00:00Z\"}"));
-	assert_int_equal(store_post_chat(&f->st, &p, &id), STORE_OK);
-	assert_int_equal(store_post_chat(&f->st, &p, &id), STORE_RATE_LIMITED);
+	assert_int_equal(store_post_chat(f->st, &p, &id, &data), STORE_OK);
+	assert_int_equal(store_post_chat(f->st, &p, &id, &data), STORE_RATE_LIMITED);
 	p.addr = "127.0.0.2";
-	assert_int_equal(store_post_chat(&f->st, &p, &id), STORE_OK);
-	read_ok(&f->st, "chat", 0, 50, &c, &res);
+	assert_int_equal(store_post_chat(f->st, &p, &id, &data), STORE_OK);
+	read_ok(f->st, "chat", 0, 50, &c, &res);
 	assert_int_equal(c.n, 3);     /* the limited post stored nothing */
 	p.rate_limit = 0;
 	p.addr = "127.0.0.1";
-	assert_int_equal(store_post_chat(&f->st, &p, &id), STORE_OK);
+	assert_int_equal(store_post_chat(f->st, &p, &id, &data), STORE_OK);
+	sb_free(&data);
 }
 
 static void test_busy_is_reported_and_nothing_stored(void **state)
@@ -209,45 +238,44 @@ static void test_busy_is_reported_and_nothing_stored(void **state)
 	sqlite3 *other;
 	assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_busy_timeout(f->st.db, 50);
+	store_set_busy_timeout(f->st, 50);
 	long long id;
-	assert_int_equal(store_publish(&f->st, "chat", "message", "x", 1, 10, &id),
+	assert_int_equal(store_publish(f->st, "chat", "message", "x", 1, 10, &id),
 	                 STORE_BUSY);
 	struct chat_post p = { "chat", "a", "b", "127.0.0.1", 5, 10 };
-	assert_int_equal(store_post_chat(&f->st, &p, &id), STORE_BUSY);
+	struct strbuf data = STRBUF_INIT;
+	assert_int_equal(store_post_chat(f->st, &p, &id, &data), STORE_BUSY);
+	sb_free(&data);
 	assert_int_equal(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(other);
 	struct collected c;
 	struct store_read_result res;
-	read_ok(&f->st, "chat", 0, 50, &c, &res);
+	read_ok(f->st, "chat", 0, 50, &c, &res);
 	assert_int_equal(c.n, 0);
-	assert_int_equal(store_publish(&f->st, "chat", "message", "x", 1, 10, &id), STORE_OK);
+	assert_int_equal(store_publish(f->st, "chat", "message", "x", 1, 10, &id), STORE_OK);
 }
 
 static void test_data_version_and_file_identity(void **state)
 {
 	struct fixture *f = *state;
 	long long v1, v2, v3;
-	assert_int_equal(store_data_version(&f->st, &v1), STORE_OK);
-	publish(&f->st, "chat", "own write", 10);
-	assert_int_equal(store_data_version(&f->st, &v2), STORE_OK);
+	assert_int_equal(store_data_version(f->st, &v1), STORE_OK);
+	publish(f->st, "chat", "own write", 10);
+	assert_int_equal(store_data_version(f->st, &v2), STORE_OK);
 	assert_true(v1 == v2);   /* its own commits do not count */
-	struct store other;
-	assert_int_equal(store_open(&other, f->path, false), STORE_OK);
-	publish(&other, "chat", "someone else", 10);
-	store_close(&other);
-	assert_int_equal(store_data_version(&f->st, &v3), STORE_OK);
+	struct store *other = open_ok(f->path, false);
+	publish(other, "chat", "someone else", 10);
+	store_close(other);
+	assert_int_equal(store_data_version(f->st, &v3), STORE_OK);
 	assert_true(v3 != v2);
 
-	assert_true(store_same_file(&f->st));
+	assert_true(store_same_file(f->st));
 	char moved[PATH_MAX + 32];
 	snprintf(moved, sizeof(moved), "%s.old", f->path);
 	assert_int_equal(rename(f->path, moved), 0);
-	assert_false(store_same_file(&f->st));
-	struct store fresh;
-	assert_int_equal(store_open(&fresh, f->path, true), STORE_OK);
-	store_close(&fresh);
-	assert_false(store_same_file(&f->st));
+	assert_false(store_same_file(f->st));
+	store_close(open_ok(f->path, true));
+	assert_false(store_same_file(f->st));
 }
 
 /*
@@ -258,18 +286,21 @@ static void test_data_version_and_file_identity(void **state)
 static void test_recreated_database_gets_a_new_identity(void **state)
 {
 	struct fixture *f = *state;
-	uint64_t first = f->st.identity;
+	uint64_t first = store_identity(f->st);
 	assert_true(first != 0);   /* this filesystem keeps birth times */
-	ino_t first_ino = f->st.ino;
+	struct stat sb;
+	assert_int_equal(stat(f->path, &sb), 0);
+	ino_t first_ino = sb.st_ino;
 	int reused = 0;
 	for (int round = 0; round < 5; round++) {
-		store_close(&f->st);
+		store_close(f->st);
 		tu_sh("rm -f '%s' '%s-wal' '%s-shm'", f->path, f->path, f->path);
-		assert_int_equal(store_open(&f->st, f->path, true), STORE_OK);
-		assert_true(f->st.identity != first);
-		reused += f->st.ino == first_ino;
-		first = f->st.identity;
-		first_ino = f->st.ino;
+		f->st = open_ok(f->path, true);
+		assert_true(store_identity(f->st) != first);
+		assert_int_equal(stat(f->path, &sb), 0);
+		reused += sb.st_ino == first_ino;
+		first = store_identity(f->st);
+		first_ino = sb.st_ino;
 	}
 	print_message("recreated 5 times, inode number reused %d times\n", reused);
 }
@@ -277,33 +308,31 @@ static void test_recreated_database_gets_a_new_identity(void **state)
 static void test_open_failures(void **state)
 {
 	struct fixture *f = *state;
-	struct store st;
 	char path[PATH_MAX + 32];
 	snprintf(path, sizeof(path), "%s/no/such/dir/x.db", f->dir);
-	assert_int_equal(store_open(&st, path, true), STORE_UNAVAILABLE);
-	assert_true(strlen(st.error) > 0);
+	assert_int_equal(open_fails(path, true), STORE_UNAVAILABLE);
 	snprintf(path, sizeof(path), "%s/missing.db", f->dir);
-	assert_int_equal(store_open(&st, path, false), STORE_UNAVAILABLE);
+	assert_int_equal(open_fails(path, false), STORE_UNAVAILABLE);
 	snprintf(path, sizeof(path), "%s/garbage.db", f->dir);
 	tu_write_file(path, "this is not a database, but it is long enough to look like a header......");
-	assert_int_equal(store_open(&st, path, true), STORE_UNAVAILABLE);
+	assert_int_equal(open_fails(path, true), STORE_UNAVAILABLE);
 }
 
 static void test_prune_all(void **state)
 {
 	struct fixture *f = *state;
 	for (int i = 0; i < 5; i++) {
-		publish(&f->st, "a", "m", 1000);
-		publish(&f->st, "b", "m", 1000);
+		publish(f->st, "a", "m", 1000);
+		publish(f->st, "b", "m", 1000);
 	}
 	long long deleted;
-	assert_int_equal(store_prune_all(&f->st, 2, &deleted), STORE_OK);
+	assert_int_equal(store_prune_all(f->st, 2, &deleted), STORE_OK);
 	assert_int_equal(deleted, 6);
 	struct collected c;
 	struct store_read_result res;
-	read_ok(&f->st, "a", -1, 50, &c, &res);
+	read_ok(f->st, "a", -1, 50, &c, &res);
 	assert_int_equal(c.n, 2);
-	read_ok(&f->st, "a", 1, 50, &c, &res);
+	read_ok(f->st, "a", 1, 50, &c, &res);
 	assert_int_equal(res.resume, RESUME_GAP);
 }
 
@@ -311,7 +340,7 @@ static void test_journal_is_wal(void **state)
 {
 	struct fixture *f = *state;
 	char mode[16];
-	store_journal_mode(&f->st, mode, sizeof(mode));
+	store_journal_mode(f->st, mode, sizeof(mode));
 	assert_string_equal(mode, "wal");
 }
 

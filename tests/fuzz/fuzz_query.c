@@ -27,7 +27,7 @@ static void check_event_id(const char *s)
 	long long id = -12345;
 	enum id_parse r = parse_event_id(s, &id);
 	size_t n = strlen(s);
-	bool digits = n >= 1 && n <= EVENT_ID_DIGITS_MAX &&
+	bool digits = n >= 1 && n <= DIGITS_MAX &&
 	              strspn(s, "0123456789") == n;
 	switch (r) {
 	case ID_ABSENT:

@@ -1,0 +1,30 @@
+/*
+ * sidecar: the files that live beside the database, named by a suffix:
+ *
+ *   DATABASE.notify   the ring of newest messages and the streams' wake
+ *                     (ring.h, watch.h)
+ *   DATABASE.streams  the stream cap's byte locks (slots.h)
+ *
+ * One helper builds their paths and opens them, so a path too long for
+ * PATH_MAX fails the same way (ENAMETOOLONG) wherever it is used, and no
+ * module keeps its own copy of "database + suffix".
+ */
+#ifndef SSE_SIDECAR_H
+#define SSE_SIDECAR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define SIDECAR_NOTIFY ".notify"
+#define SIDECAR_STREAMS ".streams"
+
+/* database followed by suffix, in out; false when it does not fit. */
+bool sidecar_path(char *out, size_t outlen, const char *database,
+                  const char *suffix);
+
+/* open(2) of the sidecar file with O_CLOEXEC added; -1 with errno set. */
+int sidecar_open(const char *database, const char *suffix, int flags,
+                 mode_t mode);
+
+#endif
