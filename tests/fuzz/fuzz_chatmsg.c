@@ -4,9 +4,8 @@
  * odd: JSON); the rest is the body.  SQLite's JSON functions run on one
  * in-memory connection opened for the whole run.
  *
- * On success (0) the message must obey docs/PROTOCOL.md, "Fields and
- * validation", checked here code point by code point with the reference
- * decoder of fuzz_ref.h:
+ * On success (0) the message must obey docs/PROTOCOL.md, "POST", checked here code
+ * point by code point with the reference decoder of fuzz_ref.h:
  *   - channel: a valid name (sse_valid_name);
  *   - user: 1-32 code points of valid UTF-8, no control character (C0, DEL,
  *     C1), no white space at either end;
