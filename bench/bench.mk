@@ -1,4 +1,4 @@
-# bench/bench.mk: the benchmark (issue 5), included by the top-level Makefile.
+# bench/bench.mk: the benchmark, included by the top-level Makefile.
 #
 #   make bench          build the binaries and the bench tools, run the whole
 #                       matrix (bench/run.sh, a few minutes), write

@@ -7,7 +7,8 @@
 # INOTIFY_SAVED (the limit to put back, when raised).
 
 # Every stream process holds one inotify instance (src/watch.h); Linux
-# allows 128 per user by default, and all streams run as one user here.
+# allows 128 per user by default, and in the bench all streams run as one
+# user.
 # Past the limit a stream still works but falls back to polling, which is
 # not what a VPS admin running hundreds of listeners would configure: as
 # root, raise the limit for the run (restore_inotify_limit puts it back).

@@ -1,5 +1,5 @@
 /*
- * loadclient: the sse-cgi load generator and delivery checker (issue 5).
+ * loadclient: the sse-cgi load generator and delivery checker.
  *
  * One process, one thread, one epoll loop.  It opens N event streams
  * (HTTP/1.1 GET, like a browser's EventSource), posts M chat messages at R

@@ -1,6 +1,5 @@
 /*
- * postbench: post.fcgi as plain CGI, per request, without a web server
- * (issue 5).
+ * postbench: post.fcgi as plain CGI, per request, without a web server.
  *
  *   postbench --bin cgi-bin/post.fcgi [-n COUNT] [--timeout S] [--json FILE]
  *             [--keep DIR]
@@ -19,7 +18,8 @@
  * the database, as the first post on a real site would.
  *
  * For scale it also times the same fork/exec/wait of /bin/true (the floor any
- * CGI pays on this machine), one after each post, so both see the same load.
+ * CGI pays on the machine it runs on), one after each post, so both see the
+ * same load.
  *
  * Output: one JSON object (stdout or --json FILE) with median, p90, p99, max
  * and mean in ms; a summary on stderr.  The folder is removed at the end

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# bench/run.sh: the sse-cgi benchmark matrix (issue 5), against the real
-# Apache harness (scripts/apache.sh).  Run it with `make bench`.
+# bench/run.sh: the sse-cgi benchmark matrix, against the real Apache
+# harness (scripts/apache.sh).  Run it with `make bench`.
 #
 # For each MODE (fcgid, cgid):
 #   - start Apache on a private site under /tmp with rate_limit = 0 and

@@ -1,5 +1,5 @@
 /*
- * sampler: memory and CPU of a server's process tree (issue 5).
+ * sampler: memory and CPU of a server's process tree.
  *
  *   sampler mem  --pid PID | --pidfile FILE   [--json FILE]
  *   sampler cpu  --pid PID | --pidfile FILE  --interval SECONDS  [--json FILE]

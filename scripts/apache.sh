@@ -42,7 +42,8 @@
 #   SSE_APACHE_USER    user Apache serves as when started by root (www-data)
 #   APACHE_BIN, APACHE_MODULES  (/usr/sbin/apache2, /usr/lib/apache2/modules)
 #   SSE_APACHE_PASSENV  names of further variables to hand to the binaries,
-#                      e.g. "SSE_KEEPALIVE_S" (SPEC: SSE_<KEY> overrides a key);
+#                      e.g. "SSE_KEEPALIVE_S" (SSE_<KEY> overrides a key:
+#                      docs/PROTOCOL.md, "Environment overrides");
 #                      nothing else from the caller's environment reaches them
 # ASAN_OPTIONS, UBSAN_OPTIONS and LSAN_OPTIONS, when set, are always passed
 # (PassEnv for the request; FcgidInitialEnv too in fcgid mode, since a

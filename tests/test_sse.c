@@ -1,4 +1,4 @@
-/* Frame encoding: payload in, exact bytes out (SPEC.md, GET events). */
+/* Frame encoding: payload in, exact bytes out (docs/PROTOCOL.md, "Frames"). */
 #include "testutil.h"
 
 #include "sse.h"

@@ -2,11 +2,11 @@
  * fuzz_config: config_parse() (src/config.c) on arbitrary text, applied to
  * the defaults as config_load() does.
  *
- * On success every value must be within the range SPEC.md and config.c
- * document, the strings NUL-terminated inside their arrays, the database a
- * non-empty path without NUL or newline, allowed_origins a space-separated
- * list of scheme://host[:port] origins, and a key the text never names must
- * keep its default.  On failure the error must be a non-empty message that
+ * On success every value must be within the range that docs/PROTOCOL.md
+ * ("Keys") and config.c document, the strings NUL-terminated inside their
+ * arrays, the database a non-empty path without NUL or newline,
+ * allowed_origins a space-separated list of scheme://host[:port] origins,
+ * and a key the text never names must keep its default.  On failure the error must be a non-empty message that
  * fits its buffer.
  */
 #include <stdint.h>
@@ -23,7 +23,7 @@ struct range {
 
 #define RANGE(field, lo, hi) { #field, offsetof(struct config, field), lo, hi }
 
-/* SPEC.md, "Configuration", with the bounds config.c enforces. */
+/* docs/PROTOCOL.md, "Keys": the bounds config.c enforces. */
 static const struct range ranges[] = {
 	RANGE(poll_interval_ms, 10, 60000),
 	RANGE(keepalive_s, 1, 3600),

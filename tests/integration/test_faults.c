@@ -1,5 +1,5 @@
 /*
- * Integration, fault injection and abuse limits (issue 6): the real binaries
+ * Integration, fault injection and abuse limits: the real binaries
  * behind a real Apache httpd (scripts/apache.sh, a fresh site under /tmp on a
  * free loopback port), hurt from outside while they work.
  *
@@ -1050,10 +1050,11 @@ static void test_database_deleted_or_replaced(void **state)
 		{ "deleted, then a post every 500 ms", false, 500, false },
 		/*
 		 * Not tested: a replacement that has already issued more ids than
-		 * the client saw.  SPEC.md defines unknown-id as a resume point
-		 * above every id issued, so such an old id looks valid; telling
-		 * databases apart would need ids that SPEC's `id: <message id>`
-		 * does not allow (see the closing note of issue 6).
+		 * the client saw.  docs/PROTOCOL.md ("The reset event") defines
+		 * unknown-id as a resume point above every id issued, so such an
+		 * old id looks valid; telling databases apart would need ids other
+		 * than the plain message ids that "Frames" requires ("Resume
+		 * rules" states this limit).
 		 */
 	};
 	enum { STREAMS = 3, NOTICE_MS = 4 * KEEPALIVE_MS + 3000, HISTORY = 50 };
