@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "digits.h"
 #include "request.h"
 
 enum key_type { KEY_LONG, KEY_PATH, KEY_ORIGINS };

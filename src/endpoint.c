@@ -2,8 +2,6 @@
 #include "endpoint.h"
 
 #include <errno.h>
-#include <limits.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -35,7 +33,7 @@ int endpoint_main(const char *name, const char *argv0, request_handler handler)
 enum store_status endpoint_store(struct endpoint *ep, bool for_writing)
 {
 	const char *database = ep->cfg.database;
-	char error[ENDPOINT_ERROR_MAX];
+	char error[STORE_ERROR_MAX];
 	if (for_writing && access(database, W_OK) != 0 && errno != ENOENT) {
 		log_msg(ep->name, "%s: not writable: %s", database, strerror(errno));
 		return STORE_READONLY;

@@ -21,8 +21,6 @@
 #include "store.h"
 #include "transport.h"
 
-#define ENDPOINT_ERROR_MAX 256
-
 struct endpoint {
 	const char *name;                     /* "events", "post": log component */
 	struct config cfg;

@@ -6,7 +6,6 @@
  * database connection are endpoint.c's, shared with post.fcgi.
  */
 #include <limits.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "endpoint.h"

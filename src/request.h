@@ -8,17 +8,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "digits.h"
 #include "sse.h"
 
 #define DEFAULT_CHANNEL "chat"
-#define DIGITS_MAX 18             /* fits a long long, always */
-
-/*
- * The one number grammar of ids, lengths and config values: 1-DIGITS_MAX
- * ASCII digits and nothing else (no sign, space, hex or trailing junk).
- */
-bool parse_digits(const char *s, long long *out);
-
 enum id_parse { ID_ABSENT, ID_VALID, ID_INVALID };
 
 /* An event id: 1-18 ASCII digits, nothing else.  "" is absent. */

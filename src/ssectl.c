@@ -13,7 +13,8 @@
  * is any UTF-8 text, multi-line included; `-` reads it from stdin.
  * Exit status: 0 done, 1 failed (the reason on stderr), 2 usage.
  *
- * Commands are rows of one table (name, what it needs, its function); every
+ * Commands are rows of one table (name, a prepare step that checks options
+ * and reads input before the database is opened, its function); every
  * failure is reported by fail() as "ssectl: <what>: <why>" and exit 1, every
  * usage problem by usage() and exit 2.
  */
@@ -69,12 +70,17 @@ static int fail(const char *fmt, ...)
 	return 1;
 }
 
+/* The command's own options as given, then what prepare made of them. */
 struct options {
 	const char *channel;
 	const char *event;
 	const char *since;
 	const char *keep;
 	const char *text;
+	/* Filled by the command's prepare step, before the database opens. */
+	long long since_id;        /* tail: STREAM_NO_RESUME when not given */
+	long long keep_n;          /* prune */
+	struct strbuf data;        /* publish: the event's data */
 };
 
 /* Parses the command's own options; false on anything unknown. */
@@ -104,13 +110,6 @@ static bool parse_command_options(int argc, char **argv, struct options *o,
 	return true;
 }
 
-/* --channel, or the default; NULL when it breaks the name rule. */
-static const char *channel_option(const struct options *o)
-{
-	const char *channel = o->channel ? o->channel : DEFAULT_CHANNEL;
-	return sse_valid_name(channel, strlen(channel)) ? channel : NULL;
-}
-
 static int read_stdin(struct strbuf *out)
 {
 	char buf[8192];
@@ -125,18 +124,54 @@ static int read_stdin(struct strbuf *out)
 	return 0;
 }
 
-/* The event's data: TEXT, or stdin for "-"; UTF-8 without NUL bytes. */
-static int publish_data(const char *text, struct strbuf *data)
+/*
+ * Prepare steps: check the options and read what the command needs before
+ * the database is opened, so a mistake creates no database file.  Each
+ * returns 0, or the exit status after saying why (usage: 2, failure: 1).
+ */
+static int prepare_channel(struct options *o)
 {
-	if (strcmp(text, "-") == 0) {
-		if (read_stdin(data) != 0)
-			return 1;
-	} else {
-		sb_puts(data, text);
-	}
-	if (!utf8_valid(sb_str(data), data->len) ||
-	    memchr(sb_str(data), '\0', data->len) != NULL)
+	if (o->channel == NULL)
+		o->channel = DEFAULT_CHANNEL;
+	if (!sse_valid_name(o->channel, strlen(o->channel)))
+		return usage("--channel must be " SSE_NAME_RULE);
+	return 0;
+}
+
+static int prepare_publish(struct options *o)
+{
+	if (prepare_channel(o) != 0)
+		return 2;
+	if (o->event == NULL)
+		o->event = "message";
+	if (!sse_valid_name(o->event, strlen(o->event)) || strcmp(o->event, "reset") == 0)
+		return usage("--event must be " SSE_NAME_RULE " and not 'reset' (the gap signal)");
+	if (o->text == NULL)
+		return usage("publish needs TEXT or - (stdin)");
+	if (strcmp(o->text, "-") != 0)
+		sb_puts(&o->data, o->text);
+	else if (read_stdin(&o->data) != 0)
+		return 1;
+	if (!utf8_valid(sb_str(&o->data), o->data.len) ||
+	    memchr(sb_str(&o->data), '\0', o->data.len) != NULL)
 		return fail("data must be UTF-8 text without NUL bytes");
+	return 0;
+}
+
+static int prepare_tail(struct options *o)
+{
+	if (prepare_channel(o) != 0)
+		return 2;
+	o->since_id = STREAM_NO_RESUME;
+	if (o->since != NULL && parse_event_id(o->since, &o->since_id) != ID_VALID)
+		return usage("--since must be a message id");
+	return 0;
+}
+
+static int prepare_prune(struct options *o)
+{
+	if (o->keep == NULL || parse_event_id(o->keep, &o->keep_n) != ID_VALID)
+		return usage("prune needs --keep N");
 	return 0;
 }
 
@@ -153,31 +188,22 @@ static int cmd_init(const struct config *cfg, const struct options *o,
 static int cmd_publish(const struct config *cfg, const struct options *o,
                        struct store *st)
 {
-	const char *channel = channel_option(o);
-	const char *event = o->event ? o->event : "message";
-	struct strbuf data = STRBUF_INIT;
-	int rc = publish_data(o->text, &data);
 	long long id;
-	if (rc == 0 && publish_event(st, channel, event, sb_str(&data), data.len,
-	                             cfg->retention, &id) != STORE_OK)
-		rc = fail("%s: %s", cfg->database, store_error(st));
-	if (rc == 0)
-		printf("%lld\n", id);
-	sb_free(&data);
-	return rc;
+	if (publish_event(st, o->channel, o->event, sb_str(&o->data), o->data.len,
+	                  cfg->retention, &id) != STORE_OK)
+		return fail("%s: %s", cfg->database, store_error(st));
+	printf("%lld\n", id);
+	return 0;
 }
 
 static int cmd_tail(const struct config *cfg, const struct options *o,
                     struct store *st)
 {
-	long long since = STREAM_NO_RESUME;
-	if (o->since != NULL)
-		parse_event_id(o->since, &since);   /* checked in check_tail */
 	struct config follow = *cfg;
 	follow.lifetime_s = TAIL_FOREVER_S;
 	follow.max_streams = 0;
 	struct request req = { .fastcgi = false, .fcgx = NULL, .envp = NULL };
-	struct stream_plan plan = { channel_option(o), since, false, NULL };
+	struct stream_plan plan = { o->channel, o->since_id, false, NULL };
 	stream_body(&req, &follow, st, &plan);
 	return 0;
 }
@@ -185,9 +211,8 @@ static int cmd_tail(const struct config *cfg, const struct options *o,
 static int cmd_prune(const struct config *cfg, const struct options *o,
                      struct store *st)
 {
-	long long keep, deleted = 0;
-	parse_event_id(o->keep, &keep);   /* checked in check_prune */
-	if (store_prune_all(st, (long)keep, &deleted) != STORE_OK)
+	long long deleted = 0;
+	if (store_prune_all(st, (long)o->keep_n, &deleted) != STORE_OK)
 		return fail("%s: %s", cfg->database, store_error(st));
 	printf("deleted %lld messages\n", deleted);
 	return 0;
@@ -221,40 +246,9 @@ static int cmd_stats(const struct config *cfg, const struct options *o,
 	return 0;
 }
 
-/* Option checks, before the database is opened: NULL or the usage problem. */
-static const char *check_publish(const struct options *o)
-{
-	if (channel_option(o) == NULL)
-		return "--channel must be " SSE_NAME_RULE;
-	const char *event = o->event ? o->event : "message";
-	if (!sse_valid_name(event, strlen(event)) || strcmp(event, "reset") == 0)
-		return "--event must be " SSE_NAME_RULE " and not 'reset' (the gap signal)";
-	if (o->text == NULL)
-		return "publish needs TEXT or - (stdin)";
-	return NULL;
-}
-
-static const char *check_tail(const struct options *o)
-{
-	long long since;
-	if (channel_option(o) == NULL)
-		return "--channel must be " SSE_NAME_RULE;
-	if (o->since != NULL && parse_event_id(o->since, &since) != ID_VALID)
-		return "--since must be a message id";
-	return NULL;
-}
-
-static const char *check_prune(const struct options *o)
-{
-	long long keep;
-	if (o->keep == NULL || parse_event_id(o->keep, &keep) != ID_VALID)
-		return "prune needs --keep N";
-	return NULL;
-}
-
 struct command {
 	const char *name;
-	const char *(*check)(const struct options *o);   /* NULL: no options */
+	int (*prepare)(struct options *o);   /* NULL: takes no options */
 	bool create;   /* may create the database (else it must exist) */
 	int (*run)(const struct config *cfg, const struct options *o,
 	           struct store *st);
@@ -262,9 +256,9 @@ struct command {
 
 static const struct command commands[] = {
 	{ "init", NULL, true, cmd_init },
-	{ "publish", check_publish, true, cmd_publish },
-	{ "tail", check_tail, true, cmd_tail },
-	{ "prune", check_prune, false, cmd_prune },
+	{ "publish", prepare_publish, true, cmd_publish },
+	{ "tail", prepare_tail, true, cmd_tail },
+	{ "prune", prepare_prune, false, cmd_prune },
 	{ "stats", NULL, false, cmd_stats },
 };
 
@@ -276,18 +270,18 @@ static const struct command *find_command(const char *name)
 	return NULL;
 }
 
-/* Checks the options, opens the database, runs the command. */
+/* Prepares, opens the database, runs the command. */
 static int run_command(const struct command *c, const struct config *cfg,
-                       const struct options *o)
+                       struct options *o)
 {
-	const char *problem = c->check != NULL ? c->check(o) : NULL;
-	if (problem != NULL)
-		return usage(problem);
+	int rc = c->prepare != NULL ? c->prepare(o) : 0;
+	if (rc != 0)
+		return rc;
 	struct store *st;
-	char error[256];
+	char error[STORE_ERROR_MAX];
 	if (store_open(cfg->database, c->create, &st, error, sizeof(error)) != STORE_OK)
 		return fail("%s: %s", cfg->database, error);
-	int rc = c->run(cfg, o, st);
+	rc = c->run(cfg, o, st);
 	store_close(st);
 	return rc;
 }
@@ -314,7 +308,7 @@ int main(int argc, char **argv)
 	const struct command *command = find_command(argv[i++]);
 	if (command == NULL)
 		return usage("unknown command");
-	struct options o = { 0 };
+	struct options o = { .data = STRBUF_INIT };
 	const char *problem = NULL;
 	if (!parse_command_options(argc - i, argv + i, &o, &problem))
 		return usage(problem);
@@ -325,5 +319,7 @@ int main(int argc, char **argv)
 		return fail("%s", err);
 	if (db != NULL)
 		snprintf(cfg.database, sizeof(cfg.database), "%s", db);
-	return run_command(command, &cfg, &o);
+	int rc = run_command(command, &cfg, &o);
+	sb_free(&o.data);
+	return rc;
 }

@@ -30,7 +30,7 @@ struct store {
 	sqlite3_stmt *newest;
 	sqlite3_stmt *begin;      /* a stream reads many times: no re-parsing */
 	sqlite3_stmt *commit;
-	char error[256];    /* the last failure, for the log */
+	char error[STORE_ERROR_MAX];   /* the last failure, for the log */
 };
 
 static const char schema_sql[] =

@@ -37,6 +37,7 @@
 #define STORE_READ_BATCH 200         /* rows per read transaction */
 #define STORE_RATE_WINDOW_S 60       /* rate_limit counts posts per minute */
 #define STORE_CACHE_PAGES_SQL "64"   /* page cache cap: 64 pages = 256 KiB */
+#define STORE_ERROR_MAX 256          /* a failure's text, for the log */
 
 enum store_status {
 	STORE_OK = 0,
@@ -57,7 +58,10 @@ enum store_resume {
 /*
  * Opaque: the connection, its prepared statements and the file's identity
  * are this module's business.  Other modules see the operations below, so
- * nothing outside store.c depends on SQLite's API.
+ * nothing outside store.c depends on SQLite's API.  Three read-only
+ * answers leave it: store_error (for the log), and store_path with
+ * store_identity, which together name the database's ring (ring.h) for
+ * the writers' publish.c and the streams.
  */
 struct store;
 

@@ -621,6 +621,19 @@ static void test_ssectl_usage(void **state)
 	assert_int_equal(ssectl_printf(&s, "multi\\nline\\n", "publish --event note -"), 0);
 	assert_int_equal(ssectl(&s, "prune --keep 0"), 0);
 	assert_int_equal(count_rows(&s), 0);
+
+	/* Input is checked before the database opens: a mistake creates no file. */
+	char other[PATH_MAX + 64], cmd[3 * PATH_MAX + 128];
+	snprintf(other, sizeof(other), "%s/data/typo.db", s.dir);
+	snprintf(cmd, sizeof(cmd), "printf '\\377' | '%s' --db '%s' publish - 2>/dev/null",
+	         s.ssectl, other);
+	int rc = system(cmd);
+	assert_true(WIFEXITED(rc) && WEXITSTATUS(rc) == 1);
+	snprintf(cmd, sizeof(cmd), "'%s' --db '%s' publish --channel 'a b' x 2>/dev/null",
+	         s.ssectl, other);
+	rc = system(cmd);
+	assert_true(WIFEXITED(rc) && WEXITSTATUS(rc) == 2);
+	assert_int_equal(access(other, F_OK), -1);
 	tu_rmtree(s.dir);
 }
 

@@ -16,7 +16,7 @@ struct fixture {
 static struct store *open_ok(const char *path, bool create)
 {
 	struct store *st;
-	char error[256];
+	char error[STORE_ERROR_MAX];
 	if (store_open(path, create, &st, error, sizeof(error)) != STORE_OK)
 		fail_msg("store_open %s: %s", path, error);
 	return st;
@@ -26,7 +26,7 @@ static struct store *open_ok(const char *path, bool create)
 static enum store_status open_fails(const char *path, bool create)
 {
 	struct store *st;
-	char error[256] = "";
+	char error[STORE_ERROR_MAX] = "";
 	enum store_status s = store_open(path, create, &st, error, sizeof(error));
 	assert_null(st);
 	assert_true(strlen(error) > 0);
@@ -38,7 +38,7 @@ static int setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 	tu_tempdir(f->dir, sizeof(f->dir));
 	snprintf(f->path, sizeof(f->path), "%s/sse.db", f->dir);
-	char error[256];
+	char error[STORE_ERROR_MAX];
 	if (store_open(f->path, true, &f->st, error, sizeof(error)) != STORE_OK) {
 		fprintf(stderr, "store_open %s: %s\n", f->path, error);
 		return -1;
