@@ -37,7 +37,7 @@ LIB_SRC = src/strbuf.c src/sse.c src/utf8.c src/form.c src/config.c \
           src/chatmsg.c src/slots.c src/stream.c src/watch.c src/ring.c
 BINS    = cgi-bin/events.fcgi cgi-bin/post.fcgi ssectl
 UNIT_TESTS = test_sse test_utf8 test_form test_request test_config test_ring \
-             test_chatmsg test_store test_cgi test_fastcgi
+             test_chatmsg test_store test_cgi test_fastcgi test_portability
 
 PREFIX  ?= /usr/local
 BUILD   ?= build

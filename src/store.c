@@ -195,18 +195,28 @@ void store_process_init(void)
 
 /*
  * Device and inode tell store_same_file whether the path still names our
- * file.  The ring needs more: ext4 hands a freed inode number to the next
- * new file at once, so a database deleted and created again often has the
- * old number; its birth time differs.
+ * file; they come from stat, as store_same_file's do, because statx may
+ * be missing (ENOSYS before Linux 4.11) or refused (EPERM under some
+ * seccomp profiles), and without them every look would see a replaced
+ * database.  The ring needs more: ext4 hands a freed inode number to the
+ * next new file at once, so a database deleted and created again often has
+ * the old number; its birth time differs.  Only statx has birth times:
+ * without one the identity stays 0, and there is no ring (ring.h).
  */
 static void file_identity(struct store *st)
 {
-	struct statx sx;
-	if (statx(AT_FDCWD, st->path, 0, STATX_INO | STATX_BTIME, &sx) != 0)
+	struct stat sb;
+	if (stat(st->path, &sb) != 0)
 		return;
-	st->dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
-	st->ino = sx.stx_ino;
-	if (!(sx.stx_mask & STATX_BTIME))
+	st->dev = sb.st_dev;
+	st->ino = sb.st_ino;
+	struct statx sx;
+	if (statx(AT_FDCWD, st->path, 0, STATX_INO | STATX_BTIME, &sx) != 0 ||
+	    !(sx.stx_mask & STATX_BTIME))
+		return;
+	/* Replaced between the two calls: this birth time is another file's. */
+	if (makedev(sx.stx_dev_major, sx.stx_dev_minor) != sb.st_dev ||
+	    sx.stx_ino != sb.st_ino)
 		return;
 	st->identity = ring_identity((uint64_t)st->dev, (uint64_t)st->ino,
 	                             sx.stx_btime.tv_sec, sx.stx_btime.tv_nsec);
