@@ -636,31 +636,42 @@ struct prune_args {
 };
 
 /*
- * Walks the channels one at a time (never deleting under an open cursor on
- * the same table) and prunes each.
+ * Each channel's cut: the id of its newest message beyond the `keep` (?1)
+ * newest, NULL when it has no more than that.  The channels are walked in
+ * SQL, one index seek from each to the next, so that no name passes
+ * through C: another program (the sqlite3 shell, say) may have stored
+ * names of any length and any bytes, even blobs, and a walk that copied
+ * each name into a fixed buffer looped forever on one it had cut short.
+ */
+#define PRUNE_CUTS_SQL \
+	"WITH RECURSIVE ch(name) AS (SELECT min(channel) FROM messages" \
+	"  UNION ALL SELECT (SELECT min(channel) FROM messages" \
+	"  WHERE channel > ch.name) FROM ch WHERE ch.name IS NOT NULL)," \
+	" cut(channel, id) AS (SELECT name, (SELECT id FROM messages" \
+	"  WHERE channel = ch.name ORDER BY id DESC LIMIT 1 OFFSET ?1)" \
+	"  FROM ch WHERE name IS NOT NULL) "
+
+/*
+ * Records every channel's gap, then deletes up to each cut, as
+ * prune_channel does for one.  The IN list is computed before the first
+ * row goes, so nothing is deleted under an open cursor on the table.
  */
 static int prune_body(struct store *st, void *arg)
 {
 	struct prune_args *a = arg;
-	sqlite3_stmt *stmt;
-	int rc = sqlite3_prepare_v2(st->db,
-	        "SELECT DISTINCT channel FROM messages WHERE channel > ?1"
-	        " ORDER BY channel LIMIT 1", -1, &stmt, NULL);
-	char channel[128] = "";
-	while (rc == SQLITE_OK) {
-		sqlite3_bind_text(stmt, 1, channel, -1, SQLITE_TRANSIENT);
-		int step = sqlite3_step(stmt);
-		if (step != SQLITE_ROW) {
-			sqlite3_reset(stmt);
-			rc = step == SQLITE_DONE ? SQLITE_OK : step;
-			break;
-		}
-		snprintf(channel, sizeof(channel), "%s",
-		         (const char *)sqlite3_column_text(stmt, 0));
-		sqlite3_reset(stmt);
-		rc = prune_channel(st, channel, a->keep, &a->deleted);
-	}
-	sqlite3_finalize(stmt);
+	int rc = run(st, PRUNE_CUTS_SQL
+	             "INSERT INTO channels(name, pruned_upto)"
+	             " SELECT channel, id FROM cut WHERE id IS NOT NULL"
+	             " ON CONFLICT(name) DO UPDATE"
+	             " SET pruned_upto = max(pruned_upto, excluded.pruned_upto)",
+	             "i", (long long)a->keep);
+	if (rc == SQLITE_OK)
+		rc = run(st, PRUNE_CUTS_SQL
+		         "DELETE FROM messages WHERE id IN (SELECT m.id FROM cut"
+		         " JOIN messages AS m ON m.channel = cut.channel"
+		         " AND m.id <= cut.id)", "i", (long long)a->keep);
+	if (rc == SQLITE_OK)
+		a->deleted = sqlite3_changes(st->db);
 	return rc;
 }
 
