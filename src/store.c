@@ -6,10 +6,14 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 
 #include "log.h"
+#include "platform.h"
 #include "ring.h"
+
+#if SSE_HAVE_STATX
+#include <sys/sysmacros.h>   /* makedev */
+#endif
 
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS messages ("
@@ -210,6 +214,7 @@ static void file_identity(struct store *st)
 		return;
 	st->dev = sb.st_dev;
 	st->ino = sb.st_ino;
+#if SSE_HAVE_STATX
 	struct statx sx;
 	if (statx(AT_FDCWD, st->path, 0, STATX_INO | STATX_BTIME, &sx) != 0 ||
 	    !(sx.stx_mask & STATX_BTIME))
@@ -220,6 +225,7 @@ static void file_identity(struct store *st)
 		return;
 	st->identity = ring_identity((uint64_t)st->dev, (uint64_t)st->ino,
 	                             sx.stx_btime.tv_sec, sx.stx_btime.tv_nsec);
+#endif
 }
 
 enum store_status store_open(struct store *st, const char *path, bool create)

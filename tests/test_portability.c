@@ -11,6 +11,10 @@
  * binary it starts: filters are inherited across fork and exec) executes
  * the scenarios.  glibc emulates statx when the kernel answers ENOSYS
  * (without a birth time); EPERM it passes on.
+ *
+ * The build without inotify, statx and getrandom (make nofeature-test)
+ * runs this program too; its first tests check that a build goes without
+ * what platform.h says it goes without.
  */
 #include "fcgiclient.h"
 
@@ -21,7 +25,9 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
+#include "platform.h"
 #include "store.h"
+#include "watch.h"
 
 #define REFUSED_FLAG "--statx-refused"
 #define SCENARIOS_TIMEOUT_MS 60000   /* the whole run under one filter */
@@ -80,6 +86,82 @@ static const char *refuse_statx(int err)
 		return "prctl(PR_SET_SECCOMP) failed (a kernel without"
 		       " CONFIG_SECCOMP_FILTER?)";
 	return NULL;
+}
+
+/* ---- what a build without inotify or statx does (platform.h) ------------- */
+
+static void test_watch_follows_the_build(void **state)
+{
+	(void)state;
+	char dir[PATH_MAX], db[PATH_MAX + 16];
+	tu_tempdir(dir, sizeof(dir));
+	snprintf(db, sizeof(db), "%s/sse.db", dir);
+	struct watch w;
+	watch_open(&w, db);
+	print_message("built %s inotify\n", SSE_HAVE_INOTIFY ? "with" : "without");
+	if (SSE_HAVE_INOTIFY)
+		assert_true(w.fd >= 0);
+	else
+		assert_int_equal(w.fd, -1);   /* the stream polls */
+	watch_drain(&w);
+	watch_close(&w);
+	tu_rmtree(dir);
+}
+
+static void test_identity_follows_the_build(void **state)
+{
+	(void)state;
+	char dir[PATH_MAX], db[PATH_MAX + 16];
+	tu_tempdir(dir, sizeof(dir));
+	snprintf(db, sizeof(db), "%s/sse.db", dir);
+	struct store st;
+	assert_int_equal(store_open(&st, db, true), STORE_OK);
+	print_message("built %s statx\n", SSE_HAVE_STATX ? "with" : "without");
+	if (SSE_HAVE_STATX)
+		assert_true(st.identity != 0);   /* this filesystem keeps birth times */
+	else
+		assert_true(st.identity == 0);   /* no ring: SQLite only */
+	assert_true(store_same_file(&st));
+	store_close(&st);
+	tu_rmtree(dir);
+}
+
+/* The calls platform.h decides on, by the names the C library exports. */
+struct platform_call {
+	const char *symbol;
+	bool built;
+};
+
+static const struct platform_call platform_calls[] = {
+	{ "inotify_init1", SSE_HAVE_INOTIFY },
+	{ "inotify_add_watch", SSE_HAVE_INOTIFY },
+	{ "statx", SSE_HAVE_STATX },
+	{ "getrandom", SSE_HAVE_GETRANDOM },
+};
+
+/* A build without a call has no call to it anywhere, only the fallback. */
+static void test_binaries_follow_the_build(void **state)
+{
+	(void)state;
+	const char *bins = getenv("SSE_TEST_BIN_DIR");
+	if (bins == NULL)
+		fail_msg("SSE_TEST_BIN_DIR is not set: run the tests with make");
+	if (tu_sh("command -v nm >/dev/null") != 0)
+		fail_msg("nm (binutils) is missing: this test lists what the"
+		         " binaries import");
+	const char *names[] = { "cgi-bin/events.fcgi", "ssectl" };
+	for (size_t i = 0; i < ARRAY_LEN(names); i++) {
+		for (size_t k = 0; k < ARRAY_LEN(platform_calls); k++) {
+			const struct platform_call *c = &platform_calls[k];
+			long long n = tu_sh_number("nm -D --undefined-only '%s/%s' |"
+			                           " awk '{print $2}' | grep -c -E '^%s(@|$)'",
+			                           bins, names[i], c->symbol);
+			if ((n > 0) != c->built)
+				fail_msg("%s %s %s, but this build goes %s it", names[i],
+				         n > 0 ? "calls" : "does not call", c->symbol,
+				         c->built ? "with" : "without");
+		}
+	}
 }
 
 /* ---- the scenarios, run with statx refused -------------------------------- */
@@ -362,6 +444,9 @@ int main(int argc, char **argv)
 	if (argc == 3 && strcmp(argv[1], REFUSED_FLAG) == 0)
 		return run_scenarios(argv[2]);
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_watch_follows_the_build),
+		cmocka_unit_test(test_identity_follows_the_build),
+		cmocka_unit_test(test_binaries_follow_the_build),
 		{ "statx refused with ENOSYS", test_with_statx_refused, NULL, NULL,
 		  (void *)&refusals[0] },
 		{ "statx refused with EPERM", test_with_statx_refused, NULL, NULL,
