@@ -1,7 +1,8 @@
 # sse-cgi: Server-Sent Events for shared hosting.  See README.md.
 #
 #   make            build cgi-bin/events.fcgi, cgi-bin/post.fcgi and ssectl
-#   make test       unit + CGI end-to-end tests, again under ASan+UBSan,
+#   make test       unit + CGI end-to-end tests, again under ASan+UBSan and
+#                   built without inotify/statx/getrandom (nofeature-test),
 #                   then the integration tests behind a real Apache
 #   make run        serve the chat page through a local Apache (PORT=8080,
 #                   MODE=fcgid|cgid); make stop ends a background run
@@ -35,12 +36,12 @@ SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 LIB_SRC = $(filter-out src/events_main.c src/post_main.c src/ssectl.c,$(wildcard src/*.c))
 BINS    = cgi-bin/events.fcgi cgi-bin/post.fcgi ssectl
 UNIT_TESTS = test_sse test_utf8 test_form test_request test_config test_ring test_publish \
-             test_chatmsg test_store test_cgi test_fastcgi
+             test_chatmsg test_store test_cgi test_fastcgi test_portability
 
 PREFIX  ?= /usr/local
 BUILD   ?= build
 
-.PHONY: all test unit-test san-test integration-test vps-test browser-test static \
+.PHONY: all test unit-test san-test nofeature-test integration-test vps-test browser-test static \
         install run stop bench fuzz deps deps-build deps-test deps-browser fault-test clean
 
 # deps-build names (or, as root, installs) any missing Debian package.
@@ -105,6 +106,24 @@ san-test: deps-build $(SAN_BINS) $(addprefix $(BUILD)/san/tests/,$(UNIT_TESTS))
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  scripts/run-tests.sh asan+ubsan $(addprefix $(BUILD)/san/tests/,$(UNIT_TESTS))
 
+# --- builds without inotify, statx and getrandom ------------------------------
+# Each has a fallback (src/platform.h); this build takes all three, so that
+# code compiles (-Werror) and passes the tests that exercise it: the store,
+# the ring, streams by polling (CGI and FastCGI), and test_portability,
+# which checks the build really goes without.
+NOFEATURE_FLAGS = -DSSE_NO_INOTIFY -DSSE_NO_STATX -DSSE_NO_GETRANDOM
+NOFEATURE_TESTS = test_store test_ring test_cgi test_fastcgi test_portability
+$(eval $(call variant,$(BUILD)/nofeature,$(NOFEATURE_FLAGS)))
+$(eval $(call binaries,$(BUILD)/nofeature,$(BUILD)/nofeature/,,$(PKG_LIBS)))
+$(BUILD)/nofeature/tests/%: tests/%.c tests/testutil.h $(BUILD)/nofeature/libsse.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(NOFEATURE_FLAGS) -Wno-strict-prototypes -o $@ $< $(BUILD)/nofeature/libsse.a $(PKG_LIBS) $(CMOCKA_LIBS)
+
+nofeature-test: deps-build $(addprefix $(BUILD)/nofeature/,$(BINS)) \
+                $(addprefix $(BUILD)/nofeature/tests/,$(NOFEATURE_TESTS))
+	@SSE_TEST_BIN_DIR=$(CURDIR)/$(BUILD)/nofeature \
+	  scripts/run-tests.sh nofeature $(addprefix $(BUILD)/nofeature/tests/,$(NOFEATURE_TESTS))
+
 $(BUILD)/tests/test_apache: tests/integration/test_apache.c tests/httpclient.h tests/testutil.h $(BUILD)/libsse.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests -Wno-strict-prototypes -o $@ $< $(BUILD)/libsse.a $(PKG_LIBS) $(CMOCKA_LIBS)
@@ -147,7 +166,7 @@ fault-test: deps-test $(BINS) $(BUILD)/tests/test_faults
 browser-test: deps-browser $(BINS)
 	@tests/browser/run.sh
 
-test: unit-test san-test fuzz-replay integration-test vps-test fault-test browser-test
+test: unit-test san-test nofeature-test fuzz-replay integration-test vps-test fault-test browser-test
 
 deps-build:
 	@scripts/deps.sh build

@@ -7,12 +7,12 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 
 #include <sqlite3.h>
 
 #include "fnv.h"
 #include "log.h"
+#include "platform.h"
 
 struct store {
 	sqlite3 *db;
@@ -32,6 +32,10 @@ struct store {
 	sqlite3_stmt *commit;
 	char error[STORE_ERROR_MAX];   /* the last failure, for the log */
 };
+
+#if SSE_HAVE_STATX
+#include <sys/sysmacros.h>   /* makedev */
+#endif
 
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS messages ("
@@ -217,23 +221,35 @@ void store_process_init(void)
 
 /*
  * Device and inode tell store_same_file whether the path still names our
- * file.  The ring needs more: ext4 hands a freed inode number to the next
- * new file at once, so a database deleted and created again often has the
- * old number; its birth time differs.
+ * file; they come from stat, as store_same_file's do, because statx may
+ * be missing (ENOSYS before Linux 4.11) or refused (EPERM under some
+ * seccomp profiles), and without them every look would see a replaced
+ * database.  The ring needs more: ext4 hands a freed inode number to the
+ * next new file at once, so a database deleted and created again often has
+ * the old number; its birth time differs.  Only statx has birth times:
+ * without one the identity stays 0, and there is no ring (ring.h).
  */
 static void file_identity(struct store *st)
 {
-	struct statx sx;
-	if (statx(AT_FDCWD, st->path, 0, STATX_INO | STATX_BTIME, &sx) != 0)
+	struct stat sb;
+	if (stat(st->path, &sb) != 0)
 		return;
-	st->dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
-	st->ino = sx.stx_ino;
-	if (!(sx.stx_mask & STATX_BTIME))
+	st->dev = sb.st_dev;
+	st->ino = sb.st_ino;
+#if SSE_HAVE_STATX
+	struct statx sx;
+	if (statx(AT_FDCWD, st->path, 0, STATX_INO | STATX_BTIME, &sx) != 0 ||
+	    !(sx.stx_mask & STATX_BTIME))
+		return;
+	/* Replaced between the two calls: this birth time is another file's. */
+	if (makedev(sx.stx_dev_major, sx.stx_dev_minor) != sb.st_dev ||
+	    sx.stx_ino != sb.st_ino)
 		return;
 	uint64_t words[] = { (uint64_t)st->dev, (uint64_t)st->ino,
 	                     (uint64_t)sx.stx_btime.tv_sec, sx.stx_btime.tv_nsec };
 	uint64_t h = fnv1a64(words, sizeof(words));
 	st->identity = h != 0 ? h : 1;   /* 0 means "no identity" */
+#endif
 }
 
 /* The body of store_open, on a zeroed store. */
@@ -693,31 +709,42 @@ struct prune_args {
 };
 
 /*
- * Walks the channels one at a time (never deleting under an open cursor on
- * the same table) and prunes each.
+ * Each channel's cut: the id of its newest message beyond the `keep` (?1)
+ * newest, NULL when it has no more than that.  The channels are walked in
+ * SQL, one index seek from each to the next, so that no name passes
+ * through C: another program (the sqlite3 shell, say) may have stored
+ * names of any length and any bytes, even blobs, and a walk that copied
+ * each name into a fixed buffer looped forever on one it had cut short.
+ */
+#define PRUNE_CUTS_SQL \
+	"WITH RECURSIVE ch(name) AS (SELECT min(channel) FROM messages" \
+	"  UNION ALL SELECT (SELECT min(channel) FROM messages" \
+	"  WHERE channel > ch.name) FROM ch WHERE ch.name IS NOT NULL)," \
+	" cut(channel, id) AS (SELECT name, (SELECT id FROM messages" \
+	"  WHERE channel = ch.name ORDER BY id DESC LIMIT 1 OFFSET ?1)" \
+	"  FROM ch WHERE name IS NOT NULL) "
+
+/*
+ * Records every channel's gap, then deletes up to each cut, as
+ * prune_channel does for one.  The IN list is computed before the first
+ * row goes, so nothing is deleted under an open cursor on the table.
  */
 static int prune_body(struct store *st, void *arg)
 {
 	struct prune_args *a = arg;
-	sqlite3_stmt *stmt;
-	int rc = sqlite3_prepare_v2(st->db,
-	        "SELECT DISTINCT channel FROM messages WHERE channel > ?1"
-	        " ORDER BY channel LIMIT 1", -1, &stmt, NULL);
-	char channel[128] = "";
-	while (rc == SQLITE_OK) {
-		sqlite3_bind_text(stmt, 1, channel, -1, SQLITE_TRANSIENT);
-		int step = sqlite3_step(stmt);
-		if (step != SQLITE_ROW) {
-			sqlite3_reset(stmt);
-			rc = step == SQLITE_DONE ? SQLITE_OK : step;
-			break;
-		}
-		snprintf(channel, sizeof(channel), "%s",
-		         (const char *)sqlite3_column_text(stmt, 0));
-		sqlite3_reset(stmt);
-		rc = prune_channel(st, channel, a->keep, &a->deleted);
-	}
-	sqlite3_finalize(stmt);
+	int rc = run(st, PRUNE_CUTS_SQL
+	             "INSERT INTO channels(name, pruned_upto)"
+	             " SELECT channel, id FROM cut WHERE id IS NOT NULL"
+	             " ON CONFLICT(name) DO UPDATE"
+	             " SET pruned_upto = max(pruned_upto, excluded.pruned_upto)",
+	             "i", (long long)a->keep);
+	if (rc == SQLITE_OK)
+		rc = run(st, PRUNE_CUTS_SQL
+		         "DELETE FROM messages WHERE id IN (SELECT m.id FROM cut"
+		         " JOIN messages AS m ON m.channel = cut.channel"
+		         " AND m.id <= cut.id)", "i", (long long)a->keep);
+	if (rc == SQLITE_OK)
+		a->deleted = sqlite3_changes(st->db);
 	return rc;
 }
 

@@ -4,11 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "platform.h"
 #include "ring.h"
 #include "slots.h"
 #include "sse.h"
@@ -43,9 +43,11 @@ static long long now_ms(void)
 
 static unsigned random_word(void)
 {
+#if SSE_HAVE_GETRANDOM
 	unsigned w;
 	if (getrandom(&w, sizeof(w), GRND_NONBLOCK) == (ssize_t)sizeof(w))
 		return w;
+#endif
 	return (unsigned)getpid() * 2654435761u ^ (unsigned)now_ms();
 }
 

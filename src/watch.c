@@ -4,10 +4,13 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
-#include <sys/inotify.h>
 #include <unistd.h>
 
+#include "platform.h"
 #include "sidecar.h"
+
+#if SSE_HAVE_INOTIFY
+#include <sys/inotify.h>
 
 void watch_open(struct watch *w, const char *database)
 {
@@ -24,6 +27,15 @@ void watch_open(struct watch *w, const char *database)
 	if (w->fd >= 0 && inotify_add_watch(w->fd, path, IN_CLOSE_WRITE) < 0)
 		watch_close(w);
 }
+#else
+/* Built without inotify (platform.h): the stream polls, as it does
+ * wherever inotify_init1 fails. */
+void watch_open(struct watch *w, const char *database)
+{
+	(void)database;
+	w->fd = -1;
+}
+#endif
 
 void watch_drain(struct watch *w)
 {

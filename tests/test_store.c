@@ -3,6 +3,7 @@
 
 #include <sqlite3.h>   /* a second connection: another program */
 
+#include "platform.h"
 #include "slots.h"
 #include "store.h"
 
@@ -286,6 +287,8 @@ static void test_data_version_and_file_identity(void **state)
 static void test_recreated_database_gets_a_new_identity(void **state)
 {
 	struct fixture *f = *state;
+	if (!SSE_HAVE_STATX)
+		skip();   /* no birth times, no identity: see test_portability */
 	uint64_t first = store_identity(f->st);
 	assert_true(first != 0);   /* this filesystem keeps birth times */
 	struct stat sb;
@@ -334,6 +337,163 @@ static void test_prune_all(void **state)
 	assert_int_equal(c.n, 2);
 	read_ok(f->st, "a", 1, 50, &c, &res);
 	assert_int_equal(res.resume, RESUME_GAP);
+}
+
+/*
+ * Channel names written by another program (the README allows the sqlite3
+ * shell) can be anything SQLite holds: longer than any buffer, sharing a
+ * long prefix, with a NUL inside, empty, even a blob.  Pruning must visit
+ * each once.  A name cut short made the walk find the same channel again,
+ * forever, inside BEGIN IMMEDIATE (so every post got 503), and the empty
+ * name was never visited.
+ */
+struct odd_channel {
+	const char *what;
+	char fill;            /* the name: len bytes of fill, then tail */
+	size_t len;
+	const char *tail;
+	size_t tail_len;
+	bool blob;            /* stored as a blob, not text */
+};
+
+static const struct odd_channel odd_channels[] = {
+	{ "plain", 'a', 1, "", 0, false },
+	{ "empty", 0, 0, "", 0, false },
+	{ "127 bytes", 'p', 127, "", 0, false },
+	{ "127-byte prefix, then x", 'p', 127, "x", 1, false },
+	{ "127-byte prefix, then y", 'p', 127, "y", 1, false },
+	{ "128 bytes", 'q', 128, "", 0, false },
+	{ "10000 bytes", 'r', 10000, "", 0, false },
+	{ "a NUL inside", 's', 3, "\0t", 2, false },
+	{ "the bytes before that NUL", 's', 3, "", 0, false },
+	{ "UTF-8 and control bytes", 'u', 1, "\xc3\xbc\n\t\x7f", 5, false },
+	{ "a blob", 'b', 200, "", 0, true },
+};
+
+#define ODD_ROWS 5               /* per channel, inserted round-robin */
+#define ODD_KEEP 2
+#define PRUNE_TIME_LIMIT_S 5     /* a walk that never ends fails, not hangs */
+
+static void odd_name(const struct odd_channel *c, struct strbuf *name)
+{
+	sb_reset(name);
+	for (size_t i = 0; i < c->len; i++)
+		sb_putc(name, c->fill);
+	sb_append(name, c->tail, c->tail_len);
+}
+
+/* Binds the channel's name as ?1 (the name is in `name`). */
+static void bind_odd(sqlite3_stmt *stmt, const struct odd_channel *c,
+                     const struct strbuf *name)
+{
+	int rc = c->blob ? sqlite3_bind_blob(stmt, 1, name->data, (int)name->len,
+	                                     SQLITE_TRANSIENT)
+	                 : sqlite3_bind_text(stmt, 1, name->len ? name->data : "",
+	                                     (int)name->len, SQLITE_TRANSIENT);
+	assert_int_equal(rc, SQLITE_OK);
+}
+
+/* The first column of the one row of sql with the channel bound (-1: none). */
+static long long odd_query(sqlite3 *db, const char *sql,
+                           const struct odd_channel *c,
+                           const struct strbuf *name, int column)
+{
+	sqlite3_stmt *stmt;
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+	bind_odd(stmt, c, name);
+	long long v = -1;
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		v = sqlite3_column_int64(stmt, column);
+	sqlite3_finalize(stmt);
+	return v;
+}
+
+static long long count_of(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *stmt;
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	long long n = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	return n;
+}
+
+/* Prunes in a child under alarm(); the count it deleted. */
+static long long prune_in_child(const char *path, long keep)
+{
+	int pipefd[2];
+	assert_int_equal(pipe(pipefd), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		alarm(PRUNE_TIME_LIMIT_S);
+		struct store *st;
+		char error[256];
+		long long deleted = -1;
+		if (store_open(path, false, &st, error, sizeof(error)) != STORE_OK ||
+		    store_prune_all(st, keep, &deleted) != STORE_OK)
+			deleted = -1;
+		_exit(write(pipefd[1], &deleted, sizeof(deleted)) == sizeof(deleted) ? 0 : 1);
+	}
+	close(pipefd[1]);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (WIFSIGNALED(status))
+		fail_msg("pruning was killed by signal %d (%d s limit): the walk "
+		         "over the channels did not end", WTERMSIG(status),
+		         PRUNE_TIME_LIMIT_S);
+	long long deleted = -1;
+	assert_int_equal(read(pipefd[0], &deleted, sizeof(deleted)), sizeof(deleted));
+	close(pipefd[0]);
+	return deleted;
+}
+
+static void test_prune_any_channel_name(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = ARRAY_LEN(odd_channels) };
+	long long ids[N][ODD_ROWS];
+	struct strbuf name = STRBUF_INIT;
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	sqlite3_stmt *ins;
+	assert_int_equal(sqlite3_prepare_v2(db,
+	        "INSERT INTO messages(channel, data, created) VALUES(?1, 'm', 0)",
+	        -1, &ins, NULL), SQLITE_OK);
+	for (int r = 0; r < ODD_ROWS; r++) {
+		for (size_t c = 0; c < N; c++) {
+			odd_name(&odd_channels[c], &name);
+			bind_odd(ins, &odd_channels[c], &name);
+			assert_int_equal(sqlite3_step(ins), SQLITE_DONE);
+			sqlite3_reset(ins);
+			ids[c][r] = sqlite3_last_insert_rowid(db);
+		}
+	}
+	sqlite3_finalize(ins);
+
+	long long deleted = prune_in_child(f->path, ODD_KEEP);
+	assert_int_equal(deleted, N * (ODD_ROWS - ODD_KEEP));
+	for (size_t c = 0; c < N; c++) {
+		const struct odd_channel *oc = &odd_channels[c];
+		odd_name(oc, &name);
+		long long kept = odd_query(db, "SELECT count(*) FROM messages"
+		                           " WHERE channel = ?1", oc, &name, 0);
+		long long oldest = odd_query(db, "SELECT min(id) FROM messages"
+		                             " WHERE channel = ?1", oc, &name, 0);
+		long long upto = odd_query(db, "SELECT pruned_upto FROM channels"
+		                           " WHERE name = ?1", oc, &name, 0);
+		if (kept != ODD_KEEP || oldest != ids[c][ODD_ROWS - ODD_KEEP] ||
+		    upto != ids[c][ODD_ROWS - ODD_KEEP - 1])
+			fail_msg("%s: %lld kept from id %lld, pruned_upto %lld; want %d"
+			         " from %lld, pruned_upto %lld", oc->what, kept, oldest,
+			         upto, ODD_KEEP, ids[c][ODD_ROWS - ODD_KEEP],
+			         ids[c][ODD_ROWS - ODD_KEEP - 1]);
+	}
+	/* No channel recorded under a name cut short. */
+	assert_int_equal(count_of(db, "SELECT count(*) FROM channels"), N);
+	assert_int_equal(count_of(db, "SELECT count(*) FROM messages"), N * ODD_KEEP);
+	sqlite3_close(db);
+	sb_free(&name);
 }
 
 static void test_journal_is_wal(void **state)
@@ -398,6 +558,7 @@ int main(void)
 		T(test_recreated_database_gets_a_new_identity),
 		T(test_open_failures),
 		T(test_prune_all),
+		T(test_prune_any_channel_name),
 		T(test_journal_is_wal),
 		T(test_slots),
 	};
