@@ -18,15 +18,26 @@ static void load_config(struct endpoint *ep, const char *argv0)
 		strcpy(ep->config_error, "configuration error");
 }
 
-int endpoint_main(const char *name, const char *argv0, request_handler handler)
+void endpoint_start(struct endpoint *ep, const char *name, const char *argv0)
 {
 	store_process_init();
+	memset(ep, 0, sizeof(*ep));
+	ep->name = name;
+	load_config(ep, argv0);
+}
+
+void endpoint_finish(struct endpoint *ep)
+{
+	store_close(ep->store);
+	ep->store = NULL;
+}
+
+int endpoint_main(const char *name, const char *argv0, request_handler handler)
+{
 	struct endpoint ep;
-	memset(&ep, 0, sizeof(ep));
-	ep.name = name;
-	load_config(&ep, argv0);
+	endpoint_start(&ep, name, argv0);
 	int rc = transport_serve(handler, &ep);
-	store_close(ep.store);
+	endpoint_finish(&ep);
 	return rc;
 }
 

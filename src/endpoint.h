@@ -28,6 +28,12 @@ struct endpoint {
 	struct store *store;                  /* NULL until opened */
 };
 
+/* Process start: SQLite's process settings, then the configuration. */
+void endpoint_start(struct endpoint *ep, const char *name, const char *argv0);
+
+/* Process end: closes the database. */
+void endpoint_finish(struct endpoint *ep);
+
 /*
  * The whole life of an endpoint process: SQLite's process settings, the
  * configuration, then handler(req, the endpoint) for each request until

@@ -5,7 +5,6 @@
  * hands the response to stream.c.  Start-up, the configuration and the
  * database connection are endpoint.c's, shared with post.fcgi.
  */
-#include <limits.h>
 #include <string.h>
 
 #include "endpoint.h"
@@ -20,45 +19,29 @@ static const char *open_store(struct endpoint *ep)
 	return s == STORE_OK ? NULL : store_status_text(s);
 }
 
-/* Last-Event-ID wins over since=; an unreadable one counts as unknown. */
-static long long resume_point(const struct request *req,
-                              const struct stream_query *q)
-{
-	long long id;
-	switch (parse_event_id(req_param(req, "HTTP_LAST_EVENT_ID"), &id)) {
-	case ID_VALID:
-		return id;
-	case ID_INVALID:
-		return LLONG_MAX;  /* above every id: answered with a reset */
-	case ID_ABSENT:
-		break;
-	}
-	return q->since == ID_VALID ? q->since_id : STREAM_NO_RESUME;
-}
-
 static void handle(struct request *req, void *arg)
 {
 	struct endpoint *ep = arg;
-	const char *method = req_param(req, "REQUEST_METHOD");
-	bool head = method != NULL && strcmp(method, "HEAD") == 0;
-	if (!head && !(method != NULL && strcmp(method, "GET") == 0)) {
-		http_error(req, 405, "Allow: GET, HEAD\r\n", "only GET and HEAD");
-		return;
-	}
-	struct stream_query q;
-	if (parse_stream_query(req_param(req, "QUERY_STRING"), &q) != 0) {
-		http_error(req, 400, "", q.error);
+	struct events_request er;
+	const char *why;
+	int status = parse_events_request(req_param(req, "REQUEST_METHOD"),
+	                                  req_param(req, "QUERY_STRING"),
+	                                  req_param(req, "HTTP_LAST_EVENT_ID"),
+	                                  &er, &why);
+	if (status != 0) {
+		http_error(req, status,
+		           status == 405 ? "Allow: " EVENTS_ALLOW "\r\n" : "", why);
 		return;
 	}
 	struct stream_plan plan = {
-		.channel = q.channel,
-		.resume = resume_point(req, &q),
-		.head = head,
+		.channel = er.q.channel,
+		.resume = er.resume,
+		.head = er.head,
 		.problem = NULL,
 	};
 	if (ep->config_error[0] != '\0')
 		plan.problem = "server configuration error (see the error log)";
-	else if (!head)
+	else if (!er.head)
 		plan.problem = open_store(ep);
 	/*
 	 * Under FastCGI, read the (empty) body to its end, so that anything the

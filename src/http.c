@@ -39,19 +39,43 @@ void json_string(struct strbuf *out, const char *s)
 	sb_putc(out, '"');
 }
 
+void http_put_response(struct strbuf *out, int status, const char *extra_headers,
+                       const char *content_type, const char *body, bool head)
+{
+	size_t body_len = body != NULL ? strlen(body) : 0;
+	sb_printf(out, "Status: %d %s\r\n", status, http_reason(status));
+	if (content_type != NULL)
+		sb_printf(out, "Content-Type: %s\r\n", content_type);
+	sb_printf(out, "Content-Length: %zu\r\nCache-Control: no-store\r\n%s\r\n",
+	          body_len, extra_headers);
+	if (body != NULL && !head)
+		sb_append(out, body, body_len);
+}
+
+void http_put_error(struct strbuf *out, int status, const char *extra_headers,
+                    const char *message, bool head)
+{
+	struct strbuf body = STRBUF_INIT;
+	sb_puts(&body, "{\"error\":");
+	json_string(&body, message);
+	sb_puts(&body, "}\n");
+	http_put_response(out, status, extra_headers,
+	                  "application/json; charset=utf-8", sb_str(&body), head);
+	sb_free(&body);
+}
+
+static bool is_head(const struct request *req)
+{
+	const char *method = req_param(req, "REQUEST_METHOD");
+	return method != NULL && strcmp(method, "HEAD") == 0;
+}
+
 void http_respond(struct request *req, int status, const char *extra_headers,
                   const char *content_type, const char *body)
 {
 	struct strbuf out = STRBUF_INIT;
-	size_t body_len = body != NULL ? strlen(body) : 0;
-	sb_printf(&out, "Status: %d %s\r\n", status, http_reason(status));
-	if (content_type != NULL)
-		sb_printf(&out, "Content-Type: %s\r\n", content_type);
-	sb_printf(&out, "Content-Length: %zu\r\nCache-Control: no-store\r\n%s\r\n",
-	          body_len, extra_headers);
-	const char *method = req_param(req, "REQUEST_METHOD");
-	if (body != NULL && !(method != NULL && strcmp(method, "HEAD") == 0))
-		sb_append(&out, body, body_len);
+	http_put_response(&out, status, extra_headers, content_type, body,
+	                  is_head(req));
 	if (!sb_failed(&out))
 		req_write(req, out.data, out.len);
 	sb_free(&out);
@@ -79,11 +103,9 @@ void http_error(struct request *req, int status, const char *extra_headers,
                 const char *message)
 {
 	http_discard_body(req);
-	struct strbuf body = STRBUF_INIT;
-	sb_puts(&body, "{\"error\":");
-	json_string(&body, message);
-	sb_puts(&body, "}\n");
-	http_respond(req, status, extra_headers, "application/json; charset=utf-8",
-	             sb_str(&body));
-	sb_free(&body);
+	struct strbuf out = STRBUF_INIT;
+	http_put_error(&out, status, extra_headers, message, is_head(req));
+	if (!sb_failed(&out))
+		req_write(req, out.data, out.len);
+	sb_free(&out);
 }

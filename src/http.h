@@ -6,6 +6,8 @@
 #ifndef SSE_HTTP_H
 #define SSE_HTTP_H
 
+#include <stdbool.h>
+
 #include "strbuf.h"
 #include "transport.h"
 
@@ -27,6 +29,14 @@ void http_respond(struct request *req, int status, const char *extra_headers,
  * the kernel reset the connection, and the server may lose our answer.
  */
 #define HTTP_DISCARD_MAX (1024 * 1024)
+
+/* The bytes of http_respond's answer, appended to out (no body for HEAD). */
+void http_put_response(struct strbuf *out, int status, const char *extra_headers,
+                       const char *content_type, const char *body, bool head);
+
+/* The bytes of http_error's answer: {"error": message}. */
+void http_put_error(struct strbuf *out, int status, const char *extra_headers,
+                    const char *message, bool head);
 
 /* Reads and drops what is left of the declared body; never parsed. */
 void http_discard_body(struct request *req);

@@ -2,6 +2,7 @@
 #include "request.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -59,6 +60,32 @@ int parse_stream_query(const char *query, struct stream_query *out)
 	}
 	sb_free(&value);
 	return out->error == NULL ? 0 : 400;
+}
+
+int parse_events_request(const char *method, const char *query,
+                         const char *last_event_id, struct events_request *out,
+                         const char **why)
+{
+	memset(out, 0, sizeof(*out));
+	out->head = method != NULL && strcmp(method, "HEAD") == 0;
+	if (!out->head && !(method != NULL && strcmp(method, "GET") == 0))
+		return *why = "only GET and HEAD", 405;
+	if (parse_stream_query(query, &out->q) != 0)
+		return *why = out->q.error, 400;
+	long long id;
+	switch (parse_event_id(last_event_id, &id)) {
+	case ID_VALID:
+		out->resume = id;
+		break;
+	case ID_INVALID:
+		out->resume = LLONG_MAX;  /* above every id: answered with a reset */
+		break;
+	case ID_ABSENT:
+		out->resume = out->q.since == ID_VALID ? out->q.since_id
+		                                       : STREAM_NO_RESUME;
+		break;
+	}
+	return 0;
 }
 
 /* Copies the lower-cased, trimmed token before any ';' into out. */

@@ -26,6 +26,27 @@ struct stream_query {
 };
 int parse_stream_query(const char *query, struct stream_query *out);
 
+#define STREAM_NO_RESUME (-1LL)   /* a newcomer: gets the history */
+#define EVENTS_ALLOW "GET, HEAD"  /* the methods of the stream endpoint */
+
+/* A whole stream request: method, query and Last-Event-ID together. */
+struct events_request {
+	struct stream_query q;     /* the channel (q.channel) and since= */
+	bool head;                 /* HEAD: the headers only */
+	long long resume;          /* STREAM_NO_RESUME, or the id to follow */
+};
+
+/*
+ * Reads a stream request from its CGI/FastCGI parameters: 0 when it can be
+ * served, else 405 (method; Allow: EVENTS_ALLOW) or 400 (query) with the
+ * reason in *why.  Last-Event-ID wins over since=; an unreadable one counts
+ * as an id above every id (answered with a reset), since the browser would
+ * send it again on every retry and a 400 would end its EventSource.
+ */
+int parse_events_request(const char *method, const char *query,
+                         const char *last_event_id, struct events_request *out,
+                         const char **why);
+
 enum body_type { BODY_FORM, BODY_JSON, BODY_OTHER };
 
 /* The media type of a Content-Type header (charset must be UTF-8 if given). */

@@ -14,7 +14,7 @@
 #include "sse.h"
 #include "watch.h"
 
-static const char stream_headers[] =
+const char stream_headers[] =
 	"Status: 200 OK\r\n"
 	"Content-Type: text/event-stream; charset=utf-8\r\n"
 	"Cache-Control: no-cache, no-transform\r\n"
@@ -85,6 +85,26 @@ struct live {
 	union ring_copy *copy;    /* one page for ring_get, allocated once */
 };
 
+enum store_status stream_put_news(struct store *st, const char *channel,
+                                  long history, long long *after,
+                                  struct strbuf *out, bool *more)
+{
+	/* The reset frame must precede the rows: frame them separately. */
+	struct strbuf rows = STRBUF_INIT;
+	struct store_read_result res;
+	enum store_status s = store_read(st, channel, *after, history, frame_row,
+	                                 &rows, &res);
+	if (s == STORE_OK) {
+		if (res.resume != RESUME_OK)
+			frame_reset(out, &res);
+		sb_append(out, rows.data, rows.len);
+		*after = res.next_after;
+	}
+	*more = s == STORE_OK && res.more;
+	sb_free(&rows);
+	return s;
+}
+
 /*
  * Reads everything after l->after (batch by batch), frames it and writes
  * it.  Returns false when the client is gone or the database failed (then
@@ -93,58 +113,50 @@ struct live {
 static bool send_new(struct live *l)
 {
 	struct strbuf out = STRBUF_INIT;
-	bool ok = true;
-	struct store_read_result res;
+	bool ok = true, more;
 	do {
 		sb_reset(&out);
-		/* The reset frame must precede the rows: frame them separately. */
-		struct strbuf rows = STRBUF_INIT;
-		enum store_status s = store_read(l->st, l->channel, l->after,
-		                                 l->cfg->history, frame_row, &rows,
-		                                 &res);
+		enum store_status s = stream_put_news(l->st, l->channel,
+		                                      l->cfg->history, &l->after,
+		                                      &out, &more);
 		if (s != STORE_OK) {
 			log_msg("events", "%s: %s", store_path(l->st), store_error(l->st));
+			sb_reset(&out);
 			sse_comment(&out, store_status_text(s));
 			req_write(l->req, out.data, out.len);
-			sb_free(&rows);
 			ok = false;
 			break;
 		}
-		if (res.resume != RESUME_OK)
-			frame_reset(&out, &res);
-		sb_append(&out, rows.data, rows.len);
-		sb_free(&rows);
-		l->after = res.next_after;
 		if (out.len > 0 && (sb_failed(&out) || !req_write(l->req, out.data, out.len))) {
 			ok = false;
 			break;
 		}
 		l->wrote = l->wrote || out.len > 0;
-	} while (res.more);
+	} while (more);
 	sb_free(&out);
 	return ok;
 }
 
-/*
- * Writes the first frame: retry and a comment, so `open` fires at once.
- * The frame is padded with a blank comment line to STREAM_FIRST_FRAME_MIN
- * bytes: mod_deflate, when a host enables it for a whole site, holds an
- * answer (headers included) until it has seen more than 68 bytes of body,
- * before it even checks no-gzip (see scripts/NOTES-apache.md).
- */
+void stream_put_hello(struct strbuf *out, long retry, const char *comment)
+{
+	size_t start = out->len;
+	sse_retry(out, retry);
+	sse_comment(out, comment);
+	size_t len = out->len - start;
+	if (len + 4 < STREAM_FIRST_FRAME_MIN) {
+		size_t pad = STREAM_FIRST_FRAME_MIN - len - 3;
+		sb_puts(out, ": ");
+		for (size_t i = 0; i < pad - 1; i++)
+			sb_putc(out, ' ');
+		sb_putc(out, '\n');
+	}
+	sse_end_frame(out);
+}
+
 static bool send_hello(struct request *req, long retry, const char *comment)
 {
 	struct strbuf out = STRBUF_INIT;
-	sse_retry(&out, retry);
-	sse_comment(&out, comment);
-	if (out.len + 4 < STREAM_FIRST_FRAME_MIN) {
-		size_t pad = STREAM_FIRST_FRAME_MIN - out.len - 3;
-		sb_puts(&out, ": ");
-		for (size_t i = 0; i < pad - 1; i++)
-			sb_putc(&out, ' ');
-		sb_putc(&out, '\n');
-	}
-	sse_end_frame(&out);
+	stream_put_hello(&out, retry, comment);
 	bool ok = !sb_failed(&out) && req_write(req, out.data, out.len);
 	sb_free(&out);
 	return ok;
@@ -299,7 +311,7 @@ static void stream_live(struct live *l)
 void stream_run(struct request *req, const struct config *cfg,
                 struct store *st, const struct stream_plan *plan)
 {
-	if (req_write(req, stream_headers, sizeof(stream_headers) - 1) && !plan->head)
+	if (req_write(req, stream_headers, strlen(stream_headers)) && !plan->head)
 		stream_body(req, cfg, st, plan);
 }
 

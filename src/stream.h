@@ -23,12 +23,13 @@
 #include <stdbool.h>
 
 #include "config.h"
+#include "request.h"
+#include "strbuf.h"
 #include "store.h"
 #include "transport.h"
 
 #define STREAM_OVERFLOW_RETRY_MAX_MS 30000  /* the protocol: at most 30 s */
 #define STREAM_OVERFLOW_RETRY_FACTOR 4      /* slower polling when over cap */
-#define STREAM_NO_RESUME (-1LL)
 /* The first frame is at least this long (padded; see send_hello). */
 #define STREAM_FIRST_FRAME_MIN 128
 /* Frames taken from the ring are written once this many bytes wait. */
@@ -48,6 +49,29 @@ void stream_run(struct request *req, const struct config *cfg,
 /* The frames of a stream without the HTTP headers (ssectl tail). */
 void stream_body(struct request *req, const struct config *cfg,
                  struct store *st, const struct stream_plan *plan);
+
+/* The response headers of every stream, CGI style ("Status: 200 OK" first). */
+extern const char stream_headers[];
+
+/*
+ * The first frame: retry and a comment, so the browser's `open` fires at
+ * once.  Padded with a blank comment line to STREAM_FIRST_FRAME_MIN bytes:
+ * mod_deflate, when a host enables it for a whole site, holds an answer
+ * (headers included) until it has seen more than 68 bytes of body, before
+ * it even checks no-gzip (see scripts/NOTES-apache.md).
+ */
+void stream_put_hello(struct strbuf *out, long retry, const char *comment);
+
+/*
+ * One read of what follows *after on the channel (at most STORE_READ_BATCH
+ * rows; a newcomer, STREAM_NO_RESUME, gets the newest `history`), framed
+ * into out, a reset event first when the resume point was in a gap or
+ * unknown.  Moves *after past what was read; *more when a full batch was
+ * read and more may follow at once.
+ */
+enum store_status stream_put_news(struct store *st, const char *channel,
+                                  long history, long long *after,
+                                  struct strbuf *out, bool *more);
 
 /* The retry sent to a stream over the cap: longer, at most 30 s. */
 long stream_overflow_retry(long retry_ms);

@@ -33,7 +33,7 @@ bool transport_stopping(void)
  * Installed before FCGX_Init, so libfcgi keeps ours (it only installs its own
  * over SIG_DFL).  No SA_RESTART: a blocked accept or poll returns at once.
  */
-static void install_signals(void)
+void transport_install_signals(void)
 {
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
@@ -199,7 +199,7 @@ static int serve_fastcgi(request_handler handler, void *ctx)
 
 int transport_serve(request_handler handler, void *ctx)
 {
-	install_signals();
+	transport_install_signals();
 	if (FCGX_IsCGI())
 		return serve_cgi(handler, ctx);
 	return serve_fastcgi(handler, ctx);

@@ -44,6 +44,13 @@ typedef void (*request_handler)(struct request *req, void *ctx);
 /* Runs handler once (CGI) or for each request until told to stop (FastCGI). */
 int transport_serve(request_handler handler, void *ctx);
 
+/*
+ * SIGTERM/SIGUSR1/SIGINT set the stop flag (no SA_RESTART: a blocked call
+ * returns EINTR at once); SIGPIPE is ignored.  transport_serve calls it;
+ * a server with its own loop (hub.c) calls it first.
+ */
+void transport_install_signals(void);
+
 /* True once SIGTERM/SIGUSR1/SIGINT arrived. */
 bool transport_stopping(void);
 

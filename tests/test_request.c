@@ -170,11 +170,60 @@ static void test_misc(void **state)
 	assert_false(wants_html(NULL));
 }
 
+/* Method, query and Last-Event-ID together: what the stream will follow. */
+struct events_case {
+	const char *method, *query, *last_event_id;
+	int status;             /* 0, 400 or 405 */
+	bool head;
+	const char *channel;
+	long long resume;
+};
+
+static const struct events_case events_cases[] = {
+	{ "GET", NULL, NULL, 0, false, "chat", STREAM_NO_RESUME },
+	{ "HEAD", "channel=x", NULL, 0, true, "x", STREAM_NO_RESUME },
+	{ "GET", "since=5", NULL, 0, false, "chat", 5 },
+	{ "GET", "since=5", "9", 0, false, "chat", 9 },      /* the header wins */
+	{ "GET", "since=5", "", 0, false, "chat", 5 },       /* empty: absent */
+	{ "GET", NULL, "abc", 0, false, "chat", LLONG_MAX }, /* unreadable: reset */
+	{ "GET", NULL, "1000000000000000000", 0, false, "chat", LLONG_MAX },
+	{ "POST", NULL, NULL, 405, false, NULL, 0 },
+	{ "get", NULL, NULL, 405, false, NULL, 0 },
+	{ NULL, NULL, NULL, 405, false, NULL, 0 },
+	{ "GET", "channel=a%20b", NULL, 400, false, NULL, 0 },
+	{ "GET", "since=x", "7", 400, false, NULL, 0 },      /* bad since stays bad */
+	{ "DELETE", "channel=a%20b", NULL, 405, false, NULL, 0 }, /* method first */
+};
+
+static void test_events_requests(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(events_cases); i++) {
+		const struct events_case *c = &events_cases[i];
+		struct events_request er;
+		const char *why = NULL;
+		int status = parse_events_request(c->method, c->query, c->last_event_id,
+		                                  &er, &why);
+		if (status != c->status)
+			fail_msg("case %zu: status %d (%s), want %d", i, status,
+			         why ? why : "-", c->status);
+		if (status != 0) {
+			assert_non_null(why);
+			continue;
+		}
+		if (er.head != c->head || strcmp(er.q.channel, c->channel) != 0 ||
+		    er.resume != c->resume)
+			fail_msg("case %zu: head %d channel %s resume %lld", i, er.head,
+			         er.q.channel, er.resume);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_event_ids),
 		cmocka_unit_test(test_stream_queries),
+		cmocka_unit_test(test_events_requests),
 		cmocka_unit_test(test_content_types),
 		cmocka_unit_test(test_origins),
 		cmocka_unit_test(test_misc),
