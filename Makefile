@@ -36,7 +36,8 @@ SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 LIB_SRC = $(filter-out src/events_main.c src/post_main.c src/ssectl.c,$(wildcard src/*.c))
 BINS    = cgi-bin/events.fcgi cgi-bin/post.fcgi ssectl
 UNIT_TESTS = test_sse test_utf8 test_form test_request test_config test_ring test_publish \
-             test_chatmsg test_store test_cgi test_fastcgi test_portability
+             test_chatmsg test_store test_cgi test_fastcgi test_portability \
+             test_fcgi_wire
 
 PREFIX  ?= /usr/local
 BUILD   ?= build
