@@ -12,8 +12,10 @@
 #   fuzz     clang and its runtime (libFuzzer, ASan, UBSan) for make fuzz
 #            and the corpus replay in make test
 #
-# Shared by make run, make test and .ci/run, so a fresh machine gets the
-# same set everywhere.  As root, whatever is missing is installed with one
+# Called by make deps, which make run and make test (and so .ci/run) run
+# first, so a fresh machine gets the same set everywhere.  Plain make never
+# calls it: building needs only pkg-config and the libraries
+# (scripts/need-libs.sh names what is missing), on any distribution.  As root, whatever is missing is installed with one
 # "apt-get update" and one "apt-get install --no-install-recommends"; as
 # anybody else the exact apt-get line is printed and the exit status is 1.
 #
@@ -50,6 +52,16 @@ for g in "${groups[@]}"; do
 	*) echo "deps.sh: unknown group '$g'" >&2; usage ;;
 	esac
 done
+
+# Anywhere else the packages have other names and another installer: say
+# so rather than fail on a missing dpkg-query or apt-get.
+if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
+	echo "deps.sh: no dpkg-query or apt-get here: this installs Debian packages only." >&2
+	echo "deps.sh: install the equivalents of these Debian packages by hand:" >&2
+	echo "   $want" >&2
+	echo "deps.sh: then run make test-all (make test without make deps) or make serve." >&2
+	exit 1
+fi
 
 installed() {
 	[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]
