@@ -8,9 +8,10 @@
 #   make check      the quick tests: unit tests and the binaries end to end
 #                   as CGI and FastCGI processes; no root, Apache or browser
 #   make test       make deps, then everything (make test-all): make check,
-#                   all again under ASan+UBSan, the fuzz corpora, the
-#                   integration tests behind a real Apache, nginx and
-#                   lighttpd, the fault tests, the browser tests
+#                   the first-try build test, all again under ASan+UBSan,
+#                   the fuzz corpora, the integration tests behind a real
+#                   Apache, nginx and lighttpd, the fault tests, the
+#                   browser tests
 #   make run        make deps, then serve the chat page through a local
 #                   Apache (PORT=8080, MODE=fcgid|cgid; make serve skips the
 #                   install); make stop ends a background run
@@ -57,7 +58,7 @@ UNIT_TESTS = test_sse test_utf8 test_form test_request test_config test_ring \
 PREFIX  ?= /usr/local
 BUILD   ?= build
 
-.PHONY: all help check unit-test test test-all san-test \
+.PHONY: all help check unit-test first-try-test test test-all san-test \
         integration-test vps-test browser-test fault-test static install run \
         serve stop bench fuzz deps clean need-libs need-test-libs
 
@@ -138,6 +139,11 @@ check: need-test-libs $(BINS) $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
 	  scripts/run-tests.sh plain $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
 unit-test: check
 
+# A fresh copy of the tree builds with plain make, or stops with a clear
+# message when the libraries are missing, and never calls apt or dpkg.
+first-try-test:
+	@tests/first_try.sh
+
 san-test: need-test-libs $(SAN_BINS) $(addprefix $(BUILD)/san/tests/,$(UNIT_TESTS))
 	@SSE_TEST_BIN_DIR=$(CURDIR)/$(BUILD)/san SSE_TEST_SAN=1 \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
@@ -194,8 +200,8 @@ browser-test: $(BINS)
 test: deps
 	@$(MAKE) --no-print-directory test-all
 
-test-all: check san-test fuzz-replay integration-test vps-test \
-          fault-test browser-test
+test-all: check first-try-test san-test fuzz-replay integration-test \
+          vps-test fault-test browser-test
 
 # --- make run / make stop -------------------------------------------------
 PORT ?= 8080
