@@ -42,6 +42,7 @@ fi
 
 deb="" alpine="" fedora=""
 for m in $missing; do
+	# shellcheck disable=SC2046 # split into its three names on purpose
 	set -- $(packages "$m")
 	deb="$deb $1" alpine="$alpine $2" fedora="$fedora $3"
 done

@@ -43,6 +43,11 @@ not_ok() {
 	failed=$((failed + 1))
 }
 
+# lacks PATTERN FILE: FILE has no line matching the extended regex PATTERN.
+lacks() {
+	! grep -Eq "$1" "$2"
+}
+
 # check DESCRIPTION COMMAND...: one test, passed when COMMAND succeeds.
 check() {
 	local what=$1
@@ -126,9 +131,9 @@ for goal in all check; do
 	fi
 	check "make $goal says to run make deps" grep -q 'make deps' "$log"
 	check "make $goal gives no linker error" \
-		bash -c '! grep -q "undefined reference" "$1"' _ "$log"
+		lacks 'undefined reference' "$log"
 	check "make $goal gives no compiler error" \
-		bash -c '! grep -Eq "fatal error|error:" "$1"' _ "$log"
+		lacks 'fatal error|error:' "$log"
 	check "make $goal called no apt or dpkg" no_apt_calls
 	[ "$failed" -eq "$before" ] || show_log "$log"
 done
@@ -155,7 +160,7 @@ for bin in cgi-bin/events.fcgi cgi-bin/post.fcgi ssectl; do
 	check "make built $bin" [ -x "$work/b/$bin" ]
 done
 check "make gives no linker error" \
-	bash -c '! grep -q "undefined reference" "$1"' _ "$log"
+	lacks 'undefined reference' "$log"
 check "make called no apt or dpkg" no_apt_calls
 
 echo "first-try: $passed passed, $failed failed"
