@@ -22,10 +22,14 @@
 # nothing is mounted inside it any more.
 #
 # Not a perfect fresh machine: the kernel, the network and the ports are
-# this machine's (the tests use loopback addresses only, on free ports), no
-# init system runs (nothing in make test needs one), and apt's options for
-# reaching the mirror (Acquire::Check-Valid-Until, Check-Date, proxies) are
-# copied from this machine, since without them its mirror may be unusable.
+# this machine's (the tests use loopback addresses only, on free ports), and
+# no init system runs (nothing in make test needs one).  What this machine
+# needs to reach the package registries is copied in, as /etc/resolv.conf
+# is: apt's options (Acquire::Check-Valid-Until, Check-Date, proxies), the
+# certificate authorities added locally (/usr/local/share/ca-certificates,
+# e.g. an HTTPS proxy's; the ca-certificates package, installed by make
+# deps, adds them to the system's list) and NODE_EXTRA_CA_CERTS when it is
+# set (node's own builds do not read the system's list).
 # shellcheck disable=SC2317 # cleanup and its helpers run from a trap
 set -euo pipefail
 
@@ -101,8 +105,9 @@ chroot_pids() {
 	local p r
 	for p in /proc/[0-9]*; do
 		r=$(readlink "$p/root" 2>/dev/null) || continue
-		[ "$r" = "$root" ] && echo "${p#/proc/}"
+		if [ "$r" = "$root" ]; then echo "${p#/proc/}"; fi
 	done
+	return 0
 }
 
 stop_chroot_processes() {
@@ -126,6 +131,8 @@ still_mounted() {
 cleanup() {
 	local rc=$? i m
 	trap - EXIT INT TERM HUP
+	# Every step must be tried, whatever the one before it returned.
+	set +e
 	if [ -n "$run_pid" ] && kill -0 "$run_pid" 2>/dev/null; then
 		kill -TERM "$run_pid" 2>/dev/null || true
 	fi
@@ -185,6 +192,10 @@ apt-config dump |
 	grep -E '^Acquire::(Check-Valid-Until|Check-Date|https?::Proxy) ' \
 	>"$root/etc/apt/apt.conf.d/99host-mirror" || true
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+if compgen -G '/usr/local/share/ca-certificates/*' >/dev/null; then
+	mkdir -p "$root/usr/local/share/ca-certificates"
+	cp -R /usr/local/share/ca-certificates/. "$root/usr/local/share/ca-certificates/"
+fi
 [ -s "$root/etc/hosts" ] || printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$root/etc/hosts"
 
 mount_in proc -t proc proc
@@ -202,6 +213,7 @@ say "testing $head"
 t1=$(date +%s)
 say "make test in the chroot (log $LOG)"
 chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
+	${NODE_EXTRA_CA_CERTS:+NODE_EXTRA_CA_CERTS="$NODE_EXTRA_CA_CERTS"} \
 	PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 	/bin/bash -c 'cd /root/sse-cgi && make test' >"$LOG" 2>&1 </dev/null &
 run_pid=$!
