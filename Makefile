@@ -83,7 +83,7 @@ need-test-libs:
 # --- binaries -------------------------------------------------------------
 # $(1): build dir, $(2): extra flags.  Each variant gets its own objects.
 define variant
-$(1)/obj/%.o: src/%.c $(wildcard src/*.h) Makefile | $(1)/obj need-libs
+$(1)/obj/%.o: src/%.c $(wildcard src/*.h) Makefile | need-libs $(1)/obj
 	$$(CC) $$(CPPFLAGS) $$(CFLAGS) $(2) -c -o $$@ $$<
 $(1)/obj:
 	mkdir -p $$@
