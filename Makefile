@@ -1,24 +1,37 @@
 # sse-cgi: Server-Sent Events for shared hosting.  See README.md.
 #
-#   make            build cgi-bin/events.fcgi, cgi-bin/post.fcgi and ssectl
-#   make test       unit + CGI end-to-end tests, again under ASan+UBSan and
+#   make            build cgi-bin/events.fcgi, cgi-bin/post.fcgi and ssectl;
+#                   only compiles (pkg-config finds the libraries), never
+#                   installs anything, so it works on any Linux
+#   make deps       install every Debian package the project needs
+#                   (scripts/deps.sh all; as root, else it prints the line)
+#   make check      the quick tests: unit tests and the binaries end to end
+#                   as CGI and FastCGI processes; no root, Apache or browser
+#   make test       make deps, then everything (make test-all): make check,
+#                   the first-try build test, all again under ASan+UBSan and
 #                   built without inotify/statx/getrandom (nofeature-test),
-#                   then the integration tests behind a real Apache
-#   make run        serve the chat page through a local Apache (PORT=8080,
-#                   MODE=fcgid|cgid); make stop ends a background run
+#                   the fuzz corpora, the integration tests behind a real
+#                   Apache, nginx and lighttpd, the fault tests, the
+#                   browser tests
+#   make run        make deps, then serve the chat page through a local
+#                   Apache (PORT=8080, MODE=fcgid|cgid; make serve skips the
+#                   install); make stop ends a background run
 #   make static     the same binaries linked statically (for any host)
 #   make install    DESTDIR=... PREFIX=... lays out what a host needs
 #   make bench      the benchmark (never part of make test)
 
 CC       ?= cc
+# pkg-config modules: the binaries need PKGS, the test programs TEST_PKGS.
 PKGS      = fcgi sqlite3
-# Deferred (=, not :=): on a fresh machine deps-build installs pkg-config
-# and the libraries during this very make, after the Makefile was read.
+TEST_PKGS = $(PKGS) cmocka
+# Deferred (=, not :=), and used only inside recipes: "make deps all" in one
+# command installs the libraries after this Makefile was read, and a value
+# taken at reading time would then be empty (a link without -lfcgi).
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
 
-# Build-time defaults (SPEC.md, Configuration): a database outside any
+# Build-time defaults (docs/PROTOCOL.md, Configuration): a database outside any
 # document root, and a config path used when none sits beside the binary.
 DEFAULT_DATABASE ?= /var/lib/sse-cgi/sse.db
 DEFAULT_CONFIG   ?= /etc/sse-cgi.conf
@@ -32,9 +45,14 @@ CPPFLAGS += -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 -Isrc $(PKG_CFLAGS) \
 SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
             -fno-sanitize-recover=all
 
-# One module per responsibility; see the comment at the top of each.
-LIB_SRC = $(filter-out src/events_main.c src/post_main.c src/ssectl.c,$(wildcard src/*.c))
+# One module per responsibility; see the comment at the top of each.  Every
+# src/*.c but the three mains goes into libsse.a, so a new module needs no
+# edit here.  Sorted: the same archive whatever order the directory lists.
+MAIN_SRC = src/events_main.c src/post_main.c src/ssectl.c
+LIB_SRC = $(sort $(filter-out $(MAIN_SRC),$(wildcard src/*.c)))
 BINS    = cgi-bin/events.fcgi cgi-bin/post.fcgi ssectl
+# Listed, not globbed, in the order they run: the quick table tests first,
+# then the slower end-to-end ones (test_cgi, test_fastcgi).
 UNIT_TESTS = test_sse test_utf8 test_form test_request test_config test_ring test_publish \
              test_chatmsg test_store test_cgi test_fastcgi test_portability \
              test_fcgi_wire
@@ -42,17 +60,33 @@ UNIT_TESTS = test_sse test_utf8 test_form test_request test_config test_ring tes
 PREFIX  ?= /usr/local
 BUILD   ?= build
 
-.PHONY: all test unit-test san-test nofeature-test integration-test vps-test browser-test static \
-        install run stop bench fuzz deps deps-build deps-test deps-browser fault-test clean
+.PHONY: all help check unit-test first-try-test test test-all san-test \
+        nofeature-test integration-test vps-test browser-test fault-test \
+        static install run serve stop bench fuzz deps clean need-libs \
+        need-test-libs
 
-# deps-build names (or, as root, installs) any missing Debian package.
-all: deps-build
-	@$(MAKE) --no-print-directory $(BINS)
+# Only compiles: installing is make deps' job alone, so that plain make
+# works unchanged on Alpine or Fedora and never surprises anyone with apt.
+all: $(BINS)
+
+help:
+	@sed -n '3,/^$$/s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+
+# --- the libraries --------------------------------------------------------
+# Every compile and link waits for these (order-only prerequisites), so a
+# missing library stops the build with a message that names the pkg-config
+# modules and the packages that provide them, instead of a compiler or
+# linker error.  Targets that build nothing (clean, deps, help, stop) do not
+# depend on them and keep working without the libraries.
+need-libs:
+	@scripts/need-libs.sh $(PKGS)
+need-test-libs:
+	@scripts/need-libs.sh $(TEST_PKGS)
 
 # --- binaries -------------------------------------------------------------
 # $(1): build dir, $(2): extra flags.  Each variant gets its own objects.
 define variant
-$(1)/obj/%.o: src/%.c $(wildcard src/*.h) Makefile | $(1)/obj
+$(1)/obj/%.o: src/%.c $(wildcard src/*.h) Makefile | need-libs $(1)/obj
 	$$(CC) $$(CPPFLAGS) $$(CFLAGS) $(2) -c -o $$@ $$<
 $(1)/obj:
 	mkdir -p $$@
@@ -63,21 +97,24 @@ $(eval $(call variant,$(BUILD),))
 $(eval $(call variant,$(BUILD)/san,$(SAN_FLAGS)))
 $(eval $(call variant,$(BUILD)/static,))
 
-# $(1): build dir, $(2): where its binaries go, $(3): extra link flags.
+# $(1): build dir, $(2): where its binaries go, $(3): extra link flags,
+# $(4): libraries.  Pass $$(PKG_LIBS), not $(PKG_LIBS): then the recipe
+# reads pkg-config when it links, not when make reads this file (see
+# PKG_LIBS above).
 define binaries
-$(2)cgi-bin/events.fcgi: $(1)/obj/events_main.o $(1)/libsse.a
+$(2)cgi-bin/events.fcgi: $(1)/obj/events_main.o $(1)/libsse.a | need-libs
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(CFLAGS) $(3) -o $$@ $$^ $(4)
-$(2)cgi-bin/post.fcgi: $(1)/obj/post_main.o $(1)/libsse.a
+$(2)cgi-bin/post.fcgi: $(1)/obj/post_main.o $(1)/libsse.a | need-libs
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(CFLAGS) $(3) -o $$@ $$^ $(4)
-$(2)ssectl: $(1)/obj/ssectl.o $(1)/libsse.a
+$(2)ssectl: $(1)/obj/ssectl.o $(1)/libsse.a | need-libs
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(CFLAGS) $(3) -o $$@ $$^ $(4)
 endef
-$(eval $(call binaries,$(BUILD),,,$(PKG_LIBS)))
+$(eval $(call binaries,$(BUILD),,,$$(PKG_LIBS)))
 # Sanitizer builds of the binaries, for the end-to-end tests.
-$(eval $(call binaries,$(BUILD)/san,$(BUILD)/san/,$(SAN_FLAGS),$(PKG_LIBS)))
+$(eval $(call binaries,$(BUILD)/san,$(BUILD)/san/,$(SAN_FLAGS),$$(PKG_LIBS)))
 SAN_BINS = $(addprefix $(BUILD)/san/,$(BINS))
 
 # --- static build ---------------------------------------------------------
@@ -89,19 +126,28 @@ static: $(STATIC_BINS)
 	@echo "static binaries in $(BUILD)/static/dist/"
 
 # --- tests ----------------------------------------------------------------
-$(BUILD)/tests/%: tests/%.c tests/testutil.h $(BUILD)/libsse.a
+$(BUILD)/tests/%: tests/%.c tests/testutil.h $(BUILD)/libsse.a | need-test-libs
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-strict-prototypes -o $@ $< $(BUILD)/libsse.a $(PKG_LIBS) $(CMOCKA_LIBS)
-$(BUILD)/san/tests/%: tests/%.c tests/testutil.h $(BUILD)/san/libsse.a
+$(BUILD)/san/tests/%: tests/%.c tests/testutil.h $(BUILD)/san/libsse.a | need-test-libs
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN_FLAGS) -Wno-strict-prototypes -o $@ $< $(BUILD)/san/libsse.a $(PKG_LIBS) $(CMOCKA_LIBS)
 
-# The CGI end-to-end tests run these binaries (SSE_TEST_BIN_DIR).
-unit-test: deps-build $(BINS) $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
+# The edit-compile-test loop: the unit tests and the binaries end to end as
+# CGI and FastCGI child processes (SSE_TEST_BIN_DIR), which need no root,
+# Apache or browser.  need-test-libs first, so that a missing library is
+# named with cmocka in the list rather than after half a build.
+check: need-test-libs $(BINS) $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
 	@SSE_TEST_BIN_DIR=$(CURDIR) \
 	  scripts/run-tests.sh plain $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
+unit-test: check
 
-san-test: deps-build $(SAN_BINS) $(addprefix $(BUILD)/san/tests/,$(UNIT_TESTS))
+# A fresh copy of the tree builds with plain make, or stops with a clear
+# message when the libraries are missing, and never calls apt or dpkg.
+first-try-test:
+	@tests/first_try.sh
+
+san-test: need-test-libs $(SAN_BINS) $(addprefix $(BUILD)/san/tests/,$(UNIT_TESTS))
 	@SSE_TEST_BIN_DIR=$(CURDIR)/$(BUILD)/san SSE_TEST_SAN=1 \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -115,23 +161,23 @@ san-test: deps-build $(SAN_BINS) $(addprefix $(BUILD)/san/tests/,$(UNIT_TESTS))
 NOFEATURE_FLAGS = -DSSE_NO_INOTIFY -DSSE_NO_STATX -DSSE_NO_GETRANDOM
 NOFEATURE_TESTS = test_store test_ring test_cgi test_fastcgi test_portability
 $(eval $(call variant,$(BUILD)/nofeature,$(NOFEATURE_FLAGS)))
-$(eval $(call binaries,$(BUILD)/nofeature,$(BUILD)/nofeature/,,$(PKG_LIBS)))
-$(BUILD)/nofeature/tests/%: tests/%.c tests/testutil.h $(BUILD)/nofeature/libsse.a
+$(eval $(call binaries,$(BUILD)/nofeature,$(BUILD)/nofeature/,,$$(PKG_LIBS)))
+$(BUILD)/nofeature/tests/%: tests/%.c tests/testutil.h $(BUILD)/nofeature/libsse.a | need-test-libs
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(NOFEATURE_FLAGS) -Wno-strict-prototypes -o $@ $< $(BUILD)/nofeature/libsse.a $(PKG_LIBS) $(CMOCKA_LIBS)
 
-nofeature-test: deps-build $(addprefix $(BUILD)/nofeature/,$(BINS)) \
+nofeature-test: need-test-libs $(addprefix $(BUILD)/nofeature/,$(BINS)) \
                 $(addprefix $(BUILD)/nofeature/tests/,$(NOFEATURE_TESTS))
 	@SSE_TEST_BIN_DIR=$(CURDIR)/$(BUILD)/nofeature \
 	  scripts/run-tests.sh nofeature $(addprefix $(BUILD)/nofeature/tests/,$(NOFEATURE_TESTS))
 
-$(BUILD)/tests/test_apache: tests/integration/test_apache.c tests/httpclient.h tests/testutil.h $(BUILD)/libsse.a
+$(BUILD)/tests/test_apache: tests/integration/test_apache.c tests/httpclient.h tests/testutil.h $(BUILD)/libsse.a | need-test-libs
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests -Wno-strict-prototypes -o $@ $< $(BUILD)/libsse.a $(PKG_LIBS) $(CMOCKA_LIBS)
 
 # Behind a real Apache: both modes with the normal binaries, fcgid mode with
 # the sanitizer builds, and the static binaries (quick list + ldd check).
-integration-test: deps-test $(BINS) $(SAN_BINS) $(STATIC_BINS) $(BUILD)/tests/test_apache
+integration-test: $(BINS) $(SAN_BINS) $(STATIC_BINS) $(BUILD)/tests/test_apache
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	 scripts/run-tests.sh integration \
@@ -140,49 +186,53 @@ integration-test: deps-test $(BINS) $(SAN_BINS) $(STATIC_BINS) $(BUILD)/tests/te
 	  "SSE_IT_MODE=fcgid SSE_IT_QUICK=1 SSE_TEST_BINARIES=$(CURDIR)/$(BUILD)/san/cgi-bin $(BUILD)/tests/test_apache" \
 	  "SSE_IT_MODE=cgid SSE_IT_QUICK=1 SSE_IT_STATIC=1 SSE_TEST_BINARIES=$(CURDIR)/$(BUILD)/static/dist/cgi-bin SSE_TEST_SSECTL=$(CURDIR)/$(BUILD)/static/dist/ssectl $(BUILD)/tests/test_apache"
 
-$(BUILD)/tests/test_vps: tests/integration/test_vps.c tests/httpclient.h tests/testutil.h $(BUILD)/libsse.a
+$(BUILD)/tests/test_vps: tests/integration/test_vps.c tests/httpclient.h tests/testutil.h $(BUILD)/libsse.a | need-test-libs
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests -Wno-strict-prototypes -o $@ $< $(BUILD)/libsse.a $(PKG_LIBS) $(CMOCKA_LIBS)
 
 # The same binaries as FastCGI servers (spawn-fcgi) behind nginx, lighttpd
 # and Apache's mod_proxy_fcgi, as the README's VPS section sets them up.
-vps-test: deps-test $(BINS) $(STATIC_BINS) $(BUILD)/tests/test_vps
+vps-test: $(BINS) $(STATIC_BINS) $(BUILD)/tests/test_vps
 	@scripts/run-tests.sh vps "$(BUILD)/tests/test_vps" \
 	  "SSE_TEST_BINARIES=$(CURDIR)/$(BUILD)/static/dist/cgi-bin $(BUILD)/tests/test_vps"
 
-$(BUILD)/tests/test_faults: tests/integration/test_faults.c tests/httpclient.h tests/testutil.h $(BUILD)/libsse.a
+$(BUILD)/tests/test_faults: tests/integration/test_faults.c tests/httpclient.h tests/testutil.h $(BUILD)/libsse.a | need-test-libs
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests -Wno-strict-prototypes -o $@ $< $(BUILD)/libsse.a $(PKG_LIBS) $(CMOCKA_LIBS)
 
-# Fault injection and abuse limits behind Apache (issue 6): locked and full
+# Fault injection and abuse limits behind Apache: locked and full
 # databases, deleted/replaced files, SIGKILLed posts, signals, slow clients,
 # the stream cap under 200 attempts.  Part of make test; about 100 s per
 # mode.
-fault-test: deps-test $(BINS) $(BUILD)/tests/test_faults
+fault-test: $(BINS) $(BUILD)/tests/test_faults
 	@scripts/run-tests.sh faults \
 	  "SSE_IT_MODE=fcgid $(BUILD)/tests/test_faults" \
 	  "SSE_IT_MODE=cgid $(BUILD)/tests/test_faults"
 
 # The chat page in a real headless Chromium behind the Apache harness.
-browser-test: deps-browser $(BINS)
+browser-test: $(BINS)
 	@tests/browser/run.sh
 
-test: unit-test san-test nofeature-test fuzz-replay integration-test vps-test fault-test browser-test
+# Two make invocations: the second one reads this Makefile only after make
+# deps has installed the libraries, so nothing in it can have been worked
+# out while they were missing.  That is what lets "git clone; make test"
+# pass the first time on a fresh Debian.  Elsewhere (not Debian, or all
+# installed by hand) make test-all runs the same tests without installing.
+test: deps
+	@$(MAKE) --no-print-directory test-all
 
-deps-build:
-	@scripts/deps.sh build
-
-deps-test:
-	@scripts/deps.sh test fuzz
-
-deps-browser:
-	@scripts/deps.sh browser
+test-all: check first-try-test san-test nofeature-test fuzz-replay \
+          integration-test vps-test fault-test browser-test
 
 # --- make run / make stop -------------------------------------------------
 PORT ?= 8080
 MODE ?= fcgid
 RUN_DIR ?= $(CURDIR)/run
-run: deps-test $(BINS)
+# Like test: install in one make, build and serve in a second one.
+run: deps
+	@$(MAKE) --no-print-directory serve
+
+serve: $(BINS)
 	@scripts/apache.sh fg $(RUN_DIR) $(PORT) $(MODE)
 
 stop:
@@ -209,6 +259,8 @@ install: $(BINS)
 
 # --- fuzzing (make fuzz, make fuzz-replay) ----------------------------------
 include tests/fuzz/fuzz.mk
+# The same clear message as the other builds when a library is missing.
+$(FUZZ_OBJS) $(FUZZ_BINS): | need-libs
 
 # --- benchmark (make bench; never part of make test) --------------------------
 include bench/bench.mk

