@@ -35,6 +35,7 @@ static const struct key_spec keys[] = {
 	LONG_KEY(lifetime_s, 0, 86400),
 	LONG_KEY(retry_ms, 100, 600000),
 	LONG_KEY(max_streams, 0, 1000000),
+	LONG_KEY(listen_max_streams, 1, 1000000),
 	LONG_KEY(history, 0, 10000),
 	LONG_KEY(retention, 1, 100000000),
 	LONG_KEY(max_body, 256, 1048576),
@@ -65,6 +66,7 @@ void config_defaults(struct config *cfg)
 	cfg->lifetime_s = 240;
 	cfg->retry_ms = 2000;
 	cfg->max_streams = 16;
+	cfg->listen_max_streams = 10000;
 	cfg->history = 50;
 	cfg->retention = 1000;
 	cfg->max_body = 8192;

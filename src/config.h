@@ -38,6 +38,7 @@ struct config {
 	long lifetime_s;
 	long retry_ms;
 	long max_streams;
+	long listen_max_streams;      /* events.fcgi --listen: per process */
 	long history;
 	long retention;
 	long max_body;

@@ -56,5 +56,7 @@ enum store_status endpoint_store(struct endpoint *ep, bool for_writing)
 	                                 sizeof(error));
 	if (s != STORE_OK)
 		log_msg(ep->name, "%s: %s", database, error);
+	else
+		ep->generation++;
 	return s;
 }

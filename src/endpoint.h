@@ -26,6 +26,8 @@ struct endpoint {
 	struct config cfg;
 	char config_error[CONFIG_ERROR_MAX];  /* "" when the config loaded */
 	struct store *store;                  /* NULL until opened */
+	unsigned long generation;             /* successful opens so far: a
+	                                       * reopened store is told apart */
 };
 
 /* Process start: SQLite's process settings, then the configuration. */

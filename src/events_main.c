@@ -4,11 +4,19 @@
  * Works out what the client asked for (method, channel, resume point) and
  * hands the response to stream.c.  Start-up, the configuration and the
  * database connection are endpoint.c's, shared with post.fcgi.
+ *
+ * `events.fcgi --listen ADDR` instead serves many streams from this one
+ * process behind nginx, lighttpd or mod_proxy_fcgi (hub.h).
  */
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "endpoint.h"
 #include "http.h"
+#include "hub.h"
+#include "listen.h"
+#include "log.h"
 #include "request.h"
 #include "stream.h"
 
@@ -54,8 +62,32 @@ static void handle(struct request *req, void *arg)
 	stream_run(req, &ep->cfg, ep->store, &plan);
 }
 
+/*
+ * events.fcgi --listen ADDR: one process serving many streams (hub.h).
+ * Only outside CGI: a CGI server may turn a query string without '=' into
+ * arguments (the old ISINDEX rule), and no request may choose this mode.
+ */
+static int serve_many(const char *argv0, const char *addr)
+{
+	struct endpoint ep;
+	endpoint_start(&ep, "events", argv0);
+	char err[256];
+	int fd = listen_open(addr, err, sizeof(err));
+	if (fd < 0) {
+		log_msg("events", "--listen %s", err);
+		endpoint_finish(&ep);
+		return 1;
+	}
+	int rc = hub_run(&ep, fd);
+	close(fd);
+	endpoint_finish(&ep);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
-	(void)argc;
+	if (argc == 3 && strcmp(argv[1], "--listen") == 0 &&
+	    getenv("GATEWAY_INTERFACE") == NULL)
+		return serve_many(argv[0], argv[2]);
 	return endpoint_main("events", argv[0], handle);
 }

@@ -41,7 +41,7 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static unsigned random_word(void)
+unsigned stream_random_word(void)
 {
 #if SSE_HAVE_GETRANDOM
 	unsigned w;
@@ -270,7 +270,7 @@ static enum round look_for_news(struct live *l, enum wait_result woke)
 static void stream_live(struct live *l)
 {
 	long long start = now_ms();
-	long long deadline = start + stream_lifetime_ms(l->cfg->lifetime_s, random_word());
+	long long deadline = start + stream_lifetime_ms(l->cfg->lifetime_s, stream_random_word());
 	long long last_write = start;
 	long long keepalive_ms = (long long)l->cfg->keepalive_s * 1000;
 	l->copy = malloc(sizeof(*l->copy));   /* one page, once */

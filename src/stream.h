@@ -76,6 +76,9 @@ enum store_status stream_put_news(struct store *st, const char *channel,
 /* The retry sent to a stream over the cap: longer, at most 30 s. */
 long stream_overflow_retry(long retry_ms);
 
+/* A random word for the lifetime's jitter (getrandom, else pid and clock). */
+unsigned stream_random_word(void);
+
 /* A lifetime in ms between 0.8 and 1.0 of lifetime_s, from a random word. */
 long long stream_lifetime_ms(long lifetime_s, unsigned random_word);
 

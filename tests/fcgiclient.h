@@ -44,9 +44,13 @@ static inline void put_pair(struct strbuf *params, const char *name,
 	sb_append(params, value, v);
 }
 
-/* Starts cgi-bin/NAME with a listening socket on fd 0. */
-static inline void server_start(struct server *s, const char *name,
-                                const char *conf)
+/*
+ * Starts cgi-bin/NAME with a listening socket on fd 0, and with `arg` (and
+ * `arg2`) as its arguments when not NULL.
+ */
+static inline void server_start_with(struct server *s, const char *name,
+                                     const char *conf, const char *arg,
+                                     const char *arg2)
 {
 	tu_tempdir(s->dir, sizeof(s->dir));
 	tu_make_site(s->dir, conf);
@@ -59,7 +63,7 @@ static inline void server_start(struct server *s, const char *name,
 	assert_true(strlen(s->sock) < sizeof(sa.sun_path));
 	memcpy(sa.sun_path, s->sock, strlen(s->sock) + 1);
 	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(fd, 8), 0);
+	assert_int_equal(listen(fd, 128), 0);
 	char bin[PATH_MAX + 64];
 	snprintf(bin, sizeof(bin), "%s/cgi-bin/%s", s->dir, name);
 	s->pid = fork();
@@ -68,10 +72,17 @@ static inline void server_start(struct server *s, const char *name,
 		dup2(fd, 0);
 		int null = open("/dev/null", O_WRONLY);
 		dup2(null, 1);
-		execl(bin, bin, (char *)NULL);
+		execl(bin, bin, arg, arg2, (char *)NULL);
 		_exit(127);
 	}
 	close(fd);
+}
+
+/* Starts cgi-bin/NAME as mod_fcgid and spawn-fcgi do. */
+static inline void server_start(struct server *s, const char *name,
+                                const char *conf)
+{
+	server_start_with(s, name, conf, NULL, NULL);
 }
 
 static inline void server_stop(struct server *s)

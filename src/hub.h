@@ -1,0 +1,55 @@
+/*
+ * hub: one process serving many streams (events.fcgi --listen ADDR).
+ *
+ * Under CGI and mod_fcgid every listener is a process, which is what a
+ * shared host allows and what the rest of events.fcgi is built for.  Behind
+ * nginx, lighttpd or Apache's mod_proxy_fcgi on a VPS, each stream is one
+ * FastCGI connection instead, so one process can hold thousands of them in
+ * one epoll loop, and the cost per listener drops from a process to a few
+ * hundred bytes and a socket.
+ *
+ * How a message travels: the writers' close of DATABASE.notify wakes the
+ * process once (one inotify watch and one ring mapping for the whole
+ * process, not per stream); the process takes each new message once, from
+ * the ring or, when the ring cannot say for sure, from SQLite; frames it
+ * once, as FastCGI STDOUT records; and writes those bytes to every stream
+ * of its channel that has not had that id yet.  Everything a stream was
+ * promised holds per stream, as in stream.c: the first frame at once,
+ * history or resume with the reset event, keepalives, a lifetime with
+ * jitter, HEAD, transient problems answered 200 + retry + a comment.
+ *
+ * A slow client never delays the others: writes never block, and what a
+ * socket does not take waits in that stream's own buffer.  Past
+ * HUB_BACKLOG_MAX bytes the stream is ended (the browser reconnects and
+ * resumes by Last-Event-ID, losing nothing).  A gone client shows as the
+ * web server closing the FastCGI connection (nginx at once; lighttpd and
+ * mod_proxy_fcgi at their next failed write, so within a keepalive).
+ *
+ * The FastCGI records are our own (fcgi_wire.h): libfcgi's streams block
+ * and cannot share a loop.  libfcgi still serves CGI, mod_fcgid and a
+ * spawn-fcgi process started without --listen.
+ *
+ * Limits: the streams one process serves at once are listen_max_streams,
+ * and at most what RLIMIT_NOFILE allows (raised to its hard limit at
+ * start); past that a new stream gets the one-shot answer.  One descriptor
+ * is kept in reserve so that even at the limit a connection can be taken
+ * and answered rather than left waiting.  SIGTERM ends every stream with
+ * its end record, so browsers reconnect to the next process at once.
+ */
+#ifndef SSE_HUB_H
+#define SSE_HUB_H
+
+#include "endpoint.h"
+
+#define HUB_BACKLOG_MAX (256 * 1024) /* bytes a stalled stream may owe */
+#define HUB_READ_CHUNK 16384         /* one read from a connection */
+#define HUB_EVENTS 256               /* epoll events per wait */
+#define HUB_TICK_MS 250              /* keepalives and lifetimes checked */
+#define HUB_REQUEST_WAIT_MS 10000    /* a connection must ask within this */
+#define HUB_DRAIN_MS 2000            /* SIGTERM: time for the ends to leave */
+#define HUB_SPARE_FDS 32             /* descriptors kept for everything else */
+
+/* Serves streams on listen_fd until SIGTERM; returns the exit status. */
+int hub_run(struct endpoint *ep, int listen_fd);
+
+#endif

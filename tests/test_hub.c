@@ -1,0 +1,317 @@
+/*
+ * events.fcgi --listen: one process serving many streams (src/hub.h),
+ * spoken to directly over FastCGI (tests/fcgiclient.h), as nginx would.
+ * Each test pins one promise of the protocol that must hold per stream in
+ * this mode too, or one of the hub's own: one process, one wake for all,
+ * a stalled client never holding up the others, every stream ended on
+ * SIGTERM.
+ */
+#include "fcgiclient.h"
+
+#define WAIT_MS 5000   /* a generous bound for anything to arrive */
+
+/* The server of the running test, stopped by teardown if a check failed. */
+static struct server *running;
+
+static void hub_start(struct server *s, const char *conf)
+{
+	server_start_with(s, "events.fcgi", conf, "--listen", "fd:0");
+	running = s;
+}
+
+static void hub_stop(struct server *s)
+{
+	running = NULL;
+	server_stop(s);
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	if (running != NULL && tu_pid_alive(running->pid)) {
+		kill(running->pid, SIGKILL);
+		waitpid(running->pid, NULL, 0);
+		tu_rmtree(running->dir);
+	}
+	running = NULL;
+	return 0;
+}
+
+/* A stream request with an optional Last-Event-ID; the connection. */
+static int hub_request(const struct server *s, const char *method,
+                       const char *query, const char *last_event_id)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	memcpy(sa.sun_path, s->sock, strlen(s->sock) + 1);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	struct strbuf req = STRBUF_INIT, params = STRBUF_INIT;
+	unsigned char begin[8] = { 0, 1, 0, 0, 0, 0, 0, 0 };  /* responder */
+	put_record(&req, FCGI_BEGIN, begin, 8);
+	put_pair(&params, "REQUEST_METHOD", method);
+	put_pair(&params, "QUERY_STRING", query ? query : "");
+	if (last_event_id != NULL)
+		put_pair(&params, "HTTP_LAST_EVENT_ID", last_event_id);
+	put_record(&req, FCGI_PARAMS, params.data, params.len);
+	put_record(&req, FCGI_PARAMS, "", 0);
+	put_record(&req, FCGI_STDIN, "", 0);
+	assert_int_equal(write(fd, req.data, req.len), (ssize_t)req.len);
+	sb_free(&req);
+	sb_free(&params);
+	return fd;
+}
+
+static void publish(const struct server *s, const char *channel, const char *text)
+{
+	assert_int_equal(tu_sh("'%s' --db '%s' publish --channel %s '%s' >/dev/null",
+	                       s->ssectl, s->db, channel, text), 0);
+}
+
+/* Threads of the server process: one, the loop. */
+static int threads_of(pid_t pid)
+{
+	char file[64];
+	snprintf(file, sizeof(file), "/proc/%d/status", (int)pid);
+	return (int)tu_sh_number("grep '^Threads:' %s | tr -dc 0-9", file);
+}
+
+static void test_many_streams_one_process(void **state)
+{
+	(void)state;
+	struct server s;
+	hub_start(&s, "lifetime_s = 60\nkeepalive_s = 30\n");
+	enum { CHAT = 40, OTHER = 10 };
+	int chat[CHAT], other[OTHER];
+	struct strbuf out = STRBUF_INIT;
+	for (int i = 0; i < CHAT + OTHER; i++) {
+		int fd = hub_request(&s, "GET", i < CHAT ? "channel=chat" : "channel=other", NULL);
+		sb_reset(&out);
+		assert_true(read_answer(fd, &out, ": live\n", WAIT_MS));
+		assert_non_null(strstr(sb_str(&out), "Content-Type: text/event-stream"));
+		if (i < CHAT)
+			chat[i] = fd;
+		else
+			other[i - CHAT] = fd;
+	}
+	publish(&s, "chat", "to all forty");
+	for (int i = 0; i < CHAT; i++) {
+		sb_reset(&out);
+		if (!read_answer(chat[i], &out, "data: to all forty\n\n", WAIT_MS))
+			fail_msg("stream %d of chat: got [%s]", i, sb_str(&out));
+		assert_non_null(strstr(sb_str(&out), "id: 1\n"));
+	}
+	publish(&s, "other", "to the ten");
+	for (int i = 0; i < OTHER; i++) {
+		sb_reset(&out);
+		assert_true(read_answer(other[i], &out, "data: to the ten\n\n", WAIT_MS));
+		assert_null(strstr(sb_str(&out), "to all forty"));  /* not its channel */
+	}
+	assert_int_equal(threads_of(s.pid), 1);
+	assert_int_equal(tu_sh_number("ls /proc/%d/task | wc -l", (int)s.pid), 1);
+	for (int i = 0; i < CHAT; i++)
+		close(chat[i]);
+	for (int i = 0; i < OTHER; i++)
+		close(other[i]);
+	sb_free(&out);
+	hub_stop(&s);
+}
+
+/* History, resume by Last-Event-ID, and the reset for an unknown id. */
+static void test_resume_and_reset(void **state)
+{
+	(void)state;
+	struct server s;
+	hub_start(&s, "lifetime_s = 60\nhistory = 2\n");
+	publish(&s, "chat", "one");
+	publish(&s, "chat", "two");
+	publish(&s, "chat", "three");
+	struct strbuf out = STRBUF_INIT;
+	static const struct {
+		const char *last_event_id, *query, *want, *not_want;
+	} cases[] = {
+		{ NULL, NULL, "id: 2\ndata: two\n\nid: 3\ndata: three\n\n", "data: one" },
+		{ "1", NULL, "id: 2\ndata: two\n\nid: 3\ndata: three\n\n", "data: one" },
+		{ NULL, "since=2", "id: 3\ndata: three\n\n", "data: two" },
+		{ "3", "since=1", ": live", "data:" },
+		{ "99", NULL, "event: reset\ndata: {\"reason\":\"unknown-id\",\"oldest\":1}\n\n"
+		  "id: 2\ndata: two\n\nid: 3\ndata: three\n\n", "data: one" },
+	};
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		int fd = hub_request(&s, "GET", cases[i].query, cases[i].last_event_id);
+		sb_reset(&out);
+		if (!read_answer(fd, &out, cases[i].want, WAIT_MS))
+			fail_msg("case %zu: got [%s]", i, sb_str(&out));
+		assert_null(strstr(sb_str(&out), cases[i].not_want));
+		close(fd);
+	}
+	/* A live stream resumed at 3 gets 4, once. */
+	int fd = hub_request(&s, "GET", NULL, "3");
+	sb_reset(&out);
+	assert_true(read_answer(fd, &out, ": live\n", WAIT_MS));
+	publish(&s, "chat", "four");
+	assert_true(read_answer(fd, &out, "id: 4\ndata: four\n\n", WAIT_MS));
+	assert_null(strstr(sb_str(&out), "data: three"));
+	close(fd);
+	sb_free(&out);
+	hub_stop(&s);
+}
+
+/* What is not a live stream is answered as events.fcgi answers it. */
+static void test_other_answers(void **state)
+{
+	(void)state;
+	struct server s;
+	hub_start(&s, "lifetime_s = 60\n");
+	static const struct {
+		const char *method, *query, *want[3];
+	} cases[] = {
+		{ "HEAD", NULL, { "Status: 200 OK\r\n", "text/event-stream", NULL } },
+		{ "POST", NULL, { "Status: 405", "Allow: GET, HEAD\r\n", "only GET and HEAD" } },
+		{ "GET", "channel=a%20b", { "Status: 400", "channel must be 1-64", NULL } },
+		{ "GET", "since=x", { "Status: 400", "since must be", NULL } },
+	};
+	struct strbuf out = STRBUF_INIT;
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		int fd = hub_request(&s, cases[i].method, cases[i].query, NULL);
+		sb_reset(&out);
+		if (!read_answer(fd, &out, NULL, WAIT_MS))   /* ends with END_REQUEST */
+			fail_msg("case %zu: no end; got [%s]", i, sb_str(&out));
+		for (size_t k = 0; k < 3 && cases[i].want[k]; k++)
+			if (strstr(sb_str(&out), cases[i].want[k]) == NULL)
+				fail_msg("case %zu: [%s] lacks [%s]", i, sb_str(&out),
+				         cases[i].want[k]);
+		if (strcmp(cases[i].method, "HEAD") == 0)
+			assert_string_equal(tu_body(&out), "");
+		close(fd);
+	}
+	sb_free(&out);
+	hub_stop(&s);
+}
+
+/* Lifetime and keepalives per stream; a closed client frees its place. */
+static void test_lifetime_keepalive_and_cap(void **state)
+{
+	(void)state;
+	struct server s;
+	hub_start(&s, "lifetime_s = 2\nkeepalive_s = 1\nlisten_max_streams = 2\n");
+	struct strbuf out = STRBUF_INIT;
+	int a = hub_request(&s, "GET", NULL, NULL);
+	assert_true(read_answer(a, &out, ": live\n", WAIT_MS));
+	assert_true(read_answer(a, &out, ": keepalive\n", WAIT_MS));
+	assert_true(read_answer(a, &out, NULL, WAIT_MS));   /* its end, in 1.6-2 s */
+	close(a);
+
+	a = hub_request(&s, "GET", NULL, NULL);
+	int b = hub_request(&s, "GET", NULL, NULL);
+	sb_reset(&out);
+	assert_true(read_answer(a, &out, ": live\n", WAIT_MS));
+	sb_reset(&out);
+	assert_true(read_answer(b, &out, ": live\n", WAIT_MS));
+	int c = hub_request(&s, "GET", NULL, NULL);   /* over the cap */
+	sb_reset(&out);
+	assert_true(read_answer(c, &out, NULL, WAIT_MS));
+	assert_non_null(strstr(sb_str(&out), "retry: 8000\n"));
+	assert_non_null(strstr(sb_str(&out), "all 2 live streams are in use"));
+	close(c);
+	close(b);   /* the client goes: its place is free again */
+	long long deadline = tu_now_ms() + WAIT_MS;
+	bool live = false;
+	while (!live && tu_now_ms() < deadline) {
+		c = hub_request(&s, "GET", NULL, NULL);
+		sb_reset(&out);
+		read_answer(c, &out, ": ", WAIT_MS);
+		live = strstr(sb_str(&out), ": live\n") != NULL;
+		close(c);
+	}
+	assert_true(live);
+	close(a);
+	sb_free(&out);
+	hub_stop(&s);
+}
+
+/*
+ * One client that never reads among others: its stream ends once it owes
+ * more than the hub keeps for it, and the others get every message.
+ */
+static void test_stalled_client_does_not_hold_up_others(void **state)
+{
+	(void)state;
+	struct server s;
+	hub_start(&s, "lifetime_s = 120\nkeepalive_s = 30\nretention = 100000\n");
+	int stalled = hub_request(&s, "GET", NULL, NULL);
+	int small = 4096;
+	setsockopt(stalled, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	int reader = hub_request(&s, "GET", NULL, NULL);
+	struct strbuf out = STRBUF_INIT;
+	assert_true(read_answer(reader, &out, ": live\n", WAIT_MS));
+	/* 600 messages of 3000 bytes: 1.8 MB, far past what waits for one,
+	 * published in the background while this test reads the other. */
+	assert_int_equal(tu_sh("(for i in $(seq 1 600); do printf 'm%%04d-%%03000d\\n' $i 0; done"
+	                       " | while read -r line; do '%s' --db '%s' publish \"$line\";"
+	                       " done) >/dev/null 2>&1 &", s.ssectl, s.db), 0);
+	sb_reset(&out);
+	if (!read_answer(reader, &out, "data: m0600-", 60000))
+		fail_msg("the reading stream did not get all 600 (%zu bytes)", out.len);
+	for (int i = 1; i <= 600; i++) {
+		char want[32];
+		snprintf(want, sizeof(want), "data: m%04d-", i);
+		if (strstr(sb_str(&out), want) == NULL)
+			fail_msg("the reading stream lacks message %d", i);
+	}
+	/* The stalled one was ended: reading it now finds the end of the
+	 * connection (no END_REQUEST: it was cut off), well before 600. */
+	struct strbuf stalled_out = STRBUF_INIT;
+	read_answer(stalled, &stalled_out, NULL, WAIT_MS);
+	assert_null(strstr(sb_str(&stalled_out), "data: m0600-"));
+	close(stalled);
+	close(reader);
+	sb_free(&out);
+	sb_free(&stalled_out);
+	hub_stop(&s);
+}
+
+/* SIGTERM: every stream gets its end at once, then the process exits 0. */
+static void test_sigterm_ends_every_stream(void **state)
+{
+	(void)state;
+	struct server s;
+	hub_start(&s, "lifetime_s = 120\nkeepalive_s = 30\n");
+	enum { N = 20 };
+	int fds[N];
+	struct strbuf out = STRBUF_INIT;
+	for (int i = 0; i < N; i++) {
+		fds[i] = hub_request(&s, "GET", NULL, NULL);
+		sb_reset(&out);
+		assert_true(read_answer(fds[i], &out, ": live\n", WAIT_MS));
+	}
+	kill(s.pid, SIGTERM);
+	for (int i = 0; i < N; i++) {
+		sb_reset(&out);
+		if (!read_answer(fds[i], &out, NULL, WAIT_MS))
+			fail_msg("stream %d got no end after SIGTERM", i);
+		assert_non_null(strstr(sb_str(&out), ": the server is restarting\n"));
+		close(fds[i]);
+	}
+	int status;
+	long long deadline = tu_now_ms() + WAIT_MS;
+	while (waitpid(s.pid, &status, WNOHANG) != s.pid && tu_now_ms() < deadline)
+		usleep(10000);
+	running = NULL;
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	sb_free(&out);
+	tu_rmtree(s.dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_many_streams_one_process, teardown),
+		cmocka_unit_test_teardown(test_resume_and_reset, teardown),
+		cmocka_unit_test_teardown(test_other_answers, teardown),
+		cmocka_unit_test_teardown(test_lifetime_keepalive_and_cap, teardown),
+		cmocka_unit_test_teardown(test_stalled_client_does_not_hold_up_others, teardown),
+		cmocka_unit_test_teardown(test_sigterm_ends_every_stream, teardown),
+	};
+	return cmocka_run_group_tests_name("one process, many streams", tests, NULL, NULL);
+}
