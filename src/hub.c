@@ -67,8 +67,10 @@ struct hub {
 	long long next_look;       /* ms: the fallback look at SQLite */
 	long long next_tick;       /* ms: keepalives, lifetimes */
 	struct channel asking;     /* connections that have not asked yet */
+	struct channel ending;     /* ended, their last bytes still leaving */
 	struct channel *channels;
 	long live, max_live;
+	long open;                 /* connections not closed yet */
 	struct conn *dead;         /* closed this round, freed after it */
 	struct strbuf frame, records;  /* scratch: one event, its records */
 	char readbuf[HUB_READ_CHUNK];
@@ -168,6 +170,7 @@ static void conn_close(struct hub *h, struct conn *c)
 	list_remove(c);
 	close(c->fd);   /* also leaves the epoll set */
 	c->fd = -1;
+	h->open--;
 	if (c->overflow && h->reserve_fd < 0) {
 		h->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		accepting(h, true);
@@ -271,6 +274,7 @@ static void conn_end(struct hub *h, struct conn *c)
 	if (c->state == CONN_LIVE)
 		h->live--;
 	list_remove(c);
+	list_add(&h->ending, c);
 	c->state = CONN_ENDING;
 	struct strbuf rec = STRBUF_INIT;
 	fcgi_write_end_request(&rec, c->id, 0);
@@ -680,6 +684,7 @@ static void accept_all(struct hub *h)
 			continue;
 		}
 		c->fd = fd;
+		h->open++;
 		c->overflow = overflow;
 		c->last_write = now_ms();
 		c->deadline = c->last_write + HUB_REQUEST_WAIT_MS;
@@ -689,6 +694,8 @@ static void accept_all(struct hub *h)
 			accepting(h, false);   /* the reserve is in use */
 	}
 }
+
+static void on_conn_event(struct hub *h, struct conn *c, uint32_t events);
 
 /* Keepalives, lifetimes, and connections that never asked. */
 static void tick(struct hub *h, long long now)
@@ -712,31 +719,26 @@ static void tick(struct hub *h, long long now)
 	channels_prune(h);
 }
 
-/* SIGTERM: every stream gets its end, and a little time to leave. */
+/*
+ * SIGTERM: every stream gets its end, and up to HUB_DRAIN_MS for the ends
+ * still waiting in buffers to leave; connections that never asked go.
+ */
 static void drain(struct hub *h)
 {
 	accepting(h, false);
+	while (h->asking.first != NULL)
+		conn_close(h, h->asking.first);
 	end_all(h, "the server is restarting");
 	long long until = now_ms() + HUB_DRAIN_MS;
 	struct epoll_event evs[HUB_EVENTS];
-	while (now_ms() < until) {
-		bool waiting = false;
+	while (h->open > 0 && now_ms() < until) {
 		int n = epoll_wait(h->epfd, evs, HUB_EVENTS, 50);
 		for (int i = 0; i < n; i++) {
-			struct conn *c = evs[i].data.ptr;
-			if (c == (void *)&h->listen_fd || c == (void *)&h->watch)
-				continue;
-			if (evs[i].events & (EPOLLERR | EPOLLHUP))
-				conn_close(h, c);
-			else if (c->fd >= 0 && (evs[i].events & EPOLLOUT))
-				conn_flush(h, c);
-			else if (c->fd >= 0)
-				on_readable(h, c);
-			waiting = true;
+			void *p = evs[i].data.ptr;
+			if (p != &h->listen_fd && p != &h->watch)
+				on_conn_event(h, p, evs[i].events);
 		}
 		free_dead(h);
-		if (!waiting && n == 0)
-			break;
 	}
 }
 
@@ -772,6 +774,8 @@ static void hub_close(struct hub *h)
 			conn_close(h, ch->first);
 	while (h->asking.first != NULL)
 		conn_close(h, h->asking.first);
+	while (h->ending.first != NULL)
+		conn_close(h, h->ending.first);
 	free_dead(h);
 	channels_prune(h);
 	ring_close(&h->ring);

@@ -18,6 +18,8 @@ static const struct conf_case cases[] = {
 	{ "database = /tmp/x.db\n", true, NULL },
 	{ "allowed_origins = https://a.example https://b.example:8443\n", true, NULL },
 	{ "max_streams = 0\nlifetime_s = 0\nrate_limit = 0\n", true, NULL },
+	{ "listen_max_streams = 50000\n", true, NULL },
+	{ "listen_max_streams = 0\n", false, "listen_max_streams must be a whole number from 1 to 1000000" },
 	{ "nonsense = 1\n", false, "unknown key 'nonsense'" },
 	{ "keepalive = 5\n", false, "unknown key" },
 	{ "keepalive_s\n", false, "expected 'key = value'" },
@@ -64,6 +66,7 @@ static void test_defaults_match_spec(void **state)
 	assert_int_equal(cfg.lifetime_s, 240);
 	assert_int_equal(cfg.retry_ms, 2000);
 	assert_int_equal(cfg.max_streams, 16);
+	assert_int_equal(cfg.listen_max_streams, 10000);
 	assert_int_equal(cfg.history, 50);
 	assert_int_equal(cfg.retention, 1000);
 	assert_int_equal(cfg.max_body, 8192);

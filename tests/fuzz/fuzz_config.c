@@ -30,6 +30,7 @@ static const struct range ranges[] = {
 	RANGE(lifetime_s, 0, 86400),
 	RANGE(retry_ms, 100, 600000),
 	RANGE(max_streams, 0, 1000000),
+	RANGE(listen_max_streams, 1, 1000000),
 	RANGE(history, 0, 10000),
 	RANGE(retention, 1, 100000000),
 	RANGE(max_body, 256, 1048576),
