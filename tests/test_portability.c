@@ -36,16 +36,6 @@
 #define FASTCGI_REQUESTS 3           /* after the first, which opens */
 #define NO_FILTER_EXIT 3             /* the child could not install it */
 
-/* Opens (creating) the database at path, or fails the test. */
-static struct store *open_ok(const char *path)
-{
-	struct store *st;
-	char error[STORE_ERROR_MAX];
-	if (store_open(path, true, &st, error, sizeof(error)) != STORE_OK)
-		fail_msg("store_open %s: %s", path, error);
-	return st;
-}
-
 /* The architecture this program's system calls are numbered for. */
 #if defined(__x86_64__) && !defined(__ILP32__)
 #define SECCOMP_ARCH AUDIT_ARCH_X86_64
@@ -124,7 +114,7 @@ static void test_identity_follows_the_build(void **state)
 	char dir[PATH_MAX], db[PATH_MAX + 16];
 	tu_tempdir(dir, sizeof(dir));
 	snprintf(db, sizeof(db), "%s/sse.db", dir);
-	struct store *st = open_ok(db);
+	struct store *st = tu_store_open(db, true);
 	print_message("built %s statx\n", SSE_HAVE_STATX ? "with" : "without");
 	if (SSE_HAVE_STATX)
 		assert_true(store_identity(st) != 0);   /* this filesystem keeps birth times */
@@ -191,13 +181,13 @@ static void test_store_knows_its_file(void **state)
 	char dir[PATH_MAX], db[PATH_MAX + 16], moved[PATH_MAX + 32];
 	tu_tempdir(dir, sizeof(dir));
 	snprintf(db, sizeof(db), "%s/sse.db", dir);
-	struct store *st = open_ok(db);
+	struct store *st = tu_store_open(db, true);
 	assert_true(store_same_file(st));
 	assert_true(store_identity(st) == 0);   /* no birth time: no ring */
 	/* Still told apart from a file that replaced it. */
 	snprintf(moved, sizeof(moved), "%s.old", db);
 	assert_int_equal(rename(db, moved), 0);
-	struct store *fresh = open_ok(db);
+	struct store *fresh = tu_store_open(db, true);
 	assert_true(store_same_file(fresh));
 	assert_false(store_same_file(st));
 	store_close(fresh);

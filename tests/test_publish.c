@@ -24,11 +24,7 @@ static int setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 	tu_tempdir(f->dir, sizeof(f->dir));
 	snprintf(f->path, sizeof(f->path), "%s/sse.db", f->dir);
-	char error[STORE_ERROR_MAX];
-	if (store_open(f->path, true, &f->st, error, sizeof(error)) != STORE_OK) {
-		fprintf(stderr, "store_open %s: %s\n", f->path, error);
-		return -1;
-	}
+	f->st = tu_store_open(f->path, true);
 	*state = f;
 	return 0;
 }

@@ -13,16 +13,6 @@ struct fixture {
 	struct store *st;
 };
 
-/* Opens path; the test fails with the reason when it cannot. */
-static struct store *open_ok(const char *path, bool create)
-{
-	struct store *st;
-	char error[STORE_ERROR_MAX];
-	if (store_open(path, create, &st, error, sizeof(error)) != STORE_OK)
-		fail_msg("store_open %s: %s", path, error);
-	return st;
-}
-
 /* The status of a store_open that must fail, with a reason. */
 static enum store_status open_fails(const char *path, bool create)
 {
@@ -39,11 +29,7 @@ static int setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 	tu_tempdir(f->dir, sizeof(f->dir));
 	snprintf(f->path, sizeof(f->path), "%s/sse.db", f->dir);
-	char error[STORE_ERROR_MAX];
-	if (store_open(f->path, true, &f->st, error, sizeof(error)) != STORE_OK) {
-		fprintf(stderr, "store_open %s: %s\n", f->path, error);
-		return -1;
-	}
+	f->st = tu_store_open(f->path, true);
 	*state = f;
 	return 0;
 }
@@ -264,7 +250,7 @@ static void test_data_version_and_file_identity(void **state)
 	publish(f->st, "chat", "own write", 10);
 	assert_int_equal(store_data_version(f->st, &v2), STORE_OK);
 	assert_true(v1 == v2);   /* its own commits do not count */
-	struct store *other = open_ok(f->path, false);
+	struct store *other = tu_store_open(f->path, false);
 	publish(other, "chat", "someone else", 10);
 	store_close(other);
 	assert_int_equal(store_data_version(f->st, &v3), STORE_OK);
@@ -275,7 +261,7 @@ static void test_data_version_and_file_identity(void **state)
 	snprintf(moved, sizeof(moved), "%s.old", f->path);
 	assert_int_equal(rename(f->path, moved), 0);
 	assert_false(store_same_file(f->st));
-	store_close(open_ok(f->path, true));
+	store_close(tu_store_open(f->path, true));
 	assert_false(store_same_file(f->st));
 }
 
@@ -298,7 +284,7 @@ static void test_recreated_database_gets_a_new_identity(void **state)
 	for (int round = 0; round < 5; round++) {
 		store_close(f->st);
 		tu_sh("rm -f '%s' '%s-wal' '%s-shm'", f->path, f->path, f->path);
-		f->st = open_ok(f->path, true);
+		f->st = tu_store_open(f->path, true);
 		assert_true(store_identity(f->st) != first);
 		assert_int_equal(stat(f->path, &sb), 0);
 		reused += sb.st_ino == first_ino;

@@ -28,9 +28,20 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "store.h"
 #include "strbuf.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Opens the database at path; the test fails with the reason when it cannot. */
+static inline struct store *tu_store_open(const char *path, bool create)
+{
+	struct store *st;
+	char error[STORE_ERROR_MAX];
+	if (store_open(path, create, &st, error, sizeof(error)) != STORE_OK)
+		fail_msg("store_open %s: %s", path, error);
+	return st;
+}
 
 static inline long long tu_now_ms(void)
 {
