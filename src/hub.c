@@ -381,6 +381,9 @@ static bool fan_out_row(void *ctx, long long id, const char *event,
  * messages after h->after, batch by batch.  A channel whose messages after
  * that point were pruned before they could be sent gets what a resuming
  * stream would: its streams end and reconnect, and the reset comes then.
+ * So the read asks for no history (0): in a gap store_read would hand over
+ * the newest rows, and a stream given those would resume past the gap
+ * without ever hearing of it.
  */
 static void read_store(struct hub *h)
 {
@@ -392,9 +395,8 @@ static void read_store(struct hub *h)
 		struct store_read_result res;
 		long long from = h->after;
 		do {
-			enum store_status s = store_read(h->ep->store, ch->name, from,
-			                                 h->cfg->history, fan_out_row,
-			                                 &w, &res);
+			enum store_status s = store_read(h->ep->store, ch->name, from, 0,
+			                                 fan_out_row, &w, &res);
 			if (s != STORE_OK) {
 				log_msg("events", "%s: %s", h->cfg->database,
 				        store_error(h->ep->store));
