@@ -270,6 +270,41 @@ static void test_stalled_client_does_not_hold_up_others(void **state)
 	hub_stop(&s);
 }
 
+/*
+ * The process falls more than the ring holds behind (stopped while 300
+ * messages come) and retention pruned what it missed: its streams must not
+ * be handed the newest rows past the gap, but end, and on reconnect hear
+ * of the gap (reset) before the history.
+ */
+static void test_gap_while_behind_ends_streams(void **state)
+{
+	(void)state;
+	struct server s;
+	hub_start(&s, "lifetime_s = 120\nkeepalive_s = 30\nretention = 5\nhistory = 2\n");
+	publish(&s, "chat", "first");
+	int fd = hub_request(&s, "GET", NULL, NULL);
+	struct strbuf out = STRBUF_INIT;
+	assert_true(read_answer(fd, &out, "data: first\n\n", WAIT_MS));
+	kill(s.pid, SIGSTOP);
+	/* With the site's config, so that its retention prunes. */
+	assert_int_equal(tu_sh("for i in $(seq 1 300); do '%s' --config '%s/cgi-bin/sse-cgi.conf'"
+	                       " publish \"m$i\"; done >/dev/null", s.ssectl, s.dir), 0);
+	kill(s.pid, SIGCONT);
+	sb_reset(&out);
+	if (!read_answer(fd, &out, NULL, WAIT_MS))   /* its end */
+		fail_msg("no end after the gap; got [%s]", sb_str(&out));
+	assert_non_null(strstr(sb_str(&out), ": messages were pruned\n"));
+	assert_null(strstr(sb_str(&out), "data: m300\n"));
+	close(fd);
+	fd = hub_request(&s, "GET", NULL, "1");   /* its Last-Event-ID */
+	sb_reset(&out);
+	assert_true(read_answer(fd, &out, "data: m300\n\n", WAIT_MS));
+	assert_non_null(strstr(sb_str(&out), "event: reset\ndata: {\"reason\":\"gap\""));
+	close(fd);
+	sb_free(&out);
+	hub_stop(&s);
+}
+
 /* SIGTERM: every stream gets its end at once, then the process exits 0. */
 static void test_sigterm_ends_every_stream(void **state)
 {
@@ -311,6 +346,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_other_answers, teardown),
 		cmocka_unit_test_teardown(test_lifetime_keepalive_and_cap, teardown),
 		cmocka_unit_test_teardown(test_stalled_client_does_not_hold_up_others, teardown),
+		cmocka_unit_test_teardown(test_gap_while_behind_ends_streams, teardown),
 		cmocka_unit_test_teardown(test_sigterm_ends_every_stream, teardown),
 	};
 	return cmocka_run_group_tests_name("one process, many streams", tests, NULL, NULL);
