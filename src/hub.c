@@ -70,7 +70,8 @@ struct hub {
 	struct channel ending;     /* ended, their last bytes still leaving */
 	struct channel *channels;
 	long live, max_live;
-	long open;                 /* connections not closed yet */
+	long open, max_open;       /* connections not closed yet, and room */
+	bool overflowing;          /* an overflow connection is being answered */
 	struct conn *dead;         /* closed this round, freed after it */
 	struct strbuf frame, records;  /* scratch: one event, its records */
 	char readbuf[HUB_READ_CHUNK];
@@ -171,8 +172,10 @@ static void conn_close(struct hub *h, struct conn *c)
 	close(c->fd);   /* also leaves the epoll set */
 	c->fd = -1;
 	h->open--;
-	if (c->overflow && h->reserve_fd < 0) {
-		h->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (c->overflow) {
+		h->overflowing = false;
+		if (h->reserve_fd < 0)
+			h->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		accepting(h, true);
 	}
 	c->next = h->dead;
@@ -562,6 +565,10 @@ static void start_request(struct hub *h, struct conn *c)
 	} else if (one_shot) {
 		if (h->cfg->lifetime_s == 0) {
 			snprintf(hello, sizeof(hello), "one-shot: polling every %ld ms", retry);
+		} else if (c->overflow) {
+			retry = stream_overflow_retry(retry);
+			snprintf(hello, sizeof(hello), "the server is at its open-file"
+			         " limit: one-shot, polling every %ld ms", retry);
 		} else {
 			retry = stream_overflow_retry(retry);
 			snprintf(hello, sizeof(hello), "all %ld live streams are in use:"
@@ -659,23 +666,39 @@ static void on_readable(struct hub *h, struct conn *c)
 	}
 }
 
-/* Takes every waiting connection; at the descriptor limit, one more. */
+/*
+ * Takes one waiting connection, or -1.  Past max_open, or when the kernel
+ * has no descriptor left (the reserve's is given up for it), a connection
+ * is still taken, one at a time, marked overflow: it is answered one-shot,
+ * and taking more waits until it has gone.
+ */
+static int take_one(struct hub *h, bool *overflow)
+{
+	*overflow = h->open >= h->max_open;
+	if (*overflow && h->overflowing)
+		return -1;
+	int fd = accept4(h->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0 && (errno == EMFILE || errno == ENFILE) && !h->overflowing &&
+	    h->reserve_fd >= 0) {
+		close(h->reserve_fd);
+		h->reserve_fd = -1;
+		fd = accept4(h->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		*overflow = true;
+		if (fd < 0)
+			h->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	}
+	return fd;
+}
+
+/* Takes every waiting connection there is room for. */
 static void accept_all(struct hub *h)
 {
 	for (;;) {
-		int fd = accept4(h->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		bool overflow = false;
-		if (fd < 0 && (errno == EMFILE || errno == ENFILE) && h->reserve_fd >= 0) {
-			close(h->reserve_fd);   /* room for one, to answer one-shot */
-			h->reserve_fd = -1;
-			fd = accept4(h->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-			overflow = true;
-		}
+		bool overflow;
+		int fd = take_one(h, &overflow);
 		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE)
-				accepting(h, false);   /* until a connection closes */
-			if (overflow)
-				h->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+			if (h->overflowing || errno == EMFILE || errno == ENFILE)
+				accepting(h, false);   /* until the overflow one goes */
 			return;
 		}
 		struct conn *c = calloc(1, sizeof(*c));
@@ -688,12 +711,11 @@ static void accept_all(struct hub *h)
 		c->fd = fd;
 		h->open++;
 		c->overflow = overflow;
+		h->overflowing = h->overflowing || overflow;
 		c->last_write = now_ms();
 		c->deadline = c->last_write + HUB_REQUEST_WAIT_MS;
 		fcgi_parser_init(&c->parser);
 		list_add(&h->asking, c);
-		if (overflow)
-			accepting(h, false);   /* the reserve is in use */
 	}
 }
 
@@ -759,12 +781,15 @@ static bool hub_open(struct hub *h, struct endpoint *ep, int listen_fd)
 		return false;
 	}
 	long before, nofile = listen_raise_nofile(&before);
-	h->max_live = h->cfg->listen_max_streams;
-	if (nofile - HUB_SPARE_FDS < h->max_live)
-		h->max_live = nofile > 2 * HUB_SPARE_FDS ? nofile - HUB_SPARE_FDS
-		                                         : HUB_SPARE_FDS;
+	h->max_open = nofile > 2 * HUB_SPARE_FDS ? nofile - HUB_SPARE_FDS
+	                                         : HUB_SPARE_FDS;
+	h->max_live = h->cfg->listen_max_streams < h->max_open
+	            ? h->cfg->listen_max_streams : h->max_open;
 	log_msg("events", "serving up to %ld streams in this process"
 	        " (open files: %ld, was %ld)", h->max_live, nofile, before);
+	/* The database's descriptors first, before connections take them all. */
+	if (h->ep->config_error[0] == '\0')
+		hub_store(h);
 	accepting(h, true);
 	return true;
 }

@@ -8,6 +8,8 @@
  */
 #include "fcgiclient.h"
 
+#include <sys/resource.h>
+
 #define WAIT_MS 5000   /* a generous bound for anything to arrive */
 
 /* The server of the running test, stopped by teardown if a check failed. */
@@ -305,6 +307,59 @@ static void test_gap_while_behind_ends_streams(void **state)
 	hub_stop(&s);
 }
 
+/*
+ * At the open-file limit: a burst of connections far past what the process
+ * may hold.  Each one is answered 200, live or one-shot; none is refused,
+ * none waits for ever, the process survives.
+ */
+static void test_burst_at_the_file_limit(void **state)
+{
+	(void)state;
+	struct server s;
+	hub_start(&s, "lifetime_s = 120\nkeepalive_s = 30\n");
+	/* Once it is up (a first stream is live), its limit is lowered: it
+	 * still counts on 10000, so only the kernel's EMFILE stops it (the
+	 * reserve descriptor's path). */
+	struct strbuf out = STRBUF_INIT;
+	int first = hub_request(&s, "GET", NULL, NULL);
+	assert_true(read_answer(first, &out, ": live\n", WAIT_MS));
+	struct rlimit low = { 48, 48 };
+	assert_int_equal(prlimit(s.pid, RLIMIT_NOFILE, &low, NULL), 0);
+	enum { N = 120 };
+	int fds[N];
+	for (int i = 0; i < N; i++)
+		fds[i] = hub_request(&s, "GET", NULL, NULL);
+	int live = 0, one_shot = 0;
+	static const char ok[] = "Status: 200 OK\r\n";
+	for (int i = 0; i < N; i++) {
+		sb_reset(&out);
+		if (!read_answer(fds[i], &out, ": live\n", 2 * WAIT_MS))
+			fail_msg("connection %d: no answer (%d live, %d one-shot so far)",
+			         i, live, one_shot);
+		if (strncmp(sb_str(&out), ok, strlen(ok)) != 0)
+			fail_msg("connection %d: not 200: [%.60s]", i, sb_str(&out));
+		if (strstr(sb_str(&out), ": live\n") != NULL) {
+			live++;
+		} else if (strstr(sb_str(&out), "at its open-file limit") != NULL) {
+			one_shot++;
+			close(fds[i]);   /* as a browser would until its retry */
+			fds[i] = -1;
+		} else {
+			fail_msg("connection %d: [%s]", i, sb_str(&out));
+		}
+	}
+	print_message("%d live, %d one-shot at a limit of 48 descriptors\n",
+	              live, one_shot);
+	assert_true(live > 0 && one_shot > 0 && live + one_shot == N);
+	assert_true(tu_pid_alive(s.pid));
+	for (int i = 0; i < N; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	close(first);
+	sb_free(&out);
+	hub_stop(&s);
+}
+
 /* SIGTERM: every stream gets its end at once, then the process exits 0. */
 static void test_sigterm_ends_every_stream(void **state)
 {
@@ -347,6 +402,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_lifetime_keepalive_and_cap, teardown),
 		cmocka_unit_test_teardown(test_stalled_client_does_not_hold_up_others, teardown),
 		cmocka_unit_test_teardown(test_gap_while_behind_ends_streams, teardown),
+		cmocka_unit_test_teardown(test_burst_at_the_file_limit, teardown),
 		cmocka_unit_test_teardown(test_sigterm_ends_every_stream, teardown),
 	};
 	return cmocka_run_group_tests_name("one process, many streams", tests, NULL, NULL);
