@@ -24,7 +24,12 @@
 enum conn_state {
 	CONN_ASKING,   /* reading the request's records */
 	CONN_LIVE,     /* a stream, subscribed to its channel */
-	CONN_ENDING,   /* its end is written; closes once all of it has left */
+	CONN_ENDING,   /* its end is written, not all of it has left yet */
+	CONN_CLOSING,  /* all has left and our side is shut: the web server
+	                * may still be sending the request's last records
+	                * (Apache sends the empty STDIN apart, and a close
+	                * before it arrives makes Apache answer 503), so the
+	                * connection closes when it closes, or at a deadline */
 };
 
 struct channel;
@@ -215,8 +220,10 @@ static void conn_flush(struct hub *h, struct conn *c)
 	sb_reset(&c->backlog);
 	c->backlog_off = 0;
 	watch_events(h, c, false);
-	if (c->state == CONN_ENDING)
-		conn_close(h, c);
+	if (c->state == CONN_ENDING) {
+		shutdown(c->fd, SHUT_WR);   /* the web server reads our end */
+		c->state = CONN_CLOSING;
+	}
 }
 
 /*
@@ -272,13 +279,14 @@ static void conn_send_stdout(struct hub *h, struct conn *c, const void *data,
 /* Ends the request: its end records, then the close once they left. */
 static void conn_end(struct hub *h, struct conn *c)
 {
-	if (c->fd < 0 || c->state == CONN_ENDING)
+	if (c->fd < 0 || c->state == CONN_ENDING || c->state == CONN_CLOSING)
 		return;
 	if (c->state == CONN_LIVE)
 		h->live--;
 	list_remove(c);
 	list_add(&h->ending, c);
 	c->state = CONN_ENDING;
+	c->deadline = now_ms() + HUB_LINGER_MS;
 	struct strbuf rec = STRBUF_INIT;
 	fcgi_write_end_request(&rec, c->id, 0);
 	conn_send(h, c, rec.data, rec.len);
@@ -650,8 +658,10 @@ static void on_readable(struct hub *h, struct conn *c)
 			conn_close(h, c);
 			return;
 		}
+		if (c->state == CONN_CLOSING)
+			continue;   /* what is left of a request already answered */
 		size_t off = 0;
-		while (off < (size_t)n && c->fd >= 0) {
+		while (off < (size_t)n && c->fd >= 0 && c->state != CONN_CLOSING) {
 			struct fcgi_event ev;
 			size_t used = fcgi_parse(&c->parser, h->readbuf + off,
 			                         (size_t)n - off, &ev);
@@ -721,7 +731,10 @@ static void accept_all(struct hub *h)
 
 static void on_conn_event(struct hub *h, struct conn *c, uint32_t events);
 
-/* Keepalives, lifetimes, and connections that never asked. */
+/*
+ * Keepalives, lifetimes, connections that never asked, and ended ones
+ * whose web server neither read their end nor closed in time.
+ */
 static void tick(struct hub *h, long long now)
 {
 	static const char keepalive[] = ": keepalive\n";
@@ -735,10 +748,13 @@ static void tick(struct hub *h, long long now)
 				conn_send_stdout(h, c, keepalive, sizeof(keepalive) - 1);
 		}
 	}
-	for (struct conn *c = h->asking.first, *next; c != NULL; c = next) {
-		next = c->next;
-		if (now >= c->deadline)
-			conn_close(h, c);
+	struct channel *waiting[] = { &h->asking, &h->ending };
+	for (size_t i = 0; i < sizeof(waiting) / sizeof(waiting[0]); i++) {
+		for (struct conn *c = waiting[i]->first, *next; c != NULL; c = next) {
+			next = c->next;
+			if (now >= c->deadline)
+				conn_close(h, c);
+		}
 	}
 	channels_prune(h);
 }

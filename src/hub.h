@@ -47,6 +47,7 @@
 #define HUB_TICK_MS 250              /* keepalives and lifetimes checked */
 #define HUB_REQUEST_WAIT_MS 10000    /* a connection must ask within this */
 #define HUB_DRAIN_MS 2000            /* SIGTERM: time for the ends to leave */
+#define HUB_LINGER_MS 5000           /* an ended request's web server closes */
 #define HUB_SPARE_FDS 32             /* descriptors kept for everything else */
 
 /* Serves streams on listen_fd until SIGTERM; returns the exit status. */

@@ -39,9 +39,14 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* A stream request with an optional Last-Event-ID; the connection. */
-static int hub_request(const struct server *s, const char *method,
-                       const char *query, const char *last_event_id)
+/*
+ * A stream request with an optional Last-Event-ID; the connection.  With
+ * stdin_apart, the empty STDIN record is not sent (the caller sends it
+ * later, as Apache's mod_proxy_fcgi does in a write of its own).
+ */
+static int hub_request_with(const struct server *s, const char *method,
+                            const char *query, const char *last_event_id,
+                            bool stdin_apart)
 {
 	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -56,11 +61,18 @@ static int hub_request(const struct server *s, const char *method,
 		put_pair(&params, "HTTP_LAST_EVENT_ID", last_event_id);
 	put_record(&req, FCGI_PARAMS, params.data, params.len);
 	put_record(&req, FCGI_PARAMS, "", 0);
-	put_record(&req, FCGI_STDIN, "", 0);
+	if (!stdin_apart)
+		put_record(&req, FCGI_STDIN, "", 0);
 	assert_int_equal(write(fd, req.data, req.len), (ssize_t)req.len);
 	sb_free(&req);
 	sb_free(&params);
 	return fd;
+}
+
+static int hub_request(const struct server *s, const char *method,
+                       const char *query, const char *last_event_id)
+{
+	return hub_request_with(s, method, query, last_event_id, false);
 }
 
 static void publish(const struct server *s, const char *channel, const char *text)
@@ -184,6 +196,23 @@ static void test_other_answers(void **state)
 				         cases[i].want[k]);
 		if (strcmp(cases[i].method, "HEAD") == 0)
 			assert_string_equal(tu_body(&out), "");
+		close(fd);
+	}
+	/*
+	 * Answered before the request's last record came: the connection
+	 * must still take it.  Apache sends the empty STDIN apart, and when
+	 * that write fails (the application had closed) it answers 503.
+	 */
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		int fd = hub_request_with(&s, cases[i].method, cases[i].query, NULL, true);
+		sb_reset(&out);
+		assert_true(read_answer(fd, &out, NULL, WAIT_MS));
+		usleep(50 * 1000);
+		static const unsigned char empty_stdin[8] = { 1, FCGI_STDIN, 0, 1, 0, 0, 0, 0 };
+		if (send(fd, empty_stdin, sizeof(empty_stdin), MSG_NOSIGNAL) !=
+		    (ssize_t)sizeof(empty_stdin))
+			fail_msg("case %zu: the late STDIN record was refused: %s", i,
+			         strerror(errno));
 		close(fd);
 	}
 	sb_free(&out);
