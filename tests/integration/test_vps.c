@@ -45,6 +45,7 @@
 #define BUFFERED_MS 5000          /* an event later than this was held back */
 #define EVENTS_CHILDREN 4         /* spawn-fcgi -F for events.fcgi, per process */
 #define LISTEN_CAP 4              /* listen_max_streams when slots are counted */
+#define OVER_CAP_TRIES 30         /* streams past it, each answered one-shot */
 #define MANY_STREAMS 50           /* streams per front on the one process */
 #define MISSED 5                  /* messages published while it is down */
 #define TERM_STREAMS 3            /* streams per front that SIGTERM ends */
@@ -403,6 +404,35 @@ static long vm_rss_kib(pid_t pid)
 }
 
 /*
+ * How many inotify instances a process holds (its descriptors that are
+ * one), and where its stderr goes (into stderr_to).
+ */
+static int inotify_instances(pid_t pid, char *stderr_to, size_t len)
+{
+	char dir[64], link[PATH_MAX + 80], target[PATH_MAX];
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	snprintf(stderr_to, len, "?");
+	DIR *d = opendir(dir);
+	if (d == NULL)
+		return -1;
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		snprintf(link, sizeof(link), "%s/%s", dir, e->d_name);
+		ssize_t r = readlink(link, target, sizeof(target) - 1);
+		if (r <= 0)
+			continue;
+		target[r] = '\0';
+		if (strcmp(target, "anon_inode:inotify") == 0)
+			n++;
+		if (strcmp(e->d_name, "2") == 0)
+			snprintf(stderr_to, len, "%s", target);
+	}
+	closedir(d);
+	return n;
+}
+
+/*
  * Each frame "data: PREFIX1" .. "data: PREFIXn" in body exactly once and
  * in that order.
  */
@@ -568,7 +598,9 @@ static void test_last_event_id_passes_through(void **state)
  * Every slot busy, then all clients leave: a newcomer must be live again.
  * A slot is an events.fcgi process per process, and one of
  * listen_max_streams = LISTEN_CAP in the one process, where a stream past
- * the cap is answered one-shot (which shows the cap holds).  nginx frees a
+ * the cap is answered one-shot (which shows the cap holds): 200, so that
+ * a browser retries, every time (OVER_CAP_TRIES, since a front that sends
+ * the request in two writes can race the answer's close).  nginx frees a
  * slot at once; behind lighttpd and mod_proxy_fcgi the stream learns of it
  * at its next keepalive write, so within two keepalives.
  */
@@ -577,6 +609,8 @@ static void test_slots_come_free_after_clients_leave(void **state)
 	struct vps *v = *state;
 	const long long bound_ms = 2 * KEEPALIVE_S * 1000 + BUFFERED_MS;
 	int slots = v->mode == ONE_PROCESS ? LISTEN_CAP : EVENTS_CHILDREN;
+	int refused[FRONTS] = { 0 };   /* past the cap, and not one-shot */
+	char refusal[FRONTS][64];      /* how the first of those ended */
 	for (int i = 0; i < FRONTS; i++) {
 		struct front f = front(v, i);
 		if (v->mode == ONE_PROCESS) {
@@ -595,13 +629,17 @@ static void test_slots_come_free_after_clients_leave(void **state)
 			if (!http_wait_live(&s[k], BUFFERED_MS))
 				fail_msg("%s: stream %d of %d did not open", f.name, k + 1, slots);
 		}
-		if (v->mode == ONE_PROCESS) {
+		snprintf(cap, sizeof(cap), ": all %d live streams are in use", LISTEN_CAP);
+		for (int k = 0; v->mode == ONE_PROCESS && k < OVER_CAP_TRIES; k++) {
 			struct http over;
-			snprintf(cap, sizeof(cap), ": all %d live streams are in use", LISTEN_CAP);
 			open_stream(&over, &f, channel, NULL);
-			if (!http_finish(&over, BUFFERED_MS) || strstr(http_body(&over), cap) == NULL)
-				fail_msg("%s: stream %d was not answered one-shot (\"%s\")", f.name,
-				         LISTEN_CAP + 1, cap + 2);
+			bool ended = http_finish(&over, BUFFERED_MS);
+			if (!ended || http_status(&over) != 200 ||
+			    strstr(http_body(&over), cap) == NULL) {
+				if (refused[i]++ == 0)
+					snprintf(refusal[i], sizeof(refusal[i]), "%s, status %d",
+					         ended ? "ended" : "still open", http_status(&over));
+			}
 			http_close(&over);
 		}
 		long long closed = tu_now_ms(), waited = -1;
@@ -614,13 +652,19 @@ static void test_slots_come_free_after_clients_leave(void **state)
 		print_message("%s[%s]: %d streams closed, the next one live after %lld ms\n",
 		              tag(v), f.name, slots, waited);
 	}
+	for (int i = 0; i < FRONTS; i++)   /* after every front had its turn */
+		if (refused[i] > 0)
+			fail_msg("%s: %d of %d streams past the cap of %d were not answered "
+			         "one-shot (the first: %s)", front(v, i).name, refused[i],
+			         OVER_CAP_TRIES, LISTEN_CAP, refusal[i]);
 }
 
 /* ---- tests: one process -------------------------------------------------- */
 
 /*
  * MANY_STREAMS streams through each front at once, all open together: one
- * events.fcgi process serves them all, and one message reaches every one.
+ * events.fcgi process serves them all with one inotify instance, and one
+ * message reaches every one.
  */
 static void test_one_process_serves_many_streams(void **state)
 {
@@ -642,6 +686,11 @@ static void test_one_process_serves_many_streams(void **state)
 	}
 	pid_t pid = the_one_process(v);
 	long rss = vm_rss_kib(pid);
+	char stderr_to[PATH_MAX];
+	int watches = inotify_instances(pid, stderr_to, sizeof(stderr_to));
+	if (watches != 1)
+		fail_msg("the process holds %d inotify instances for %d streams, not 1",
+		         watches, FRONTS * MANY_STREAMS);
 	long long t1 = tu_now_ms();
 	publish(v, channel, "to every stream");
 	for (int i = 0; i < FRONTS; i++) {
@@ -655,8 +704,9 @@ static void test_one_process_serves_many_streams(void **state)
 		print_message("vps-one[%s]: %d streams live after %lld ms, a message on all "
 		              "%d after %lld ms\n", front(v, i).name, MANY_STREAMS, live_ms[i],
 		              MANY_STREAMS, got_ms[i]);
-	print_message("vps-one: %d streams served by 1 events.fcgi process (VmRSS %ld KiB)\n",
-	              FRONTS * MANY_STREAMS, rss);
+	print_message("vps-one: %d streams served by 1 events.fcgi process (VmRSS %ld KiB, "
+	              "1 inotify instance; under spawn-fcgi its stderr is %s)\n",
+	              FRONTS * MANY_STREAMS, rss, stderr_to);
 	for (int i = 0; i < FRONTS; i++)
 		for (int k = 0; k < MANY_STREAMS; k++)
 			http_close(&s[i][k]);
