@@ -22,8 +22,9 @@
  * socket does not take waits in that stream's own buffer.  Past
  * HUB_BACKLOG_MAX bytes the stream is ended (the browser reconnects and
  * resumes by Last-Event-ID, losing nothing).  A gone client shows as the
- * web server closing the FastCGI connection (nginx at once; lighttpd and
- * mod_proxy_fcgi at their next failed write, so within a keepalive).
+ * web server closing the FastCGI connection: nginx at once; lighttpd at
+ * the stream's next write (a keepalive at the latest); mod_proxy_fcgi only
+ * at the second write after the client's close, so within two keepalives.
  *
  * The FastCGI records are our own (fcgi_wire.h): libfcgi's streams block
  * and cannot share a loop.  libfcgi still serves CGI, mod_fcgid and a
