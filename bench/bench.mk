@@ -8,7 +8,8 @@
 #                       nginx, nginx + nchan, Apache fcgid side by side (~4 min;
 #                       needs libnginx-mod-nchan, VPS_INSTALL=1 installs it)
 #   make bench-10k      bench/vps.sh at N = 10000, 1 post/s, hub and nchan
-#                       (~4 min, not part of make bench)
+#                       (~4 min, not part of make bench); 2 nginx workers, so
+#                       that each needs ~10,000 descriptors (2 per stream)
 #
 # The tools need nothing but libc.  Paths are relative to the repo root; CC
 # comes from the top-level Makefile.  Knobs for run.sh (BENCH_PORT,
@@ -43,7 +44,7 @@ bench-vps: $(STATIC_BINS) $(BENCH_TOOLS)
 bench-10k: $(STATIC_BINS) $(BENCH_TOOLS)
 	BENCH_BIN=$(CURDIR)/$(BENCH_DIR) \
 	  SSE_TEST_BINARIES=$(CURDIR)/$(BUILD)/static/dist/cgi-bin \
-	  VPS_MODES="$${VPS_MODES:-hub nchan}" VPS_N=10000 VPS_RATE=1 VPS_POST_S=20 \
+	  VPS_MODES="$${VPS_MODES:-hub nchan}" VPS_NGINX_WORKERS=$${VPS_NGINX_WORKERS:-2} VPS_N=10000 VPS_RATE=1 VPS_POST_S=20 \
 	  VPS_IDLE_S=10 VPS_POST_BENCH_S=0 VPS_TAG=n10k bench/vps.sh
 
 .DEFAULT_GOAL := $(bench_saved_goal)

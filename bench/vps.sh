@@ -129,7 +129,7 @@ cleanup() {
 	fi
 	stop_servers
 	restore_inotify_limit
-	rm -rf "$WORK"
+	if [ "${VPS_KEEP:-0}" = 1 ]; then say "kept $WORK (VPS_KEEP=1)"; else rm -rf "$WORK"; fi
 	exit "$rc"
 }
 trap cleanup EXIT
@@ -145,9 +145,21 @@ free_port() {
 
 # nginx with the locations of mode $1 on port $2; sets NGINX_PID.
 start_nginx() {
-	local mode=$1 port=$2 d=$WORK/$1 locs conns
+	local mode=$1 port=$2 d=$WORK/$1 locs conns nofile hard reuse=""
 	mkdir -p "$d/run" "$d/logs"
-	conns=$((2 * N + 1024))
+	# a proxied stream costs a worker 2 connections (client + upstream);
+	# with several workers, reuseport spreads the clients evenly
+	conns=$((2 * N / WORKERS + 1024))
+	nofile=$((conns + 1024))
+	[ "$WORKERS" -gt 1 ] && reuse=" reuseport"
+	# nginx raises its workers' limit as root only with CAP_SYS_RESOURCE;
+	# without it (containers) the hard limit this shell has is the ceiling
+	hard=$(ulimit -Hn)
+	if [ "$hard" != unlimited ] && [ "$nofile" -gt "$hard" ] &&
+		! prlimit --pid $$ --nofile="$nofile:$nofile" 2>/dev/null; then
+		say "warning: an nginx worker needs $nofile open files, the hard limit is $hard" \
+			"and cannot be raised here: use VPS_NGINX_WORKERS=$(((2 * N + hard - 4096) / (hard - 2048)))"
+	fi
 	if [ "$mode" = nchan ]; then
 		locs="
     location = /sub {
@@ -179,7 +191,7 @@ start_nginx() {
 		cat <<EOF
 user $USER_;
 worker_processes $WORKERS;
-worker_rlimit_nofile $((conns + 1024));
+worker_rlimit_nofile $nofile;
 pid $d/run/nginx.pid;
 error_log $d/logs/nginx-error.log;
 events { worker_connections $conns; }
@@ -192,7 +204,7 @@ http {
   uwsgi_temp_path $d/run/nginx-uwsgi;
   scgi_temp_path $d/run/nginx-scgi;
   server {
-    listen 127.0.0.1:$port backlog=4096;$locs
+    listen 127.0.0.1:$port backlog=4096$reuse;$locs
   }
 }
 EOF
