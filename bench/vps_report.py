@@ -152,6 +152,7 @@ def main():
                  f" | {fmt(r['dup'])} | {fmt(r['ooo'])} | {fmt(r['p50'])} ms"
                  f" | {fmt(r['p90'])} ms | {fmt(r['p99'])} ms | {fmt(r['max'])} ms"
                  f" | {mem} | {fmt(r['cpu'], 2)} % |")
+    L.append("")
     L.append("Where the latency goes (medians over the messages): the POST's own answer"
              " (which, for ours, includes the SQLite COMMIT with its fsync), the first"
              " listener reached, the last listener reached:")
