@@ -4,6 +4,12 @@
 #                       matrix (bench/run.sh, a few minutes), write
 #                       bench/results/latest.md and latest.json
 #   make bench-tools    only build build/bench/{loadclient,sampler,postbench}
+#   make bench-vps      only bench/vps.sh at N = 300: events.fcgi --listen behind
+#                       nginx, nginx + nchan, Apache fcgid side by side (~4 min;
+#                       needs libnginx-mod-nchan, VPS_INSTALL=1 installs it)
+#   make bench-10k      bench/vps.sh at N = 10000, 1 post/s, hub and nchan
+#                       (~4 min, not part of make bench); 2 nginx workers, so
+#                       that each needs ~10,000 descriptors (2 per stream)
 #
 # The tools need nothing but libc.  Paths are relative to the repo root; CC
 # comes from the top-level Makefile.  Knobs for run.sh (BENCH_PORT,
@@ -20,7 +26,7 @@ $(BENCH_TOOLS): $(BENCH_DIR)/%: bench/%.c bench/bench.mk
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_CFLAGS) -o $@ $<
 
-.PHONY: bench bench-tools
+.PHONY: bench bench-tools bench-vps bench-10k
 bench-tools: $(BENCH_TOOLS)
 
 # The static binaries: what the README tells a shared host to upload.
@@ -28,5 +34,17 @@ bench: $(STATIC_BINS) $(BENCH_TOOLS)
 	BENCH_BIN=$(CURDIR)/$(BENCH_DIR) \
 	  SSE_TEST_BINARIES=$(CURDIR)/$(BUILD)/static/dist/cgi-bin \
 	  SSE_TEST_SSECTL=$(CURDIR)/$(BUILD)/static/dist/ssectl bench/run.sh
+	BENCH_BIN=$(CURDIR)/$(BENCH_DIR) \
+	  SSE_TEST_BINARIES=$(CURDIR)/$(BUILD)/static/dist/cgi-bin bench/vps.sh
+
+bench-vps: $(STATIC_BINS) $(BENCH_TOOLS)
+	BENCH_BIN=$(CURDIR)/$(BENCH_DIR) \
+	  SSE_TEST_BINARIES=$(CURDIR)/$(BUILD)/static/dist/cgi-bin bench/vps.sh
+
+bench-10k: $(STATIC_BINS) $(BENCH_TOOLS)
+	BENCH_BIN=$(CURDIR)/$(BENCH_DIR) \
+	  SSE_TEST_BINARIES=$(CURDIR)/$(BUILD)/static/dist/cgi-bin \
+	  VPS_MODES="$${VPS_MODES:-hub nchan}" VPS_NGINX_WORKERS=$${VPS_NGINX_WORKERS:-2} VPS_N=10000 VPS_RATE=1 VPS_POST_S=20 \
+	  VPS_IDLE_S=10 VPS_POST_BENCH_S=0 VPS_TAG=n10k bench/vps.sh
 
 .DEFAULT_GOAL := $(bench_saved_goal)

@@ -40,6 +40,22 @@
  * connects, first_byte_ms] per listener) and per_message ([HTTP status, id,
  * listeners reached, best and worst latency ms] per message).
  * Only loopback (127.0.0.0/8) URLs are accepted.
+ *
+ * Other servers (bench/vps.sh compares with nginx + nchan): --post-raw posts
+ * the message text itself as a text/plain body (nchan's HTTP publisher
+ * broadcasts the body as the event data) instead of sse-cgi's JSON.  Event
+ * ids of the form `<time>:<tag>` (nchan's) are read as time * 10^6 + tag,
+ * so the id order and the 201's id checks work for them too (the 201's id
+ * is taken from `"id":` or from nchan's `"last_message_id":`); loss,
+ * duplicates and latency never depend on ids, only on the seq in the data.
+ *
+ * Many connections: the client raises its RLIMIT_NOFILE to N + posters + 64
+ * (the hard limit too when it may).  --sources K spreads the listeners'
+ * source addresses over 127.0.0.2 .. 127.0.0.(K+1) (bind with
+ * IP_BIND_ADDRESS_NO_PORT before connect, so the port is picked at connect
+ * time per 4-tuple): each source address has its own ~28,000 ephemeral
+ * ports, so N streams plus the TIME_WAIT of earlier runs never run out.
+ * Default: one source per 5,000 listeners past the first 5,000.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -66,6 +82,10 @@
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
 
 typedef int64_t ns_t;
 #define NS_PER_MS 1000000LL
@@ -492,7 +512,8 @@ static struct {
 	long warmup_ms, drain_ms, open_timeout_s, reconnect_delay_ms, ramp_ms;
 	double timeout_s, hold_s, post_duration_s;
 	const char *json_path, *status_path;
-	bool quiet, detail;
+	bool quiet, detail, post_raw;
+	int sources;            /* source addresses for listeners, 0: 127.0.0.1 */
 	/* run */
 	char tag[17];
 	int ep, timer_fd;
@@ -558,13 +579,23 @@ static void ep_ctl(int op, int fd, uint32_t events, void *ptr)
 }
 
 /* Starts a non-blocking connect; -1 on immediate failure. */
-static int start_connect(const struct url *u, void *ptr)
+static int start_connect(const struct url *u, void *ptr, int source)
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (source > 0) {
+		/* 127.0.0.(1 + source), port chosen at connect() */
+		struct sockaddr_in src = { .sin_family = AF_INET };
+		src.sin_addr.s_addr = htonl(0x7f000001u + (uint32_t)source);
+		if (setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one)) != 0 ||
+		    bind(fd, (const struct sockaddr *)&src, sizeof(src)) != 0) {
+			close(fd);
+			return -1;
+		}
+	}
 	if (connect(fd, (const struct sockaddr *)&u->addr, sizeof(u->addr)) != 0 &&
 	    errno != EINPROGRESS) {
 		close(fd);
@@ -668,6 +699,19 @@ static void on_message(struct listener *L, const char *data, size_t dlen, ns_t t
 		R.late_after_drain++;
 }
 
+/* An event id as a number: sse-cgi's decimal id, or nchan's <time>:<tag>
+ * as time * 10^6 + tag (tags count messages within one second). */
+static long long parse_id(const char *s)
+{
+	char *end;
+	long long v = strtoll(s, &end, 10);
+	if (*end == ':') {
+		long long tag = strtoll(end + 1, NULL, 10);
+		v = v * 1000000 + (tag >= 0 && tag < 1000000 ? tag : 999999);
+	}
+	return v;
+}
+
 /* A blank line: dispatch the event (WHATWG "dispatch the event"). */
 static void sse_dispatch(struct listener *L, ns_t t)
 {
@@ -689,7 +733,7 @@ static void sse_dispatch(struct listener *L, ns_t t)
 		L->data.p[L->data.len] = '\0';
 		const char *type = L->event[0] ? L->event : "message";
 		bool has_id = L->id_in_event;
-		long long id = has_id ? strtoll(L->id_buf, NULL, 10) : 0;
+		long long id = has_id ? parse_id(L->id_buf) : 0;
 		if (has_id) {
 			if (id <= L->max_id) {
 				R.out_of_order++;
@@ -822,7 +866,7 @@ static void listener_connect(struct listener *L)
 	L->connects++;
 	if (L->connects > 1)
 		R.reconnects++;
-	L->fd = start_connect(&R.stream_url, L);
+	L->fd = start_connect(&R.stream_url, L, R.sources > 0 ? 1 + L->idx % R.sources : 0);
 	if (L->fd < 0) {
 		R.conn_errors++;
 		schedule_reconnect(L, (ns_t)(L->retry_ms > 1000 ? L->retry_ms : 1000) * NS_PER_MS);
@@ -965,7 +1009,7 @@ static void poster_send(struct poster *P, int seq)
 	P->body[0] = '\0';
 	hresp_reset(&P->h);
 	if (P->fd < 0) {
-		P->fd = start_connect(&R.post_url, P);
+		P->fd = start_connect(&R.post_url, P, 0);
 		P->reused = false;
 		P->requests = 0;
 		if (P->fd < 0) {
@@ -986,14 +1030,20 @@ static void poster_build(struct poster *P)
 {
 	char json[512];
 	P->t_send = now_ns();
-	int jn = snprintf(json, sizeof(json),
-	                  "{\"channel\":\"%s\",\"user\":\"%s\",\"text\":\"run=%s seq=%d t=%lld\"}",
-	                  R.channel, R.user, R.tag, P->seq, (long long)P->t_send);
+	int jn;
+	if (R.post_raw)
+		jn = snprintf(json, sizeof(json), "run=%s seq=%d t=%lld", R.tag, P->seq,
+		              (long long)P->t_send);
+	else
+		jn = snprintf(json, sizeof(json),
+		              "{\"channel\":\"%s\",\"user\":\"%s\",\"text\":\"run=%s seq=%d t=%lld\"}",
+		              R.channel, R.user, R.tag, P->seq, (long long)P->t_send);
 	int n = snprintf(P->out, sizeof(P->out),
-	                 "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+	                 "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\n"
 	                 "Accept: application/json\r\nUser-Agent: sse-cgi-loadclient\r\n"
 	                 "Content-Length: %d\r\n\r\n%s",
-	                 R.post_url.path, R.post_url.host, jn, json);
+	                 R.post_url.path, R.post_url.host,
+	                 R.post_raw ? "text/plain" : "application/json", jn, json);
 	P->outlen = (size_t)n;
 	P->outoff = 0;
 	if (R.post_tries[P->seq] < 255)
@@ -1076,7 +1126,8 @@ static void poster_event(struct poster *P, uint32_t ev)
 			stats_add(&R.post_rtt, now_ns() - P->t_send);
 			if (P->h.status == 201) {
 				const char *id = strstr(P->body, "\"id\":");
-				R.post_id[seq] = id ? strtoll(id + 5, NULL, 10) : 0;
+				const char *nid = strstr(P->body, "\"last_message_id\": \"");
+				R.post_id[seq] = id ? parse_id(id + 5) : nid ? parse_id(nid + 20) : 0;
 			}
 			post_resolve(seq, P->h.status);
 			P->seq = -1;
@@ -1424,7 +1475,7 @@ static void usage(void)
 	        "                  [--warmup MS] [--drain MS] [--hold S] [--open-timeout S]\n"
 	        "                  [--timeout S] [--post-duration S] [--ramp MS]\n"
 	        "                  [--reconnect-delay MS|retry] [--status-file F] [--json F]\n"
-	        "                  [--detail] [--quiet]\n");
+	        "                  [--detail] [--quiet] [--post-raw] [--sources K]\n");
 	exit(2);
 }
 
@@ -1443,6 +1494,10 @@ static void raise_nofile(rlim_t want)
 	if (rl.rlim_cur >= want)
 		return;
 	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want) {
+		/* root (CAP_SYS_RESOURCE) may raise the hard limit too */
+		struct rlimit up = { want, want };
+		if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+			return;
 		fprintf(stderr, "loadclient: need %llu file descriptors, hard limit is %llu\n",
 		        (unsigned long long)want, (unsigned long long)rl.rlim_max);
 		exit(2);
@@ -1510,6 +1565,10 @@ int main(int argc, char **argv)
 			R.quiet = true;
 		else if (strcmp(a, "--detail") == 0)
 			R.detail = true;
+		else if (strcmp(a, "--post-raw") == 0)
+			R.post_raw = true;
+		else if (strcmp(a, "--sources") == 0)
+			R.sources = atoi(need(argc, argv, &i));
 		else
 			usage();
 	}
@@ -1542,6 +1601,10 @@ int main(int argc, char **argv)
 	if (R.url_stream_arg[0])
 		set_channel(R.stream_url.path, sizeof(R.stream_url.path), R.channel);
 
+	if (R.sources < 0 || R.sources > 250)
+		die("%s", "--sources is 0..250");
+	if (R.sources == 0 && R.n > 5000)
+		R.sources = (R.n + 4999) / 5000;
 	raise_nofile((rlim_t)R.n + (rlim_t)R.posters + 64);
 
 	unsigned char rnd[8];

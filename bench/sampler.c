@@ -2,6 +2,8 @@
  * sampler: memory and CPU of a server's process tree.
  *
  *   sampler mem  --pid PID | --pidfile FILE   [--json FILE]
+ *   (--pid and --pidfile may be repeated, up to 16 roots: the trees are
+ *   summed, e.g. nginx + a spawn-fcgi'd FastCGI server + post.fcgi)
  *   sampler cpu  --pid PID | --pidfile FILE  --interval SECONDS  [--json FILE]
  *   sampler count --pid PID | --pidfile FILE  [--comm NAME]
  *
@@ -110,9 +112,13 @@ static struct proc *find(struct snapshot *s, int pid)
 	return bsearch(&key, s->p, (size_t)s->n, sizeof(*s->p), cmp_pid);
 }
 
-/* Every process on the system, then marks root and its descendants. */
+#define MAX_ROOTS 16
+static int roots[MAX_ROOTS], n_roots;
+
+/* Every process on the system, then marks the roots and their descendants. */
 static void take(struct snapshot *s, int root)
 {
+	(void)root;   /* roots[] */
 	s->n = 0;
 	s->p = calloc(MAX_PROCS, sizeof(*s->p));
 	if (s->p == NULL) {
@@ -133,10 +139,11 @@ static void take(struct snapshot *s, int root)
 	}
 	closedir(d);
 	qsort(s->p, (size_t)s->n, sizeof(*s->p), cmp_pid);
-	struct proc *r = find(s, root);
-	if (r == NULL)
-		return;
-	r->in_tree = true;
+	for (int k = 0; k < n_roots; k++) {
+		struct proc *r = find(s, roots[k]);
+		if (r != NULL)
+			r->in_tree = true;
+	}
 	/* Fixpoint over the ppid links: trees are shallow (3-4 levels). */
 	for (bool added = true; added;) {
 		added = false;
@@ -220,10 +227,11 @@ static int cmd_mem(int root, FILE *out)
 {
 	struct snapshot s;
 	take(&s, root);
-	if (find(&s, root) == NULL) {
-		fprintf(stderr, "sampler: no process %d\n", root);
-		return 1;
-	}
+	for (int k = 0; k < n_roots; k++)
+		if (find(&s, roots[k]) == NULL) {
+			fprintf(stderr, "sampler: no process %d\n", roots[k]);
+			return 1;
+		}
 	struct comm_sum comms[MAX_COMMS];
 	int nc = 0, n = 0, unreadable = 0;
 	unsigned long long rss = 0, pss = 0, priv = 0, swap = 0;
@@ -262,10 +270,11 @@ static int cmd_cpu(int root, double interval, FILE *out)
 	struct timespec t0, t1;
 	take(&a, root);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (find(&a, root) == NULL) {
-		fprintf(stderr, "sampler: no process %d\n", root);
-		return 1;
-	}
+	for (int k = 0; k < n_roots; k++)
+		if (find(&a, roots[k]) == NULL) {
+			fprintf(stderr, "sampler: no process %d\n", roots[k]);
+			return 1;
+		}
 	struct timespec req = { (time_t)interval, (long)((interval - (double)(time_t)interval) * 1e9) };
 	while (nanosleep(&req, &req) != 0 && errno == EINTR)
 		;
@@ -336,7 +345,7 @@ static int cmd_count(int root, const char *comm)
 __attribute__((noreturn)) static void usage(void)
 {
 	fprintf(stderr,
-	        "usage: sampler mem   (--pid PID | --pidfile FILE) [--json FILE]\n"
+	        "usage: sampler mem   (--pid PID | --pidfile FILE)... [--json FILE]\n"
 	        "       sampler cpu   (--pid PID | --pidfile FILE) --interval S [--json FILE]\n"
 	        "       sampler count (--pid PID | --pidfile FILE) [--comm NAME]\n");
 	exit(2);
@@ -355,13 +364,24 @@ int main(int argc, char **argv)
 			usage();
 		if (strcmp(argv[i], "--pid") == 0) {
 			pid = atoi(argv[++i]);
+			if (pid <= 0 || n_roots == MAX_ROOTS)
+				usage();
+			roots[n_roots++] = pid;
 		} else if (strcmp(argv[i], "--pidfile") == 0) {
+			/* every PID in the file (spawn-fcgi -P writes one a line) */
 			FILE *f = fopen(argv[++i], "r");
-			if (f == NULL || fscanf(f, "%d", &pid) != 1) {
+			int got = 0, v;
+			while (f != NULL && n_roots < MAX_ROOTS && fscanf(f, "%d", &v) == 1)
+				if (v > 0) {
+					roots[n_roots++] = pid = v;
+					got++;
+				}
+			if (f != NULL)
+				fclose(f);
+			if (got == 0) {
 				fprintf(stderr, "sampler: cannot read a pid from %s\n", argv[i]);
 				return 1;
 			}
-			fclose(f);
 		} else if (strcmp(argv[i], "--interval") == 0) {
 			interval = atof(argv[++i]);
 		} else if (strcmp(argv[i], "--json") == 0) {
