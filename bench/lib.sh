@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# bench/lib.sh: what bench/run.sh and bench/ab.sh share, sourced by both.
+# bench/lib.sh: what bench/run.sh, bench/ab.sh and bench/vps.sh share.
 #
 # The caller sets REPO, BIN (the bench tools), SITE (the private site's
 # folder), PORT (first port tried), MAX_WORKERS, and defines say(); the
@@ -73,4 +73,27 @@ streams_gone() {
 		sleep 1
 	done
 	say "warning: $n events.fcgi processes still alive after 40 s"
+}
+
+# Runs loadclient in the background (CHILD) until its phase is "hold" or it
+# ended; true when it holds.  $1 json out, $2 log, rest: loadclient
+# arguments.  Uses the caller's WORK and BIN.
+run_client_bg() {
+	local json=$1 log=$2 status=$WORK/status
+	shift 2
+	rm -f "$status"
+	"$BIN/loadclient" --status-file "$status" --json "$json" "$@" 2>"$log" &
+	CHILD=$!
+	while kill -0 "$CHILD" 2>/dev/null; do
+		case $(cat "$status" 2>/dev/null || true) in hold | done) break ;; esac
+		sleep 0.2
+	done
+	[ "$(cat "$status" 2>/dev/null || true)" = hold ]
+}
+
+# Waits for the loadclient started by run_client_bg; shows its log ($1).
+finish_client() {
+	wait "$CHILD" || say "loadclient exited with $? (see its report)"
+	CHILD=""
+	sed 's/^/    /' "$1" >&2
 }

@@ -96,29 +96,8 @@ afford() {
 max_n=0
 for n in $NS; do [ "$n" -gt "$max_n" ] && max_n=$n; done
 
-# One Apache per mode: start_apache / stop_apache, poke, streams_gone (lib.sh).
-
-# Runs loadclient in the background; waits for phase "hold" or its end.
-# $1 json out, $2 log, rest: loadclient arguments.
-run_client_bg() {
-	local json=$1 log=$2 status=$WORK/status
-	shift 2
-	rm -f "$status"
-	"$BIN/loadclient" --status-file "$status" --json "$json" "$@" 2>"$log" &
-	CHILD=$!
-	while kill -0 "$CHILD" 2>/dev/null; do
-		case $(cat "$status" 2>/dev/null || true) in hold | done) break ;; esac
-		sleep 0.2
-	done
-	[ "$(cat "$status" 2>/dev/null || true)" = hold ]
-}
-
-finish_client() {
-	local log=$1
-	wait "$CHILD" || say "loadclient exited with $? (see its report)"
-	CHILD=""
-	sed 's/^/    /' "$log" >&2
-}
+# One Apache per mode: start_apache / stop_apache, poke, streams_gone, and
+# the load client: run_client_bg / finish_client (lib.sh).
 
 # --- the matrix ---------------------------------------------------------------
 for mode in $MODES; do

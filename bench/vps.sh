@@ -268,25 +268,6 @@ start_fcgid() {
 	ROOTS=(--pid "$MASTER")
 }
 
-# loadclient in the background until its phase is "hold" (or it ended).
-run_client_bg() {
-	local json=$1 log=$2 status=$WORK/status
-	shift 2
-	rm -f "$status"
-	"$BIN/loadclient" --status-file "$status" --json "$json" "$@" 2>"$log" &
-	CHILD=$!
-	while kill -0 "$CHILD" 2>/dev/null; do
-		case $(cat "$status" 2>/dev/null || true) in hold | done) break ;; esac
-		sleep 0.2
-	done
-	[ "$(cat "$status" 2>/dev/null || true)" = hold ]
-}
-finish_client() {
-	wait "$CHILD" || say "loadclient exited with $? (see its report)"
-	CHILD=""
-	sed 's/^/    /' "$1" >&2
-}
-
 open_s=$((30 + N / 200))   # opening 10,000 streams takes a while
 for mode in $MODES; do
 	need=$((open_s + POST_S + IDLE_S + 60))

@@ -18,29 +18,9 @@ import json
 import os
 import sys
 
-
-def load(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
-def get(d, *keys):
-    for k in keys:
-        if not isinstance(d, dict) or k not in d:
-            return None
-        d = d[k]
-    return d
-
-
-def fmt(v, digits=1, unit=""):
-    if v is None or (isinstance(v, (int, float)) and v < 0):
-        return "n/a"
-    if isinstance(v, float):
-        return f"{v:.{digits}f}{unit}"
-    return f"{v}{unit}"
+# load, get and fmt: the same reading and formatting as the main report.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from report import fmt, get, load  # noqa: E402
 
 
 def med(v):
