@@ -55,7 +55,7 @@ BINS    = cgi-bin/events.fcgi cgi-bin/post.fcgi ssectl
 # then the slower end-to-end ones (test_cgi, test_fastcgi).
 UNIT_TESTS = test_sse test_utf8 test_form test_request test_config test_ring test_publish \
              test_chatmsg test_store test_cgi test_fastcgi test_portability \
-             test_fcgi_wire test_hub
+             test_fcgi_wire test_hub test_listen
 
 PREFIX  ?= /usr/local
 BUILD   ?= build
