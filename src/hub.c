@@ -115,13 +115,22 @@ static void list_remove(struct conn *c)
 	c->prev = c->next = NULL;
 }
 
-/* The channel's list, created when the first stream of it arrives. */
-static struct channel *channel_get(struct hub *h, const char *name)
+/* The streams of a channel, or NULL when nobody follows it. */
+static struct channel *channel_find(struct hub *h, const char *name)
 {
 	for (struct channel *ch = h->channels; ch != NULL; ch = ch->next)
 		if (strcmp(ch->name, name) == 0)
 			return ch;
-	struct channel *ch = calloc(1, sizeof(*ch));
+	return NULL;
+}
+
+/* The channel's list, created when the first stream of it arrives. */
+static struct channel *channel_get(struct hub *h, const char *name)
+{
+	struct channel *ch = channel_find(h, name);
+	if (ch != NULL)
+		return ch;
+	ch = calloc(1, sizeof(*ch));
 	if (ch == NULL)
 		return NULL;
 	snprintf(ch->name, sizeof(ch->name), "%s", name);
@@ -363,14 +372,6 @@ static void fan_out(struct hub *h, struct channel *ch, long long id,
 		else
 			conn_send_stdout(h, c, h->frame.data, h->frame.len);
 	}
-}
-
-static struct channel *channel_find(struct hub *h, const char *name)
-{
-	for (struct channel *ch = h->channels; ch != NULL; ch = ch->next)
-		if (strcmp(ch->name, name) == 0)
-			return ch;
-	return NULL;
 }
 
 /* Row callback of read_store: one message to its channel's streams. */
