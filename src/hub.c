@@ -437,6 +437,8 @@ static void dispatch(struct hub *h, bool ask_store)
 {
 	if (h->live == 0 || h->ep->store == NULL)
 		return;
+	/* Started before the first post, the hub found no ring yet. */
+	ring_open_again(&h->ring, store_path(h->ep->store));
 	for (;;) {
 		enum ring_result r = h->ring.map != NULL && h->copy != NULL
 		                   ? ring_get(&h->ring, h->after + 1, h->copy)

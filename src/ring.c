@@ -201,6 +201,12 @@ void ring_open(struct ring *r, const char *database, uint64_t db)
 	close(fd);
 }
 
+void ring_open_again(struct ring *r, const char *database)
+{
+	if (r->map == NULL && r->db != 0)
+		ring_open(r, database, r->db);
+}
+
 void ring_close(struct ring *r)
 {
 	if (r->map != NULL)

@@ -126,6 +126,9 @@ void ring_wake(const char *database);
 /* Maps "<database>.notify" read-only; r->map stays NULL when unusable
  * (and when db is 0: a database without an identity has no ring). */
 void ring_open(struct ring *r, const char *database, uint64_t db);
+/* A reader opened before the first post made the file a ring (it is
+ * created empty by the watch) maps it now; does nothing once mapped. */
+void ring_open_again(struct ring *r, const char *database);
 void ring_close(struct ring *r);
 
 /* Copies message `id` out of the ring, when the ring holds it for sure. */

@@ -14,6 +14,9 @@
 #include "log.h"
 #include "platform.h"
 
+/* Write statements kept per connection; more than the write path has. */
+#define STORE_KEPT_MAX 16
+
 struct store {
 	sqlite3 *db;
 	char path[4096];
@@ -30,6 +33,12 @@ struct store {
 	sqlite3_stmt *newest;
 	sqlite3_stmt *begin;      /* a stream reads many times: no re-parsing */
 	sqlite3_stmt *commit;
+	/*
+	 * The write path's statements, each prepared at its first use and kept
+	 * (kept_stmt): a post.fcgi under FastCGI answers many posts on this
+	 * one connection, and a stream, which never writes, prepares none.
+	 */
+	struct { const char *sql; sqlite3_stmt *stmt; } kept[STORE_KEPT_MAX];
 	char error[STORE_ERROR_MAX];   /* the last failure, for the log */
 };
 
@@ -313,6 +322,8 @@ void store_close(struct store *st)
 	                          st->begin, st->commit };
 	for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++)
 		sqlite3_finalize(stmts[i]);
+	for (size_t i = 0; i < STORE_KEPT_MAX; i++)
+		sqlite3_finalize(st->kept[i].stmt);
 	sqlite3_close(st->db);   /* NULL is a harmless no-op */
 	free(st);
 }
@@ -499,16 +510,52 @@ enum store_status store_read(struct store *st, const char *channel,
 }
 
 /*
+ * The kept statement for sql, prepared at its first use.  The key is the
+ * address of sql: every caller passes a string literal of this file, so
+ * one call site is always one entry.  Past STORE_KEPT_MAX entries the
+ * statement is prepared for this use only (kept_done finalizes it).
+ */
+static sqlite3_stmt *kept_stmt(struct store *st, const char *sql, int *rc)
+{
+	size_t i = 0;
+	for (; i < STORE_KEPT_MAX && st->kept[i].sql != NULL; i++)
+		if (st->kept[i].sql == sql)
+			return st->kept[i].stmt;
+	sqlite3_stmt *stmt = NULL;
+	*rc = i < STORE_KEPT_MAX ? prepare(st, &stmt, sql)
+	                         : sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL);
+	if (*rc != SQLITE_OK)
+		return NULL;
+	if (i < STORE_KEPT_MAX) {
+		st->kept[i].sql = sql;
+		st->kept[i].stmt = stmt;
+	}
+	return stmt;
+}
+
+/* After a kept statement's last step: ready for its next use. */
+static void kept_done(struct store *st, sqlite3_stmt *stmt)
+{
+	for (size_t i = 0; i < STORE_KEPT_MAX; i++) {
+		if (st->kept[i].stmt == stmt) {
+			sqlite3_reset(stmt);
+			sqlite3_clear_bindings(stmt);
+			return;
+		}
+	}
+	sqlite3_finalize(stmt);
+}
+
+/*
  * fmt has one letter per parameter: 't' const char *, 'i' long long.
- * Keeps the write paths free of bind boilerplate; they run once per post,
- * so the prepare is not worth caching.
+ * Keeps the write paths free of bind boilerplate.
  */
 static int vrun(struct store *st, const char *sql, long long *first_col,
                 const char *fmt, va_list ap)
 {
-	sqlite3_stmt *stmt;
-	int rc = sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL);
-	if (rc != SQLITE_OK)
+	int rc = SQLITE_OK;
+	sqlite3_stmt *stmt = kept_stmt(st, sql, &rc);
+	if (stmt == NULL)
 		return rc;
 	for (int i = 0; fmt[i]; i++) {
 		if (fmt[i] == 't')
@@ -522,7 +569,7 @@ static int vrun(struct store *st, const char *sql, long long *first_col,
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
 		if (first_col != NULL && *first_col == -1)
 			*first_col = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
+	kept_done(st, stmt);
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
@@ -575,12 +622,12 @@ static enum store_status write_txn(struct store *st, const char *what,
                                    int (*body)(struct store *, void *),
                                    void *arg)
 {
-	int rc = exec(st, "BEGIN IMMEDIATE");
+	int rc = run(st, "BEGIN IMMEDIATE", "");
 	if (rc != SQLITE_OK)
 		return fail(st, rc, what);
 	rc = body(st, arg);
 	if (rc == SQLITE_OK)
-		rc = exec(st, "COMMIT");
+		rc = run(st, "COMMIT", "");
 	if (rc != SQLITE_OK) {
 		enum store_status s = fail(st, rc, what);
 		if (!sqlite3_get_autocommit(st->db))
@@ -600,18 +647,17 @@ struct publish_args {
 static int publish_body(struct store *st, void *arg)
 {
 	struct publish_args *a = arg;
-	sqlite3_stmt *stmt;
-	int rc = sqlite3_prepare_v2(st->db,
+	int rc = SQLITE_OK;
+	sqlite3_stmt *stmt = kept_stmt(st,
 	        "INSERT INTO messages(channel, event, data, created)"
-	        " VALUES(?1, ?2, ?3, CAST(strftime('%s','now') AS INTEGER))",
-	        -1, &stmt, NULL);
-	if (rc != SQLITE_OK)
+	        " VALUES(?1, ?2, ?3, CAST(strftime('%s','now') AS INTEGER))", &rc);
+	if (stmt == NULL)
 		return rc;
 	sqlite3_bind_text(stmt, 1, a->channel, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 2, a->event, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 3, a->data, (int)a->len, SQLITE_STATIC);
 	rc = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
+	kept_done(st, stmt);
 	if (rc != SQLITE_DONE)
 		return rc;
 	a->id = sqlite3_last_insert_rowid(st->db);
@@ -638,14 +684,14 @@ struct chat_args {
 /* Builds the message's JSON in its row and keeps a copy of it. */
 static int chat_data(struct store *st, struct chat_args *a)
 {
-	sqlite3_stmt *stmt;
 	/* json_object escapes every string correctly; the id is the row's. */
-	int rc = sqlite3_prepare_v2(st->db,
+	int rc = SQLITE_OK;
+	sqlite3_stmt *stmt = kept_stmt(st,
 	        "UPDATE messages SET data = json_object('id', id,"
 	        " 'channel', channel, 'user', ?2, 'text', ?3,"
 	        " 'time', strftime('%Y-%m-%dT%H:%M:%SZ', created, 'unixepoch'))"
-	        " WHERE id = ?1 RETURNING data", -1, &stmt, NULL);
-	if (rc != SQLITE_OK)
+	        " WHERE id = ?1 RETURNING data", &rc);
+	if (stmt == NULL)
 		return rc;
 	sqlite3_bind_int64(stmt, 1, a->id);
 	sqlite3_bind_text(stmt, 2, a->p->user, -1, SQLITE_STATIC);
@@ -654,7 +700,7 @@ static int chat_data(struct store *st, struct chat_args *a)
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
 		sb_append(a->data, sqlite3_column_text(stmt, 0),
 		          (size_t)sqlite3_column_bytes(stmt, 0));
-	sqlite3_finalize(stmt);
+	kept_done(st, stmt);
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 

@@ -189,8 +189,7 @@ static enum look look_in_ring(struct live *l)
 {
 	if (l->copy == NULL)
 		return LOOK_ASK_STORE;
-	if (l->ring.map == NULL)   /* the file may have become a ring */
-		ring_open(&l->ring, store_path(l->st), store_identity(l->st));
+	ring_open_again(&l->ring, store_path(l->st));
 	struct strbuf out = STRBUF_INIT;
 	enum ring_result r;
 	bool ok = true;

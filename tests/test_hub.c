@@ -10,6 +10,8 @@
 
 #include <sys/resource.h>
 
+#include "ring.h"
+
 #define WAIT_MS 5000   /* a generous bound for anything to arrive */
 
 /* The server of the running test, stopped by teardown if a check failed. */
@@ -126,6 +128,41 @@ static void test_many_streams_one_process(void **state)
 		close(chat[i]);
 	for (int i = 0; i < OTHER; i++)
 		close(other[i]);
+	sb_free(&out);
+	hub_stop(&s);
+}
+
+/*
+ * The notify file is created empty when the hub starts and becomes a ring
+ * at the first post: from then on the hub takes news from the ring, not
+ * from SQLite.  Told apart by text: the ring is given a copy of id 1 that
+ * differs from the row, before the row is committed.  A hub that never
+ * mapped the late ring would answer the wake from SQLite (nothing yet),
+ * then deliver the row's text at its fallback look.
+ */
+static void test_ring_made_after_start(void **state)
+{
+	(void)state;
+	struct server s;
+	hub_start(&s, "lifetime_s = 60\nkeepalive_s = 30\n");
+	struct strbuf out = STRBUF_INIT;
+	int fd = hub_request(&s, "GET", "channel=chat", NULL);
+	assert_true(read_answer(fd, &out, ": live\n", WAIT_MS));
+	struct store *st = tu_store_open(s.db, false);
+	ring_publish(s.db, store_identity(st), 1, "chat", "message", "from the ring", 13);
+	long long id = 0;
+	assert_int_equal(store_publish(st, "chat", "message", "from SQLite", 11, 100, &id),
+	                 STORE_OK);
+	assert_int_equal(id, 1);
+	sb_reset(&out);
+	if (!read_answer(fd, &out, "id: 1\ndata: from the ring\n\n", WAIT_MS))
+		fail_msg("got [%s]", sb_str(&out));
+	/* The row's commit is seen (data_version) but never sent again. */
+	publish(&s, "chat", "two");
+	assert_true(read_answer(fd, &out, "id: 2\ndata: two\n\n", WAIT_MS));
+	assert_null(strstr(sb_str(&out), "from SQLite"));
+	close(fd);
+	store_close(st);
 	sb_free(&out);
 	hub_stop(&s);
 }
@@ -426,6 +463,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_many_streams_one_process, teardown),
+		cmocka_unit_test_teardown(test_ring_made_after_start, teardown),
 		cmocka_unit_test_teardown(test_resume_and_reset, teardown),
 		cmocka_unit_test_teardown(test_other_answers, teardown),
 		cmocka_unit_test_teardown(test_lifetime_keepalive_and_cap, teardown),

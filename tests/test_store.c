@@ -219,6 +219,36 @@ static void test_chat_post_json_and_rate_limit(void **state)
 	sb_free(&data);
 }
 
+/*
+ * The write path keeps its prepared statements for the life of the
+ * connection (a post.fcgi under FastCGI).  Another program changing the
+ * schema in between must not break them: SQLite prepares them again.
+ */
+static void test_kept_statements_outlive_a_schema_change(void **state)
+{
+	struct fixture *f = *state;
+	struct chat_post p = { "chat", "a", "one", "127.0.0.1", 100, 10 };
+	struct strbuf data = STRBUF_INIT;
+	long long id;
+	assert_int_equal(store_post_chat(f->st, &p, &id, &data), STORE_OK);
+	assert_int_equal(publish(f->st, "news", "x", 10), 2);
+	sqlite3 *other;
+	assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(other, "CREATE INDEX by_created ON messages(created);"
+	                              " CREATE TABLE unrelated(x)", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(other);
+	p.text = "two";
+	assert_int_equal(store_post_chat(f->st, &p, &id, &data), STORE_OK);
+	assert_int_equal(id, 3);
+	assert_non_null(strstr(sb_str(&data), "\"text\":\"two\""));
+	assert_int_equal(publish(f->st, "news", "y", 10), 4);
+	struct collected c;
+	struct store_read_result res;
+	read_ok(f->st, "chat", 0, 50, &c, &res);
+	assert_int_equal(c.n, 2);
+	sb_free(&data);
+}
+
 static void test_busy_is_reported_and_nothing_stored(void **state)
 {
 	struct fixture *f = *state;
@@ -539,6 +569,7 @@ int main(void)
 		T(test_retention_and_gap),
 		T(test_unknown_id),
 		T(test_chat_post_json_and_rate_limit),
+		T(test_kept_statements_outlive_a_schema_change),
 		T(test_busy_is_reported_and_nothing_stored),
 		T(test_data_version_and_file_identity),
 		T(test_recreated_database_gets_a_new_identity),
