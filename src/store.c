@@ -511,11 +511,14 @@ enum store_status store_read(struct store *st, const char *channel,
 
 /*
  * The kept statement for sql, prepared at its first use.  The key is the
- * address of sql: every caller passes a string literal of this file, so
- * one call site is always one entry.  Past STORE_KEPT_MAX entries the
- * statement is prepared for this use only (kept_done finalizes it).
+ * address of sql, so callers go through the macros below, which accept
+ * string literals only: one call site is then always one entry.  The
+ * compiler may merge equal literals of two call sites into one entry;
+ * that is safe because every use steps its statement to the end and
+ * resets it (kept_done) before the next use begins.  Past STORE_KEPT_MAX
+ * entries the statement is prepared for this use only and finalized.
  */
-static sqlite3_stmt *kept_stmt(struct store *st, const char *sql, int *rc)
+static sqlite3_stmt *kept_stmt_at(struct store *st, const char *sql, int *rc)
 {
 	size_t i = 0;
 	for (; i < STORE_KEPT_MAX && st->kept[i].sql != NULL; i++)
@@ -546,6 +549,11 @@ static void kept_done(struct store *st, sqlite3_stmt *stmt)
 	sqlite3_finalize(stmt);
 }
 
+/* "" sql: a compile error for anything but a string literal. */
+#define kept_stmt(st, sql, rc) kept_stmt_at((st), "" sql, (rc))
+#define run(st, sql, ...) run_sql((st), "" sql, __VA_ARGS__)
+#define run_int(st, out, sql, ...) run_int_sql((st), (out), "" sql, __VA_ARGS__)
+
 /*
  * fmt has one letter per parameter: 't' const char *, 'i' long long.
  * Keeps the write paths free of bind boilerplate.
@@ -554,7 +562,7 @@ static int vrun(struct store *st, const char *sql, long long *first_col,
                 const char *fmt, va_list ap)
 {
 	int rc = SQLITE_OK;
-	sqlite3_stmt *stmt = kept_stmt(st, sql, &rc);
+	sqlite3_stmt *stmt = kept_stmt_at(st, sql, &rc);
 	if (stmt == NULL)
 		return rc;
 	for (int i = 0; fmt[i]; i++) {
@@ -574,7 +582,7 @@ static int vrun(struct store *st, const char *sql, long long *first_col,
 }
 
 /* Runs one statement with text/int arguments, ignoring result rows. */
-static int run(struct store *st, const char *sql, const char *fmt, ...)
+static int run_sql(struct store *st, const char *sql, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -584,8 +592,8 @@ static int run(struct store *st, const char *sql, const char *fmt, ...)
 }
 
 /* Like run, returning the first column of the first row (-1 if none). */
-static int run_int(struct store *st, long long *out, const char *sql,
-                   const char *fmt, ...)
+static int run_int_sql(struct store *st, long long *out, const char *sql,
+                       const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
