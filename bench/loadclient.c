@@ -49,6 +49,12 @@
  * is taken from `"id":` or from nchan's `"last_message_id":`); loss,
  * duplicates and latency never depend on ids, only on the seq in the data.
  *
+ * A slow client among the others: --stalled K opens K more streams when
+ * the listeners are open, sends their GET and never reads them; the report
+ * says how many the server ended and how many bytes waited for them.
+ * --pad C adds C filler characters to every message's text (up to 1900),
+ * so that a stalled stream's buffers fill within a short run.
+ *
  * Many connections: the client raises its RLIMIT_NOFILE to N + posters + 64
  * (the hard limit too when it may).  --sources K spreads the listeners'
  * source addresses over 127.0.0.2 .. 127.0.0.(K+1) (bind with
@@ -68,6 +74,7 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -96,6 +103,11 @@ typedef int64_t ns_t;
 #define MAX_LISTENERS 20000
 #define MAX_MESSAGES 1000000
 #define MAX_CELLS 50000000LL      /* N * M */
+#define PAD_MAX 1900              /* --pad: the text stays under 2000 characters */
+#define STALLED_MAX 100           /* --stalled */
+#define STALLED_RCVBUF 16384      /* a stalled stream's receive buffer */
+#define STALLED_QUIET_MS 3000     /* at the end, silence that means "open" */
+#define STALLED_CHECK_S 30        /* at the end, the most spent checking */
 #define DEFAULT_RETRY_MS 3000     /* what browsers use before any retry: */
 
 static ns_t now_ns(void)
@@ -446,7 +458,7 @@ struct poster {
 	bool reused;
 	unsigned requests;      /* on this connection */
 	ns_t t_send;
-	char out[2048];
+	char out[4096];           /* room for a padded JSON body */
 	size_t outlen, outoff;
 	char body[256];
 	size_t blen;
@@ -514,6 +526,8 @@ static struct {
 	const char *json_path, *status_path;
 	bool quiet, detail, post_raw;
 	int sources;            /* source addresses for listeners, 0: 127.0.0.1 */
+	int pad;                /* --pad: filler characters in each message */
+	int stalled;            /* --stalled: streams opened and never read */
 	/* run */
 	char tag[17];
 	int ep, timer_fd;
@@ -535,6 +549,9 @@ static struct {
 	long long delivered, duplicates, out_of_order, foreign, resets, other_events;
 	long long id_mismatch, comments, keepalives, frames, oversize, bad_seq;
 	long long late_after_drain;
+	int stalled_fd[STALLED_MAX];
+	int stalled_open, stalled_ended;   /* at the report */
+	long long stalled_bytes;
 	/* listener connection counters */
 	long long reconnects, stream_ends, conn_errors, proto_errors, http_status[6];
 	long long wrong_type;
@@ -1028,16 +1045,21 @@ static void poster_send(struct poster *P, int seq)
 
 static void poster_build(struct poster *P)
 {
-	char json[512];
+	char json[512 + PAD_MAX], pad[PAD_MAX + 8] = "";
 	P->t_send = now_ns();
+	if (R.pad > 0) {   /* " pad=xxx...": after the fields on_message reads */
+		memcpy(pad, " pad=", 5);
+		memset(pad + 5, 'x', (size_t)R.pad);
+		pad[5 + R.pad] = '\0';
+	}
 	int jn;
 	if (R.post_raw)
-		jn = snprintf(json, sizeof(json), "run=%s seq=%d t=%lld", R.tag, P->seq,
-		              (long long)P->t_send);
+		jn = snprintf(json, sizeof(json), "run=%s seq=%d t=%lld%s", R.tag, P->seq,
+		              (long long)P->t_send, pad);
 	else
 		jn = snprintf(json, sizeof(json),
-		              "{\"channel\":\"%s\",\"user\":\"%s\",\"text\":\"run=%s seq=%d t=%lld\"}",
-		              R.channel, R.user, R.tag, P->seq, (long long)P->t_send);
+		              "{\"channel\":\"%s\",\"user\":\"%s\",\"text\":\"run=%s seq=%d t=%lld%s\"}",
+		              R.channel, R.user, R.tag, P->seq, (long long)P->t_send, pad);
 	int n = snprintf(P->out, sizeof(P->out),
 	                 "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\n"
 	                 "Accept: application/json\r\nUser-Agent: sse-cgi-loadclient\r\n"
@@ -1197,6 +1219,70 @@ static void json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+/*
+ * --stalled: streams that send their GET and never read a byte, as a frozen
+ * tab or a dead network would.  Blocking sockets outside the epoll loop,
+ * opened when the listeners are; the server must end them (its buffer for
+ * them fills) without the listeners' latency changing.
+ */
+static void open_stalled(void)
+{
+	char req[3072];
+	int n = snprintf(req, sizeof(req),
+	                 "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n"
+	                 "Cache-Control: no-cache\r\nUser-Agent: sse-cgi-loadclient stalled\r\n\r\n",
+	                 R.stream_url.path, R.stream_url.host);
+	/* A small receive buffer, fixed (no autotuning), so that what waits
+	 * for the stalled stream reaches the server's limit within a short run;
+	 * on loopback an autotuned one held the whole run's 825 KB. */
+	int rcvbuf = STALLED_RCVBUF;
+	for (int i = 0; i < R.stalled; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd >= 0)
+			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+		if (fd < 0 || connect(fd, (const struct sockaddr *)&R.stream_url.addr,
+		                      sizeof(R.stream_url.addr)) != 0 ||
+		    n <= 0 || (size_t)n >= sizeof(req) || write(fd, req, (size_t)n) != n)
+			die("a stalled stream could not be opened: %s", strerror(errno));
+		R.stalled_fd[i] = fd;
+	}
+}
+
+/*
+ * At the end: which stalled streams did the server end?  Behind a proxy
+ * the end arrives after everything the proxy still holds for the stream
+ * (megabytes in its socket's send buffer), so each is read until EOF or a
+ * reset (ended), or until STALLED_QUIET_MS pass without a byte (still open);
+ * STALLED_CHECK_S bounds the whole check.
+ */
+static void check_stalled(void)
+{
+	static char sink[65536];
+	ns_t deadline = now_ns() + (ns_t)STALLED_CHECK_S * NS_PER_S;
+	for (int i = 0; i < R.stalled; i++) {
+		int fd = R.stalled_fd[i];
+		bool ended = false;
+		for (;;) {
+			struct pollfd pfd = { .fd = fd, .events = POLLIN };
+			if (now_ns() >= deadline || poll(&pfd, 1, STALLED_QUIET_MS) == 0)
+				break;   /* quiet: still open */
+			ssize_t got = recv(fd, sink, sizeof(sink), MSG_DONTWAIT);
+			if (got > 0) {
+				R.stalled_bytes += got;
+			} else if (got == 0 || (errno != EINTR && errno != EAGAIN &&
+			                        errno != EWOULDBLOCK)) {
+				ended = true;   /* EOF, or a reset */
+				break;
+			}
+		}
+		if (ended)
+			R.stalled_ended++;
+		else
+			R.stalled_open++;
+		close(fd);
+	}
+}
+
 static void report(void)
 {
 	ns_t t_end = now_ns();
@@ -1297,6 +1383,8 @@ static void report(void)
 	struct stats lat_copy = lat;
 	json_stats(f, "latency_ms", &lat_copy, false);
 	fprintf(f, "},\"client\":{\"cpu_s\":%.3f,\"max_rss_kib\":%ld}", cpu, ru.ru_maxrss);
+	fprintf(f, ",\"stalled\":{\"count\":%d,\"ended\":%d,\"open\":%d,\"bytes\":%lld,\"pad\":%d}",
+	        R.stalled, R.stalled_ended, R.stalled_open, R.stalled_bytes, R.pad);
 	if (R.detail) {
 		/* [delivered, lost, duplicates, out_of_order, connects, first_byte_ms] */
 		fprintf(f, ",\"per_listener\":[");
@@ -1357,6 +1445,10 @@ static void report(void)
 		        pct_ms(&R.post_rtt, 0.5), pct_ms(&R.post_rtt, 0.99), (double)R.max_lag / 1e6,
 		        (long long)lat.n, expected, lost, R.duplicates, R.out_of_order,
 		        pct_ms(&lat, 0.5), pct_ms(&lat, 0.9), pct_ms(&lat, 0.99), pct_ms(&lat, 1.0));
+		if (R.stalled > 0)
+			fprintf(stderr, "  stalled    %d never read: at the end %d had ended, %d were still"
+			        " open; they got %lld bytes\n",
+			        R.stalled, R.stalled_ended, R.stalled_open, R.stalled_bytes);
 	}
 	free(lat.v);
 }
@@ -1404,6 +1496,7 @@ static void advance_phases(ns_t now)
 	case P_OPENING:
 		if (R.n_ready + R.n_failed_unready >= R.n || now >= R.phase_end) {
 			R.t_open_done = now;
+			open_stalled();
 			set_phase(P_WARMUP);
 			R.phase_end = now + (ns_t)R.warmup_ms * NS_PER_MS;
 		}
@@ -1475,7 +1568,8 @@ static void usage(void)
 	        "                  [--warmup MS] [--drain MS] [--hold S] [--open-timeout S]\n"
 	        "                  [--timeout S] [--post-duration S] [--ramp MS]\n"
 	        "                  [--reconnect-delay MS|retry] [--status-file F] [--json F]\n"
-	        "                  [--detail] [--quiet] [--post-raw] [--sources K]\n");
+	        "                  [--detail] [--quiet] [--post-raw] [--sources K]\n"
+	        "                  [--pad CHARS (0..1900)] [--stalled K (0..100)]\n");
 	exit(2);
 }
 
@@ -1569,6 +1663,10 @@ int main(int argc, char **argv)
 			R.post_raw = true;
 		else if (strcmp(a, "--sources") == 0)
 			R.sources = atoi(need(argc, argv, &i));
+		else if (strcmp(a, "--pad") == 0)
+			R.pad = atoi(need(argc, argv, &i));
+		else if (strcmp(a, "--stalled") == 0)
+			R.stalled = atoi(need(argc, argv, &i));
 		else
 			usage();
 	}
@@ -1601,11 +1699,14 @@ int main(int argc, char **argv)
 	if (R.url_stream_arg[0])
 		set_channel(R.stream_url.path, sizeof(R.stream_url.path), R.channel);
 
+	if (R.pad < 0 || R.pad > PAD_MAX || R.stalled < 0 || R.stalled > STALLED_MAX ||
+	    (R.stalled > 0 && R.n == 0))
+		die("--pad is 0..%d, --stalled 0..%d (and needs listeners)", PAD_MAX, STALLED_MAX);
 	if (R.sources < 0 || R.sources > 250)
 		die("%s", "--sources is 0..250");
 	if (R.sources == 0 && R.n > 5000)
 		R.sources = (R.n + 4999) / 5000;
-	raise_nofile((rlim_t)R.n + (rlim_t)R.posters + 64);
+	raise_nofile((rlim_t)R.n + (rlim_t)R.posters + (rlim_t)R.stalled + 64);
 
 	unsigned char rnd[8];
 	FILE *ur = fopen("/dev/urandom", "rb");
@@ -1718,6 +1819,7 @@ int main(int argc, char **argv)
 		poster_close(&R.ps[i]);
 	if (R.t_post_end == 0 && R.t_post_start != 0)
 		R.t_post_end = now_ns();
+	check_stalled();
 	report();
 	set_phase(P_DONE);
 	int rc = R.timed_out || R.interrupted ? 3 : 0;

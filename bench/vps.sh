@@ -19,7 +19,13 @@
 # processes (private and PSS from smaps_rollup, summed over nginx or Apache
 # and every FastCGI process) idle without streams and idle with N streams;
 # CPU of those processes over VPS_IDLE_S s with N idle streams; in the hub
-# setup also posts/s with VPS_POSTERS closed-loop posters against post.fcgi.
+# setup also posts/s with VPS_POSTERS closed-loop posters against post.fcgi,
+# and a stalled reader: VPS_STALL_N (100) listeners at VPS_STALL_RATE (100)
+# posts/s of 1900 more characters for VPS_STALL_S (30) s, once alone and
+# once with one more stream that never reads (loadclient --stalled 1): the
+# others' latency side by side, and whether the hub ended the stalled one.
+# ~6 MB per stream: nginx's socket to a stalled client takes ~4 MB before
+# the hub's own 256 KiB limit is reached (VPS_STALL_S=0 skips the step).
 #
 #   make bench       runs bench/run.sh, then this at N = 300 (~5 min)
 #   make bench-10k   this at N = 10000, 1 post/s, hub and nchan (~4 min)
@@ -43,6 +49,9 @@ IDLE_S=${VPS_IDLE_S:-30}
 POSTERS=${VPS_POSTERS:-8}
 POST_BENCH_S=${VPS_POST_BENCH_S:-10}
 POST_F=${VPS_POST_F:-4}
+STALL_N=${VPS_STALL_N:-100}
+STALL_RATE=${VPS_STALL_RATE:-100}
+STALL_S=${VPS_STALL_S:-30}
 WORKERS=${VPS_NGINX_WORKERS:-1}
 BUDGET_S=${VPS_BUDGET_S:-480}
 PORT=${VPS_PORT:-18580}
@@ -310,6 +319,18 @@ for mode in $MODES; do
 			2>"$WORK/hub-posts.log" || true
 		sed 's/^/    /' "$WORK/hub-posts.log" >&2
 	fi
+	if [ "$mode" = hub ] && [ "$STALL_S" != 0 ]; then
+		for k in 0 1; do
+			say "hub: $STALL_N listeners, $STALL_RATE posts/s of 1900 more characters for ${STALL_S}s, $k stalled"
+			"$BIN/loadclient" --url-stream "$STREAM_URL?channel=vps-stall-$k" --url-post "$POST_URL" \
+				--channel "vps-stall-$k" -n "$STALL_N" -m $((STALL_RATE * STALL_S)) -r "$STALL_RATE" \
+				-k 4 --pad 1900 --stalled "$k" --warmup 1000 --drain 5000 --open-timeout 30 \
+				--timeout $((STALL_S + 60)) --json "$WORK/hub-stall$k.json" 2>"$WORK/hub-stall$k.log" || true
+			sed 's/^/    /' "$WORK/hub-stall$k.log" >&2
+			# the hub's own count: its log line for each stream it ended
+			grep -c 'stopped reading' "$WORK/hub/logs/events.log" >"$WORK/hub-stall$k.hub-ended" || true
+		done
+	fi
 	cp "$WORK"/hub/logs/events.log "$WORK/hub-events.log" 2>/dev/null || true
 	stop_servers
 done
@@ -329,6 +350,7 @@ V_LOAD_START=$LOAD_START
 V_LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 export V_MODES="$MODES" V_N="$N" V_RATE="$RATE" V_POST_S="$POST_S" V_IDLE_S="$IDLE_S"
 export V_POSTERS="$POSTERS" V_POST_F="$POST_F" V_WORKERS="$WORKERS" V_TAG="$TAG"
+export V_STALL_N="$STALL_N" V_STALL_RATE="$STALL_RATE" V_STALL_S="$STALL_S"
 export V_NGINX; V_NGINX=$("$NGINX" -v 2>&1 | sed 's/^nginx version: //')
 export V_NCHAN; V_NCHAN=$(dpkg-query -W -f '${Version}' libnginx-mod-nchan 2>/dev/null || echo "?")
 mkdir -p "$OUT"

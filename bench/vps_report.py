@@ -57,7 +57,10 @@ def main():
                      "idle_seconds": int(env.get("V_IDLE_S", "30")),
                      "posters": int(env.get("V_POSTERS", "8")),
                      "post_fcgi_processes": int(env.get("V_POST_F", "4")),
-                     "nginx_workers": int(env.get("V_WORKERS", "1"))},
+                     "nginx_workers": int(env.get("V_WORKERS", "1")),
+                     "stall_n": int(env.get("V_STALL_N", "100")),
+                     "stall_rate": float(env.get("V_STALL_RATE", "100")),
+                     "stall_seconds": int(env.get("V_STALL_S", "30"))},
         "modes": {},
     }
     for mode in modes:
@@ -65,6 +68,14 @@ def main():
              for k in ("info", "n", "mem0", "memN", "cpu")}
         if mode == "hub":
             m["posts"] = load(os.path.join(work, "hub-posts.json"))
+            m["stall"] = [load(os.path.join(work, f"hub-stall{k}.json")) for k in (0, 1)]
+            m["stall_hub_ended"] = []
+            for k in (0, 1):   # cumulative counts of the hub's log line
+                try:
+                    with open(os.path.join(work, f"hub-stall{k}.hub-ended")) as f:
+                        m["stall_hub_ended"].append(int(f.read().strip() or 0))
+                except (OSError, ValueError):
+                    m["stall_hub_ended"].append(None)
             try:
                 with open(os.path.join(work, "hub-events.log")) as f:
                     m["hub_log"] = f.read()[-2000:]
@@ -151,6 +162,32 @@ def main():
                      f" {s['post_fcgi_processes']} long-lived FastCGI processes (spawn-fcgi)"
                      f" behind nginx: {fmt(get(p, 'posts', 'ok_per_s'))}"
                      f" ({fmt(get(p, 'posts', 'failed'))} failed).")
+            L.append("")
+        st = [x or {} for x in (res["modes"]["hub"].get("stall") or [])]
+        if len(st) == 2 and st[0] and st[1]:
+            L.append(f"A stalled reader: {s['stall_n']} listeners, {s['stall_rate']:g} posts/s"
+                     f" with 1900 more characters each, {s['stall_seconds']} s, hub behind nginx;"
+                     " once alone, once with one more stream that sends its GET and never reads:")
+            L.append("")
+            he = res["modes"]["hub"].get("stall_hub_ended") or [None, None]
+            L.append("| run | delivered / expected | lost | p50 | p90 | p99 | max"
+                     " | streams the hub ended (its log) | stalled stream: end seen by the client,"
+                     " bytes it got |")
+            L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+            for k, c in enumerate(st):
+                lat = lambda q: fmt(get(c, "delivery", "latency_ms", q))
+                by_hub = he[k] - (he[0] or 0) if k and he[k] is not None else he[k]
+                seen = (f"{fmt(get(c, 'stalled', 'ended'))} of {fmt(get(c, 'stalled', 'count'))},"
+                        f" {fmt(get(c, 'stalled', 'bytes'))}" if k else "")
+                L.append(f"| {'one stalled' if k else 'none stalled'}"
+                         f" | {fmt(get(c, 'delivery', 'delivered'))} / {fmt(get(c, 'delivery', 'expected'))}"
+                         f" | {fmt(get(c, 'delivery', 'lost'))} | {lat('p50')} ms | {lat('p90')} ms"
+                         f" | {lat('p99')} ms | {lat('max')} ms | {fmt(by_hub)} | {seen} |")
+            a = get(st[0], "delivery", "latency_ms", "p99")
+            b = get(st[1], "delivery", "latency_ms", "p99")
+            if a and b and a > 0:
+                L.append("")
+                L.append(f"p99 with the stalled reader / without: {fmt(b / a, 2)}.")
             L.append("")
         h, nc = rows.get("hub"), rows.get("nchan")
         L.append("Targets for (a), measured, not asserted:")
