@@ -16,6 +16,10 @@ one way per run:
   oneshot       each answer sends what is new and ends (retry: 100)
   dup           the server sends every event twice (must count duplicates)
   drop          the server skips message seq=3 (must count losses)
+  stall-end     as chunked, with --stalled 1 --pad 1900: the stalled stream
+                gets 40 KB and its end (must be counted ended, every byte)
+  stall-open    as chunked, with --stalled 1: the stalled stream gets 40 KB
+                and stays open (must be counted open)
 
 and checks the counts loadclient reports.  Exit status 0 when all pass.
 Bounded: every loadclient run has --timeout 20; the server threads are
@@ -73,9 +77,23 @@ class Handler(socketserver.StreamRequestHandler):
                 continue
             mode = target.split("mode=")[1].split("&")[0]
             channel = target.split("channel=")[1].split("&")[0]
+            if "stalled" in headers.get("user-agent", ""):
+                self.stalled(mode)
+                return
             last = int(headers.get("last-event-id", "0") or 0)
             self.stream(mode, channel, last)
             return
+
+    STALLED_BYTES = 40000
+
+    def stalled(self, mode):
+        """A stalled stream: 40 KB of comment, then the end or silence."""
+        body = b": " + b"s" * (self.STALLED_BYTES - 3) + b"\n"
+        self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                         b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+        self.wfile.flush()
+        if mode == "stall-open":
+            time.sleep(25)   # past the client's end; a daemon thread
 
     def frame(self, mode, mid, data):
         if mode == "cr":
@@ -160,6 +178,9 @@ def main():
         "oneshot": dict(lost=0, dup=0, reconnects=True),
         "dup": dict(lost=0, dup="n*m"),
         "drop": dict(lost="n", dup=0),
+        "stall-end": dict(lost=0, dup=0, args=["--stalled", "1", "--pad", "1900"],
+                          stalled="ended"),
+        "stall-open": dict(lost=0, dup=0, args=["--stalled", "1"], stalled="open"),
     }
     n, m = 5, 12
     failures = 0
@@ -168,7 +189,7 @@ def main():
             [client, "--url-stream", f"http://127.0.0.1:{port}/events?mode={mode}",
              "--url-post", f"http://127.0.0.1:{port}/post", "--channel", f"self-{mode}",
              "-n", str(n), "-m", str(m), "-r", "20", "--warmup", "200", "--drain", "2000",
-             "--timeout", "20", "--quiet"],
+             "--timeout", "20", "--quiet"] + want.get("args", []),
             capture_output=True, text=True, timeout=30)
         try:
             r = json.loads(out.stdout)
@@ -196,6 +217,16 @@ def main():
             problems.append(f"listeners {L}")
         if d["latency_ms"]["count"] and d["latency_ms"]["p50"] <= 0:
             problems.append("latency not positive")
+        st = r.get("stalled", {})
+        if want.get("stalled"):
+            headers = 150   # the status line and headers, roughly
+            if st.get(want["stalled"]) != 1 or st.get("count") != 1:
+                problems.append(f"stalled {st}, want 1 {want['stalled']}")
+            if want["stalled"] == "ended" and not (
+                    Handler.STALLED_BYTES < st.get("bytes", 0) < Handler.STALLED_BYTES + headers):
+                problems.append(f"stalled bytes {st.get('bytes')}")
+        elif st.get("count") != 0:
+            problems.append(f"stalled {st}")
         status = "ok  " if not problems else "FAIL"
         failures += bool(problems)
         print(f"{status} {mode:13} delivered {d['delivered']}/{d['expected']}, lost {d['lost']},"
