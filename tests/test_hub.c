@@ -138,8 +138,8 @@ static void test_many_streams_one_process(void **state)
  * at the first post: from then on the hub takes news from the ring, not
  * from SQLite.  Told apart by text: the ring is given a copy of id 1 that
  * differs from the row, before the row is committed.  A hub that never
- * mapped the late ring would answer the wake from SQLite (nothing yet),
- * then deliver the row's text at its fallback look.
+ * mapped the late ring answers the wake from SQLite (nothing there yet)
+ * and sends the row's text only at a later look, if at all.
  */
 static void test_ring_made_after_start(void **state)
 {
