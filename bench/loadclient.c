@@ -1251,28 +1251,38 @@ static void open_stalled(void)
 /*
  * At the end: which stalled streams did the server end?  Behind a proxy
  * the end arrives after everything the proxy still holds for the stream
- * (megabytes in its socket's send buffer), so each is read until EOF or a
- * reset (ended), or until STALLED_QUIET_MS pass without a byte (still open);
- * STALLED_CHECK_S bounds the whole check.
+ * (megabytes in its socket's send buffer), so each is read until its
+ * response is over: the last chunk of a chunked body (the connection stays
+ * open for another request), EOF or a reset; or until STALLED_QUIET_MS pass
+ * without a byte (still open).  STALLED_CHECK_S bounds the whole check.
  */
 static void check_stalled(void)
 {
 	static char sink[65536];
+	static const char last_chunk[] = "\r\n0\r\n\r\n";
+	const size_t lc = sizeof(last_chunk) - 1;
 	ns_t deadline = now_ns() + (ns_t)STALLED_CHECK_S * NS_PER_S;
 	for (int i = 0; i < R.stalled; i++) {
 		int fd = R.stalled_fd[i];
 		bool ended = false;
-		for (;;) {
+		char tail[sizeof(last_chunk)] = "";   /* the last bytes read */
+		size_t tlen = 0;
+		while (!ended) {
 			struct pollfd pfd = { .fd = fd, .events = POLLIN };
 			if (now_ns() >= deadline || poll(&pfd, 1, STALLED_QUIET_MS) == 0)
 				break;   /* quiet: still open */
 			ssize_t got = recv(fd, sink, sizeof(sink), MSG_DONTWAIT);
 			if (got > 0) {
 				R.stalled_bytes += got;
+				size_t take = (size_t)got < lc ? (size_t)got : lc;
+				size_t keep = tlen + take > lc ? lc - take : tlen;
+				memmove(tail, tail + tlen - keep, keep);
+				memcpy(tail + keep, sink + got - (ssize_t)take, take);
+				tlen = keep + take;
+				ended = tlen == lc && memcmp(tail, last_chunk, lc) == 0;
 			} else if (got == 0 || (errno != EINTR && errno != EAGAIN &&
 			                        errno != EWOULDBLOCK)) {
 				ended = true;   /* EOF, or a reset */
-				break;
 			}
 		}
 		if (ended)

@@ -549,6 +549,11 @@ static void put_end_request(struct strbuf *out, uint16_t id,
 	put_record(out, FCGI_TYPE_END_REQUEST, id, body, sizeof(body));
 }
 
+size_t fcgi_record_size(const uint8_t hdr[FCGI_HEADER_SIZE])
+{
+	return FCGI_HEADER_SIZE + ((size_t)hdr[4] << 8 | hdr[5]) + hdr[6];
+}
+
 void fcgi_write_end_request(struct strbuf *out, uint16_t id,
                             uint32_t app_status)
 {

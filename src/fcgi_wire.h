@@ -174,6 +174,10 @@ void fcgi_parser_release_params(struct fcgi_parser *p);
  */
 void fcgi_parser_end_request(struct fcgi_parser *p);
 
+/* The whole size of the record whose header is at hdr: the header, its
+ * content and its padding. */
+size_t fcgi_record_size(const uint8_t hdr[FCGI_HEADER_SIZE]);
+
 /* --- writers: application to web server ----------------------------------- */
 
 /* Zeros for padding, for callers that send a header and payload by writev. */

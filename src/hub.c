@@ -49,6 +49,8 @@ struct conn {
 	long long last_write;      /* ms */
 	struct strbuf backlog;     /* bytes its socket has not taken yet */
 	size_t backlog_off;
+	size_t backlog_bound;      /* in backlog: whole records from here on
+	                            * (before it, the rest of one begun) */
 };
 
 /* The streams of one channel. */
@@ -235,10 +237,22 @@ static void conn_flush(struct hub *h, struct conn *c)
 	}
 }
 
+static void conn_end_behind(struct hub *h, struct conn *c);
+
+/* The first record boundary at or after `at` in data, whole records. */
+static size_t record_boundary(const void *data, size_t at)
+{
+	size_t pos = 0;
+	while (pos < at)
+		pos += fcgi_record_size((const uint8_t *)data + pos);
+	return pos;
+}
+
 /*
- * Sends bytes: straight to the socket when nothing waits, else behind what
- * waits.  A stream that owes more than HUB_BACKLOG_MAX is ended: its client
- * is not reading, and it will resume by Last-Event-ID when it does.
+ * Sends bytes, whole FastCGI records: straight to the socket when nothing
+ * waits, else behind what waits.  A stream that owes more than
+ * HUB_BACKLOG_MAX is ended (conn_end_behind): its client is not reading,
+ * and it will resume by Last-Event-ID when it does.
  */
 static void conn_send(struct hub *h, struct conn *c, const void *data,
                       size_t len)
@@ -263,9 +277,14 @@ static void conn_send(struct hub *h, struct conn *c, const void *data,
 	if (c->backlog.len - c->backlog_off + (len - sent) > HUB_BACKLOG_MAX) {
 		log_msg("events", "a stream's client stopped reading: %d KiB waiting;"
 		        " ending it", HUB_BACKLOG_MAX / 1024);
-		conn_close(h, c);
+		if (c->state == CONN_LIVE && sent == 0)
+			conn_end_behind(h, c);
+		else
+			conn_close(h, c);   /* its end is queued already, or half sent */
 		return;
 	}
+	if (c->backlog.len == 0)   /* it may begin with the rest of a record */
+		c->backlog_bound = record_boundary(data, sent) - sent;
 	sb_append(&c->backlog, (const char *)data + sent, len - sent);
 	if (sb_failed(&c->backlog)) {
 		conn_close(h, c);
@@ -312,6 +331,32 @@ static void conn_end_saying(struct hub *h, struct conn *c, const char *why)
 	conn_send_stdout(h, c, out.data, out.len);
 	sb_free(&out);
 	conn_end(h, c);
+}
+
+/*
+ * A live stream whose client stopped reading: past HUB_BACKLOG_MAX.  A close
+ * would cut the FastCGI stream short, maybe inside a record: the web server
+ * reports its upstream as failed and the browser sees a broken response.
+ * So what waits is dropped after the record being written (half a record
+ * would break the FastCGI stream), and a proper end follows it: retry, the
+ * reason, END_REQUEST.  The connection stays until that has left (when the
+ * client reads again) or the web server gives up on its client (nginx's
+ * send_timeout, 60 s by default), at most HUB_BEHIND_LINGER_MS; it holds at
+ * most one record meanwhile.  The browser resumes by Last-Event-ID: nothing
+ * is lost.
+ */
+static void conn_end_behind(struct hub *h, struct conn *c)
+{
+	size_t cut = c->backlog_bound;
+	while (cut < c->backlog_off)
+		cut += fcgi_record_size((const uint8_t *)c->backlog.data + cut);
+	sb_truncate(&c->backlog, cut);
+	if (c->backlog_off == c->backlog.len) {
+		sb_reset(&c->backlog);
+		c->backlog_off = 0;
+	}
+	conn_end_saying(h, c, "this stream fell behind");
+	c->deadline = now_ms() + HUB_BEHIND_LINGER_MS;
 }
 
 /* Ends every live stream (database replaced or failing, or shutdown). */

@@ -20,8 +20,9 @@
  *
  * A slow client never delays the others: writes never block, and what a
  * socket does not take waits in that stream's own buffer.  Past
- * HUB_BACKLOG_MAX bytes the stream is ended (the browser reconnects and
- * resumes by Last-Event-ID, losing nothing).  A gone client shows as the
+ * HUB_BACKLOG_MAX bytes the stream is ended: what waits is dropped, its
+ * end is queued instead, and the browser reconnects and resumes by
+ * Last-Event-ID, losing nothing.  A gone client shows as the
  * web server closing the FastCGI connection: nginx at once; lighttpd at
  * the stream's next write (a keepalive at the latest); mod_proxy_fcgi only
  * at the second write after the client's close, so within two keepalives.
@@ -49,6 +50,9 @@
 #define HUB_REQUEST_WAIT_MS 10000    /* a connection must ask within this */
 #define HUB_DRAIN_MS 2000            /* SIGTERM: time for the ends to leave */
 #define HUB_LINGER_MS 5000           /* an ended request's web server closes */
+#define HUB_BEHIND_LINGER_MS 120000  /* the end of a stalled stream waits for
+                                      * its client to read again (nginx's
+                                      * send_timeout is 60 s): conn_end_behind */
 #define HUB_SPARE_FDS 32             /* descriptors kept for everything else */
 
 /* Serves streams on listen_fd until SIGTERM; returns the exit status. */

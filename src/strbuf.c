@@ -80,6 +80,14 @@ void sb_reset(struct strbuf *sb)
 		sb->data[0] = '\0';
 }
 
+void sb_truncate(struct strbuf *sb, size_t len)
+{
+	if (len >= sb->len)
+		return;
+	sb->len = len;
+	sb->data[len] = '\0';
+}
+
 void sb_free(struct strbuf *sb)
 {
 	free(sb->data);

@@ -36,6 +36,8 @@ void sb_vprintf(struct strbuf *sb, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
 /* Empties the buffer but keeps its memory for the next frame. */
 void sb_reset(struct strbuf *sb);
+/* Keeps the first len bytes (len <= sb->len). */
+void sb_truncate(struct strbuf *sb, size_t len);
 void sb_free(struct strbuf *sb);
 bool sb_failed(const struct strbuf *sb);
 /* The content as a C string ("" for an empty buffer). */
