@@ -2,9 +2,10 @@
 # bench/lib.sh: what bench/run.sh, bench/ab.sh and bench/vps.sh share.
 #
 # The caller sets REPO, BIN (the bench tools), SITE (the private site's
-# folder), PORT (first port tried), MAX_WORKERS, and defines say(); the
-# functions here set MASTER (Apache's PID) and BASE (its URL) and
-# INOTIFY_SAVED (the limit to put back, when raised).
+# folder), PORT (first port tried), MAX_WORKERS, and defines say() (and
+# die(), for need_built); the functions here set MASTER (Apache's PID),
+# BASE (its URL), BINDIR (need_built) and INOTIFY_SAVED (the limit to put
+# back, when raised).
 
 # Every stream process holds one inotify instance (src/watch.h); Linux
 # allows 128 per user by default, and in the bench all streams run as one
@@ -12,6 +13,21 @@
 # Past the limit a stream still works but falls back to polling, which is
 # not what a VPS admin running hundreds of listeners would configure: as
 # root, raise the limit for the run (restore_inotify_limit puts it back).
+# The bench tools named (in BIN), both binaries (sets BINDIR: SSE_TEST_BINARIES
+# or the repo's cgi-bin) and python3 for the report; the caller's die()
+# names what is missing and what builds it.
+need_built() {
+	local t
+	for t in "$@"; do
+		[ -x "$BIN/$t" ] || die "$BIN/$t missing: run make bench-tools (or make bench)"
+	done
+	BINDIR=${SSE_TEST_BINARIES:-$REPO/cgi-bin}
+	for t in events.fcgi post.fcgi; do
+		[ -x "$BINDIR/$t" ] || die "$BINDIR/$t missing: run make"
+	done
+	command -v python3 >/dev/null || die "python3 is needed for the report"
+}
+
 INOTIFY_FILE=/proc/sys/fs/inotify/max_user_instances
 INOTIFY_SAVED=""
 raise_inotify_limit() {

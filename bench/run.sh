@@ -49,14 +49,7 @@ die() { echo "bench: $*" >&2; exit 1; }
 # shellcheck source=bench/lib.sh
 . "$REPO/bench/lib.sh"
 
-for t in loadclient sampler postbench; do
-	[ -x "$BIN/$t" ] || die "$BIN/$t missing: run make bench-tools (or make bench)"
-done
-BINDIR=${SSE_TEST_BINARIES:-$REPO/cgi-bin}
-for b in events.fcgi post.fcgi; do
-	[ -x "$BINDIR/$b" ] || die "$BINDIR/$b missing: run make"
-done
-command -v python3 >/dev/null || die "python3 is needed to assemble the report"
+need_built loadclient sampler postbench
 [ -x "$REPO/scripts/apache.sh" ] || die "scripts/apache.sh missing"
 
 START=$(date +%s)

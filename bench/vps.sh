@@ -67,14 +67,7 @@ die() { echo "vps: $*" >&2; exit 1; }
 # shellcheck source=bench/lib.sh
 . "$REPO/bench/lib.sh"
 
-for t in loadclient sampler; do
-	[ -x "$BIN/$t" ] || die "$BIN/$t missing: run make bench-tools"
-done
-BINDIR=${SSE_TEST_BINARIES:-$REPO/cgi-bin}
-for b in events.fcgi post.fcgi; do
-	[ -x "$BINDIR/$b" ] || die "$BINDIR/$b missing: run make"
-done
-command -v python3 >/dev/null || die "python3 is needed for the report"
+need_built loadclient sampler
 for m in $MODES; do
 	case $m in
 	hub | nchan)
