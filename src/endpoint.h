@@ -21,6 +21,9 @@
 #include "store.h"
 #include "transport.h"
 
+/* What a request hears when config_error is set; the log has the detail. */
+#define ENDPOINT_CONFIG_PROBLEM "server configuration error (see the error log)"
+
 struct endpoint {
 	const char *name;                     /* "events", "post": log component */
 	struct config cfg;

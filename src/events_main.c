@@ -48,7 +48,7 @@ static void handle(struct request *req, void *arg)
 		.problem = NULL,
 	};
 	if (ep->config_error[0] != '\0')
-		plan.problem = "server configuration error (see the error log)";
+		plan.problem = ENDPOINT_CONFIG_PROBLEM;
 	else if (!er.head)
 		plan.problem = open_store(ep);
 	/*

@@ -239,10 +239,11 @@ static void conn_flush(struct hub *h, struct conn *c)
 
 static void conn_end_behind(struct hub *h, struct conn *c);
 
-/* The first record boundary at or after `at` in data, whole records. */
-static size_t record_boundary(const void *data, size_t at)
+/* The first record boundary at or after `at` in data, walking whole
+ * records from `from`, a boundary. */
+static size_t record_boundary(const void *data, size_t from, size_t at)
 {
-	size_t pos = 0;
+	size_t pos = from;
 	while (pos < at)
 		pos += fcgi_record_size((const uint8_t *)data + pos);
 	return pos;
@@ -284,7 +285,7 @@ static void conn_send(struct hub *h, struct conn *c, const void *data,
 		return;
 	}
 	if (c->backlog.len == 0)   /* it may begin with the rest of a record */
-		c->backlog_bound = record_boundary(data, sent) - sent;
+		c->backlog_bound = record_boundary(data, 0, sent) - sent;
 	sb_append(&c->backlog, (const char *)data + sent, len - sent);
 	if (sb_failed(&c->backlog)) {
 		conn_close(h, c);
@@ -347,10 +348,8 @@ static void conn_end_saying(struct hub *h, struct conn *c, const char *why)
  */
 static void conn_end_behind(struct hub *h, struct conn *c)
 {
-	size_t cut = c->backlog_bound;
-	while (cut < c->backlog_off)
-		cut += fcgi_record_size((const uint8_t *)c->backlog.data + cut);
-	sb_truncate(&c->backlog, cut);
+	sb_truncate(&c->backlog, record_boundary(c->backlog.data, c->backlog_bound,
+	                                         c->backlog_off));
 	if (c->backlog_off == c->backlog.len) {
 		sb_reset(&c->backlog);
 		c->backlog_off = 0;
@@ -603,7 +602,7 @@ static void start_request(struct hub *h, struct conn *c)
 	}
 	const char *problem = NULL;
 	if (h->ep->config_error[0] != '\0')
-		problem = "server configuration error (see the error log)";
+		problem = ENDPOINT_CONFIG_PROBLEM;
 	else if (!er.head) {
 		enum store_status s = hub_store(h);
 		if (s != STORE_OK)
@@ -619,17 +618,10 @@ static void start_request(struct hub *h, struct conn *c)
 			stream_put_hello(&out, retry, problem);
 		answer_once(h, c, &out);
 	} else if (one_shot) {
-		if (h->cfg->lifetime_s == 0) {
-			snprintf(hello, sizeof(hello), "one-shot: polling every %ld ms", retry);
-		} else if (c->overflow) {
-			retry = stream_overflow_retry(retry);
-			snprintf(hello, sizeof(hello), "the server is at its open-file"
-			         " limit: one-shot, polling every %ld ms", retry);
-		} else {
-			retry = stream_overflow_retry(retry);
-			snprintf(hello, sizeof(hello), "all %ld live streams are in use:"
-			         " one-shot, polling every %ld ms", h->max_live, retry);
-		}
+		enum stream_one_shot kind = h->cfg->lifetime_s == 0 ? STREAM_POLLING
+		                          : c->overflow ? STREAM_AT_FILE_LIMIT
+		                          : STREAM_CAPPED;
+		retry = stream_one_shot_hello(kind, h->max_live, retry, hello, sizeof(hello));
 		long long after = er.resume;
 		put_start(h, &er, retry, hello, &after, &out);
 		answer_once(h, c, &out);
@@ -785,7 +777,6 @@ static void on_conn_event(struct hub *h, struct conn *c, uint32_t events);
  */
 static void tick(struct hub *h, long long now)
 {
-	static const char keepalive[] = ": keepalive\n";
 	long long keepalive_ms = (long long)h->cfg->keepalive_s * 1000;
 	for (struct channel *ch = h->channels; ch != NULL; ch = ch->next) {
 		for (struct conn *c = ch->first, *next; c != NULL; c = next) {
@@ -793,7 +784,8 @@ static void tick(struct hub *h, long long now)
 			if (now >= c->deadline)
 				conn_end(h, c);   /* the browser reconnects */
 			else if (now - c->last_write >= keepalive_ms)
-				conn_send_stdout(h, c, keepalive, sizeof(keepalive) - 1);
+				conn_send_stdout(h, c, STREAM_KEEPALIVE,
+				                 sizeof(STREAM_KEEPALIVE) - 1);
 		}
 	}
 	struct channel *waiting[] = { &h->asking, &h->ending };

@@ -134,7 +134,7 @@ static void handle(struct request *req, void *arg)
 {
 	struct endpoint *ep = arg;
 	if (ep->config_error[0] != '\0') {
-		http_error(req, 500, "", "server configuration error (see the error log)");
+		http_error(req, 500, "", ENDPOINT_CONFIG_PROBLEM);
 		return;
 	}
 	long long length = 0;

@@ -284,8 +284,7 @@ static void stream_live(struct live *l)
 		if (l->wrote)
 			last_write = now_ms();
 		if (now_ms() - last_write >= keepalive_ms) {
-			static const char keepalive[] = ": keepalive\n";
-			if (!req_write(l->req, keepalive, sizeof(keepalive) - 1))
+			if (!req_write(l->req, STREAM_KEEPALIVE, sizeof(STREAM_KEEPALIVE) - 1))
 				break;
 			last_write = now_ms();
 		}
@@ -307,6 +306,26 @@ static void stream_live(struct live *l)
 	watch_close(&l->watch);
 }
 
+long stream_one_shot_hello(enum stream_one_shot why, long cap, long retry_ms,
+                           char *hello, size_t len)
+{
+	long retry = why == STREAM_POLLING ? retry_ms : stream_overflow_retry(retry_ms);
+	switch (why) {
+	case STREAM_POLLING:
+		snprintf(hello, len, "one-shot: polling every %ld ms", retry);
+		break;
+	case STREAM_CAPPED:
+		snprintf(hello, len, "all %ld live streams are in use:"
+		         " one-shot, polling every %ld ms", cap, retry);
+		break;
+	case STREAM_AT_FILE_LIMIT:
+		snprintf(hello, len, "the server is at its open-file limit:"
+		         " one-shot, polling every %ld ms", retry);
+		break;
+	}
+	return retry;
+}
+
 void stream_run(struct request *req, const struct config *cfg,
                 struct store *st, const struct stream_plan *plan)
 {
@@ -325,18 +344,12 @@ void stream_body(struct request *req, const struct config *cfg,
 	bool capped = false;
 	if (cfg->max_streams > 0 && cfg->lifetime_s > 0)
 		capped = slot_acquire(cfg->database, cfg->max_streams, &slot) != SLOT_TAKEN;
-	char hello[128];
+	char hello[128] = "live";
 	long retry = cfg->retry_ms;
-	if (capped) {
-		retry = stream_overflow_retry(cfg->retry_ms);
-		snprintf(hello, sizeof(hello),
-		         "all %ld live streams are in use: one-shot, polling every %ld ms",
-		         cfg->max_streams, retry);
-	} else if (cfg->lifetime_s == 0) {
-		snprintf(hello, sizeof(hello), "one-shot: polling every %ld ms", retry);
-	} else {
-		snprintf(hello, sizeof(hello), "live");
-	}
+	if (capped || cfg->lifetime_s == 0)
+		retry = stream_one_shot_hello(capped ? STREAM_CAPPED : STREAM_POLLING,
+		                              cfg->max_streams, cfg->retry_ms,
+		                              hello, sizeof(hello));
 	struct live l = {
 		.req = req, .cfg = cfg, .st = st, .channel = plan->channel,
 		.after = plan->resume,

@@ -76,6 +76,24 @@ enum store_status stream_put_news(struct store *st, const char *channel,
 /* The retry sent to a stream over the cap: longer, at most 30 s. */
 long stream_overflow_retry(long retry_ms);
 
+/* The comment written when nothing was written for keepalive_s. */
+#define STREAM_KEEPALIVE ": keepalive\n"
+
+/* Why a stream is answered one-shot rather than kept live. */
+enum stream_one_shot {
+	STREAM_POLLING,         /* lifetime_s = 0: every answer is one-shot */
+	STREAM_CAPPED,          /* all `cap` live streams are in use */
+	STREAM_AT_FILE_LIMIT,   /* the process has no descriptor to spare */
+};
+
+/*
+ * The first frame's comment of a one-shot answer, into hello; returns the
+ * retry to send with it (stream_overflow_retry when a limit turned it
+ * away).  One wording for both modes, per process and --listen.
+ */
+long stream_one_shot_hello(enum stream_one_shot why, long cap, long retry_ms,
+                           char *hello, size_t len);
+
 /* A random word for the lifetime's jitter (getrandom, else pid and clock). */
 unsigned stream_random_word(void);
 
