@@ -860,6 +860,21 @@ static void sse_feed(void *ctx, const char *p, size_t n)
 	}
 }
 
+/* The GET an EventSource sends, into out; its length, 0 when it does not
+ * fit.  last_id "" sends no Last-Event-ID. */
+static size_t stream_request(char *out, size_t cap, const char *last_id,
+                             const char *agent)
+{
+	char lei[64] = "";
+	if (last_id[0] != '\0')
+		snprintf(lei, sizeof(lei), "Last-Event-ID: %s\r\n", last_id);
+	int n = snprintf(out, cap,
+	                 "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n"
+	                 "Cache-Control: no-cache\r\nUser-Agent: %s\r\n%s\r\n",
+	                 R.stream_url.path, R.stream_url.host, agent, lei);
+	return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
 static void listener_connect(struct listener *L)
 {
 	hresp_reset(&L->h);
@@ -870,14 +885,8 @@ static void listener_connect(struct listener *L)
 	L->bom = 0;
 	memcpy(L->id_buf, L->last_id, sizeof(L->id_buf));
 	L->first_byte = false;
-	char lei[64] = "";
-	if (L->last_id[0] != '\0')
-		snprintf(lei, sizeof(lei), "Last-Event-ID: %s\r\n", L->last_id);
-	int n = snprintf(L->out, sizeof(L->out),
-	                 "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n"
-	                 "Cache-Control: no-cache\r\nUser-Agent: sse-cgi-loadclient\r\n%s\r\n",
-	                 R.stream_url.path, R.stream_url.host, lei);
-	L->outlen = n > 0 && (size_t)n < sizeof(L->out) ? (size_t)n : 0;
+	L->outlen = stream_request(L->out, sizeof(L->out), L->last_id,
+	                           "sse-cgi-loadclient");
 	L->outoff = 0;
 	L->t_connect = now_ns();
 	L->connects++;
@@ -1228,10 +1237,7 @@ static void json_str(FILE *f, const char *s)
 static void open_stalled(void)
 {
 	char req[3072];
-	int n = snprintf(req, sizeof(req),
-	                 "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n"
-	                 "Cache-Control: no-cache\r\nUser-Agent: sse-cgi-loadclient stalled\r\n\r\n",
-	                 R.stream_url.path, R.stream_url.host);
+	size_t n = stream_request(req, sizeof(req), "", "sse-cgi-loadclient stalled");
 	/* A small receive buffer, fixed (no autotuning), so that what waits
 	 * for the stalled stream reaches the server's limit within a short run;
 	 * on loopback an autotuned one held the whole run's 825 KB. */
@@ -1242,44 +1248,47 @@ static void open_stalled(void)
 			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 		if (fd < 0 || connect(fd, (const struct sockaddr *)&R.stream_url.addr,
 		                      sizeof(R.stream_url.addr)) != 0 ||
-		    n <= 0 || (size_t)n >= sizeof(req) || write(fd, req, (size_t)n) != n)
+		    n == 0 || write(fd, req, n) != (ssize_t)n)
 			die("a stalled stream could not be opened: %s", strerror(errno));
 		R.stalled_fd[i] = fd;
 	}
 }
 
+/* A stalled stream's body: only its end matters (bytes count as read). */
+static void ignore_body(void *ctx, const char *p, size_t n)
+{
+	(void)ctx;
+	(void)p;
+	(void)n;
+}
+
 /*
  * At the end: which stalled streams did the server end?  Behind a proxy
  * the end arrives after everything the proxy still holds for the stream
- * (megabytes in its socket's send buffer), so each is read until its
- * response is over: the last chunk of a chunked body (the connection stays
- * open for another request), EOF or a reset; or until STALLED_QUIET_MS pass
- * without a byte (still open).  STALLED_CHECK_S bounds the whole check.
+ * (megabytes in its socket's send buffer), so each is read through the
+ * response parser until its response is over (the last chunk of a chunked
+ * body, while the connection stays open for another request; its length;
+ * EOF; or a reset), or until STALLED_QUIET_MS pass without a byte (still
+ * open).  STALLED_CHECK_S bounds the whole check.
  */
 static void check_stalled(void)
 {
-	static char sink[65536];
-	static const char last_chunk[] = "\r\n0\r\n\r\n";
-	const size_t lc = sizeof(last_chunk) - 1;
+	static char buf[65536];
+	static struct hresp h;
 	ns_t deadline = now_ns() + (ns_t)STALLED_CHECK_S * NS_PER_S;
 	for (int i = 0; i < R.stalled; i++) {
 		int fd = R.stalled_fd[i];
 		bool ended = false;
-		char tail[sizeof(last_chunk)] = "";   /* the last bytes read */
-		size_t tlen = 0;
+		hresp_reset(&h);
 		while (!ended) {
 			struct pollfd pfd = { .fd = fd, .events = POLLIN };
 			if (now_ns() >= deadline || poll(&pfd, 1, STALLED_QUIET_MS) == 0)
 				break;   /* quiet: still open */
-			ssize_t got = recv(fd, sink, sizeof(sink), MSG_DONTWAIT);
+			ssize_t got = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
 			if (got > 0) {
 				R.stalled_bytes += got;
-				size_t take = (size_t)got < lc ? (size_t)got : lc;
-				size_t keep = tlen + take > lc ? lc - take : tlen;
-				memmove(tail, tail + tlen - keep, keep);
-				memcpy(tail + keep, sink + got - (ssize_t)take, take);
-				tlen = keep + take;
-				ended = tlen == lc && memcmp(tail, last_chunk, lc) == 0;
+				hresp_feed(&h, buf, (size_t)got, ignore_body, NULL);
+				ended = h.st == H_DONE;
 			} else if (got == 0 || (errno != EINTR && errno != EAGAIN &&
 			                        errno != EWOULDBLOCK)) {
 				ended = true;   /* EOF, or a reset */

@@ -17,9 +17,10 @@ one way per run:
   dup           the server sends every event twice (must count duplicates)
   drop          the server skips message seq=3 (must count losses)
   stall-end     as chunked, with --stalled 1 --pad 1900: the stalled stream
-                gets 40 KB and its end (must be counted ended, every byte)
-  stall-open    as chunked, with --stalled 1: the stalled stream gets 40 KB
-                and stays open (must be counted open)
+                gets a 40 KB chunk and the last chunk, the connection kept
+                open as nginx keeps it (must be counted ended, every byte)
+  stall-open    as chunked, with --stalled 1: the stalled stream gets a
+                40 KB chunk and no end (must be counted open)
 
 and checks the counts loadclient reports.  Exit status 0 when all pass.
 Bounded: every loadclient run has --timeout 20; the server threads are
@@ -87,13 +88,16 @@ class Handler(socketserver.StreamRequestHandler):
     STALLED_BYTES = 40000
 
     def stalled(self, mode):
-        """A stalled stream: 40 KB of comment, then the end or silence."""
+        """A stalled stream: a chunk of 40 KB of comment, then the last
+        chunk (the connection kept open) or nothing."""
         body = b": " + b"s" * (self.STALLED_BYTES - 3) + b"\n"
         self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                         b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+                         b"Transfer-Encoding: chunked\r\n\r\n"
+                         + b"%x\r\n" % len(body) + body + b"\r\n")
+        if mode == "stall-end":
+            self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
-        if mode == "stall-open":
-            time.sleep(25)   # past the client's end; a daemon thread
+        time.sleep(25)   # open past the client's end; a daemon thread
 
     def frame(self, mode, mid, data):
         if mode == "cr":
