@@ -7,7 +7,7 @@
 # BASE (its URL), BINDIR (need_built) and INOTIFY_SAVED (the limit to put
 # back, when raised).
 
-# Every stream process holds one inotify instance (src/watch.h); Linux
+# Every stream process holds one inotify instance (src/feed/watch.h); Linux
 # allows 128 per user by default, and in the bench all streams run as one
 # user.
 # Past the limit a stream still works but falls back to polling, which is

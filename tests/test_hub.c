@@ -1,5 +1,5 @@
 /*
- * events.fcgi --listen: one process serving many streams (src/hub.h),
+ * events.fcgi --listen: one process serving many streams (src/hub/hub.h),
  * spoken to directly over FastCGI (tests/fcgiclient.h), as nginx would.
  * Each test pins one promise of the protocol that must hold per stream in
  * this mode too, or one of the hub's own: one process, one wake for all,

@@ -1,5 +1,5 @@
 /*
- * The socket of events.fcgi --listen (src/listen.h): each form of ADDR,
+ * The socket of events.fcgi --listen (src/front/listen.h): each form of ADDR,
  * what is refused and why, and the open-file limit.
  */
 #include "testutil.h"

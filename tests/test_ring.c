@@ -1,5 +1,5 @@
 /*
- * The ring of newest messages (src/ring.h) on a real file: what a stream is
+ * The ring of newest messages (src/feed/ring.h) on a real file: what a stream is
  * told for each state of a slot.  The rule under test: RING_OK only when the
  * ring holds that very message of this database, intact; whenever it cannot
  * be sure, RING_ASK_STORE (SQLite answers), never a wrong message.
@@ -354,7 +354,7 @@ static int close_write_events(const struct watch *w)
 }
 
 /*
- * One wake per message (src/watch.h): a writer writes the slot and then the
+ * One wake per message (src/feed/watch.h): a writer writes the slot and then the
  * state record, and streams wake on its close, once, after both (woken by
  * each write, a stream that had taken the message on the first woke again
  * and asked SQLite for nothing).  The streams' own opens wake nobody.

@@ -27,7 +27,7 @@ FUZZ_OBJS     = $(patsubst src/%.c,$(FUZZ_BUILD)/obj/%.o,$(LIB_SRC))
 FUZZ_CFLAGS   = -std=c11 -O1 -g -fno-omit-frame-pointer -fno-sanitize-recover=all \
                 -Wall -Wextra -Wshadow -Wformat=2 -U_FORTIFY_SOURCE
 
-$(FUZZ_BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) Makefile tests/fuzz/fuzz.mk
+$(FUZZ_BUILD)/obj/%.o: src/%.c $(SRC_HDRS) Makefile tests/fuzz/fuzz.mk
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) \
 	  -Werror -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<

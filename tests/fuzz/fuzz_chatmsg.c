@@ -1,5 +1,5 @@
 /*
- * fuzz_chatmsg: chatmsg_parse() (src/chatmsg.c), the POST body parser, on
+ * fuzz_chatmsg: chatmsg_parse() (src/wire/chatmsg.c), the POST body parser, on
  * arbitrary bodies.  The first input byte picks the body type (even: form,
  * odd: JSON); the rest is the body.  SQLite's JSON functions run on the
  * private in-memory connection json.c opens for each JSON body.

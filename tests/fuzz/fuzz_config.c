@@ -1,5 +1,5 @@
 /*
- * fuzz_config: config_parse() (src/config.c) on arbitrary text, applied to
+ * fuzz_config: config_parse() (src/base/config.c) on arbitrary text, applied to
  * the defaults as config_load() does.
  *
  * On success every value must be within the range that docs/PROTOCOL.md

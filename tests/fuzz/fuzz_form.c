@@ -1,5 +1,5 @@
 /*
- * fuzz_form: form_get() and form_decode() (src/form.c) on arbitrary bytes.
+ * fuzz_form: form_get() and form_decode() (src/wire/form.c) on arbitrary bytes.
  *
  * Checked against a reference written here, independently of form.c:
  *   - form_decode() succeeds exactly when every '%' is followed by two hex

@@ -1,5 +1,5 @@
 /*
- * fuzz_frame: the SSE framing of src/sse.c, read back by an independent
+ * fuzz_frame: the SSE framing of src/wire/sse.c, read back by an independent
  * parser that follows WHATWG HTML, "Server-sent events", section 9.2.6
  * "Parsing an event stream" / 9.2.7 "Interpreting an event stream":
  *

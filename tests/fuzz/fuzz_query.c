@@ -1,5 +1,5 @@
 /*
- * fuzz_query: the request parsers of src/request.c on arbitrary strings.
+ * fuzz_query: the request parsers of src/wire/request.c on arbitrary strings.
  *
  * The input, NUL-terminated, is a QUERY_STRING for parse_stream_query() and a
  * Last-Event-ID for parse_event_id().  Invariants:

@@ -9,7 +9,7 @@
  * per listener per message, which at 300 listeners was most of the delivery
  * time (bench/README.md).  Here a writer, after its COMMIT, copies the
  * message into the slot `id % RING_SLOTS` of "<database>.notify" and closes
- * the file, which wakes the streams (src/watch.h); a stream copies the slot
+ * the file, which wakes the streams (src/feed/watch.h); a stream copies the slot
  * for the id it waits for out of its read-only mapping and frames it: no
  * lock, no SQLite, three system calls (poll, read of inotify, write).
  *
