@@ -30,6 +30,9 @@
 #define CONFIG_FILE_MAX (64 * 1024)     /* a config file is a few lines */
 #define CONFIG_ORIGINS_MAX 1024
 #define CONFIG_ERROR_MAX 512
+/* What a request hears when the configuration did not load; the log has
+ * the detail (a stream: retry and this comment; a post: 500). */
+#define CONFIG_PROBLEM "server configuration error (see the error log)"
 
 struct config {
 	char database[PATH_MAX];      /* absolute once config_load() is done */

@@ -2,10 +2,18 @@
 #include "endpoint.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "log.h"
+
+struct endpoint {
+	const char *name;                     /* "events", "post": log component */
+	struct config cfg;
+	char config_error[CONFIG_ERROR_MAX];  /* "" when the config loaded */
+	struct feed *feed;
+};
 
 /* Reads the configuration; a failure is kept for every request to see. */
 static void load_config(struct endpoint *ep, const char *argv0)
@@ -18,45 +26,78 @@ static void load_config(struct endpoint *ep, const char *argv0)
 		strcpy(ep->config_error, "configuration error");
 }
 
-void endpoint_start(struct endpoint *ep, const char *name, const char *argv0)
+struct endpoint *endpoint_start(const char *name, const char *argv0)
 {
 	store_process_init();
-	memset(ep, 0, sizeof(*ep));
-	ep->name = name;
-	load_config(ep, argv0);
+	struct endpoint *ep = calloc(1, sizeof(*ep));
+	if (ep != NULL) {
+		ep->name = name;
+		load_config(ep, argv0);
+		ep->feed = feed_new(ep->cfg.database, name);
+	}
+	if (ep == NULL || ep->feed == NULL) {
+		log_msg(name, "cannot start: out of memory");
+		free(ep);
+		return NULL;
+	}
+	return ep;
 }
 
 void endpoint_finish(struct endpoint *ep)
 {
-	store_close(ep->store);
-	ep->store = NULL;
+	if (ep == NULL)
+		return;
+	feed_free(ep->feed);
+	free(ep);
 }
 
 int endpoint_main(const char *name, const char *argv0, request_handler handler)
 {
-	struct endpoint ep;
-	endpoint_start(&ep, name, argv0);
-	int rc = transport_serve(handler, &ep);
-	endpoint_finish(&ep);
+	struct endpoint *ep = endpoint_start(name, argv0);
+	if (ep == NULL)
+		return 1;
+	int rc = transport_serve(handler, ep);
+	endpoint_finish(ep);
 	return rc;
 }
 
-enum store_status endpoint_store(struct endpoint *ep, bool for_writing)
+const char *endpoint_name(const struct endpoint *ep)
+{
+	return ep->name;
+}
+
+const struct config *endpoint_config(const struct endpoint *ep)
+{
+	return &ep->cfg;
+}
+
+bool endpoint_config_broken(const struct endpoint *ep)
+{
+	return ep->config_error[0] != '\0';
+}
+
+struct feed *endpoint_feed(struct endpoint *ep)
+{
+	return ep->feed;
+}
+
+enum store_status endpoint_ready(struct endpoint *ep, bool *reopened)
+{
+	return feed_ready(ep->feed, reopened);
+}
+
+enum store_status endpoint_store_for_writing(struct endpoint *ep,
+                                             struct store **out)
 {
 	const char *database = ep->cfg.database;
-	char error[STORE_ERROR_MAX];
-	if (for_writing && access(database, W_OK) != 0 && errno != ENOENT) {
+	*out = NULL;
+	if (access(database, W_OK) != 0 && errno != ENOENT) {
 		log_msg(ep->name, "%s: not writable: %s", database, strerror(errno));
 		return STORE_READONLY;
 	}
-	if (ep->store != NULL && store_same_file(ep->store))
-		return STORE_OK;
-	store_close(ep->store);   /* replaced or removed: open the new one */
-	enum store_status s = store_open(database, true, &ep->store, error,
-	                                 sizeof(error));
-	if (s != STORE_OK)
-		log_msg(ep->name, "%s: %s", database, error);
-	else
-		ep->generation++;
+	bool reopened;
+	enum store_status s = feed_ready(ep->feed, &reopened);
+	if (s == STORE_OK)
+		*out = feed_store(ep->feed);
 	return s;
 }

@@ -11,7 +11,19 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <fcgiapp.h>
+
 #include "log.h"
+#include "request.h"
+
+struct request {
+	bool fastcgi;
+	FCGX_Request *fcgx;   /* FastCGI only */
+	char **envp;          /* the CGI environment or the FastCGI params */
+	bool failed;          /* a write failed: the client is gone */
+	bool input_done;      /* the body ended, failed or stalled */
+	long long input_read; /* body bytes read so far */
+};
 
 extern char **environ;
 
@@ -87,6 +99,29 @@ ssize_t req_read(struct request *req, char *buf, size_t len)
 	else
 		req->input_done = true;
 	return n;
+}
+
+bool req_is_fastcgi(const struct request *req)
+{
+	return req->fastcgi;
+}
+
+void req_discard_body(struct request *req, long long max)
+{
+	long long length;
+	if (req->input_done ||
+	    !parse_content_length(req_param(req, "CONTENT_LENGTH"), &length) ||
+	    length > max)
+		return;
+	length -= req->input_read;
+	char sink[4096];
+	while (length > 0) {
+		size_t want = length < (long long)sizeof(sink) ? (size_t)length : sizeof(sink);
+		ssize_t n = req_read(req, sink, want);
+		if (n <= 0)
+			return;   /* the end (already read), or a stalled client */
+		length -= n;
+	}
 }
 
 /*
@@ -170,9 +205,11 @@ enum wait_result req_wait(struct request *req, int timeout_ms, int wake_fd)
 
 static int serve_cgi(request_handler handler, void *ctx)
 {
+	/* Blocking, a client that stops reading would hold us forever. */
 	int flags = fcntl(STDOUT_FILENO, F_GETFL);
-	if (flags >= 0)
-		fcntl(STDOUT_FILENO, F_SETFL, flags | O_NONBLOCK);
+	if (flags < 0 || fcntl(STDOUT_FILENO, F_SETFL, flags | O_NONBLOCK) != 0)
+		log_msg("transport", "stdout: cannot make it non-blocking: %s;"
+		        " a stalled client may hold this process", strerror(errno));
 	struct request req = { .fastcgi = false, .fcgx = NULL, .envp = environ };
 	handler(&req, ctx);
 	return 0;

@@ -22,21 +22,13 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include <fcgiapp.h>
-
 /* A write that cannot make progress for this long drops the client. */
 #define TRANSPORT_WRITE_TIMEOUT_MS 30000
 /* A request body that stalls this long is abandoned (slowloris). */
 #define TRANSPORT_READ_TIMEOUT_MS 10000
 
-struct request {
-	bool fastcgi;
-	FCGX_Request *fcgx;   /* FastCGI only */
-	char **envp;          /* the CGI environment or the FastCGI params */
-	bool failed;          /* a write failed: the client is gone */
-	bool input_done;      /* the body ended, failed or stalled */
-	long long input_read; /* body bytes read so far */
-};
+/* Opaque: libfcgi's types stay inside transport.c. */
+struct request;
 
 /* Handles one request; returns nothing: errors are answered or logged. */
 typedef void (*request_handler)(struct request *req, void *ctx);
@@ -57,6 +49,13 @@ bool transport_stopping(void);
 const char *req_param(const struct request *req, const char *name);
 /* Reads up to len bytes of the body; 0 at its end, -1 on error or stall. */
 ssize_t req_read(struct request *req, char *buf, size_t len);
+/* True under FastCGI (libfcgi), false under CGI. */
+bool req_is_fastcgi(const struct request *req);
+/*
+ * Reads and drops what is left of the declared body, up to max bytes
+ * (more is left alone); never parsed.
+ */
+void req_discard_body(struct request *req, long long max);
 /* Writes and flushes; false when the client is gone. */
 bool req_write(struct request *req, const void *data, size_t len);
 

@@ -8,19 +8,21 @@
  * one epoll loop, and the cost per listener drops from a process to a few
  * hundred bytes and a socket.
  *
- * How a message travels: the writers' close of DATABASE.notify wakes the
- * process once (one inotify watch and one ring mapping for the whole
- * process, not per stream); the process takes each new message once, from
- * the ring or, when the ring cannot say for sure, from SQLite; frames it
- * once, as FastCGI STDOUT records; and writes those bytes to every stream
- * of its channel that has not had that id yet.  Everything a stream was
- * promised holds per stream, as in stream.c: the first frame at once,
- * history or resume with the reset event, keepalives, a lifetime with
- * jitter, HEAD, transient problems answered 200 + retry + a comment.
+ * How a message travels: the feed (feed.h) wakes the process once, not
+ * per stream; the hub pulls each new message once for all the channels it
+ * serves; frames it once, as FastCGI STDOUT records; and writes those
+ * bytes to every stream of its channel that the stream machine says has
+ * not had that id yet (stream_take).  Every rule of a stream is the
+ * machine's (stream/machine.h), the same that runs one stream per process:
+ * the hub only turns epoll events and timers into the machine's events.
+ *
+ * Files: hub.c holds the channels, the fan-out, accepting (with the
+ * reserve descriptor), answering requests and the drain; loop.c the epoll
+ * loop and timers; queue.c a connection's bounded write queue.
  *
  * A slow client never delays the others: writes never block, and what a
- * socket does not take waits in that stream's own buffer.  Past
- * HUB_BACKLOG_MAX bytes the stream is ended: what waits is dropped, its
+ * socket does not take waits in that stream's own queue.  Past
+ * STREAM_BACKLOG_MAX bytes the stream is ended: what waits is dropped, its
  * end is queued instead, and the browser reconnects and resumes by
  * Last-Event-ID, losing nothing.  A gone client shows as the
  * web server closing the FastCGI connection: nginx at once; lighttpd at
@@ -43,9 +45,7 @@
 
 #include "endpoint.h"
 
-#define HUB_BACKLOG_MAX (256 * 1024) /* bytes a stalled stream may owe */
 #define HUB_READ_CHUNK 16384         /* one read from a connection */
-#define HUB_EVENTS 256               /* epoll events per wait */
 #define HUB_TICK_MS 250              /* keepalives and lifetimes checked */
 #define HUB_REQUEST_WAIT_MS 10000    /* a connection must ask within this */
 #define HUB_DRAIN_MS 2000            /* SIGTERM: time for the ends to leave */
@@ -54,6 +54,8 @@
                                       * its client to read again (nginx's
                                       * send_timeout is 60 s): conn_end_behind */
 #define HUB_SPARE_FDS 32             /* descriptors kept for everything else */
+
+/* A stalled stream may owe STREAM_BACKLOG_MAX bytes (machine.h). */
 
 /* Serves streams on listen_fd until SIGTERM; returns the exit status. */
 int hub_run(struct endpoint *ep, int listen_fd);

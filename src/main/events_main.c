@@ -2,11 +2,13 @@
  * events.fcgi: GET /cgi-bin/events.fcgi?channel=NAME[&since=ID]
  *
  * Works out what the client asked for (method, channel, resume point) and
- * hands the response to stream.c.  Start-up, the configuration and the
- * database connection are endpoint.c's, shared with post.fcgi.
+ * hands the stream to the per-process driver (stream/process.h), which
+ * runs the stream machine.  Start-up, the configuration and the feed are
+ * endpoint.c's, shared with post.fcgi.
  *
  * `events.fcgi --listen ADDR` instead serves many streams from this one
- * process behind nginx, lighttpd or mod_proxy_fcgi (hub.h).
+ * process behind nginx, lighttpd or mod_proxy_fcgi (hub.h), through the
+ * same stream machine.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -17,15 +19,8 @@
 #include "hub.h"
 #include "listen.h"
 #include "log.h"
+#include "process.h"
 #include "request.h"
-#include "stream.h"
-
-/* NULL when the database is open, else the problem to tell the client. */
-static const char *open_store(struct endpoint *ep)
-{
-	enum store_status s = endpoint_store(ep, false);
-	return s == STORE_OK ? NULL : store_status_text(s);
-}
 
 static void handle(struct request *req, void *arg)
 {
@@ -41,25 +36,28 @@ static void handle(struct request *req, void *arg)
 		           status == 405 ? "Allow: " EVENTS_ALLOW "\r\n" : "", why);
 		return;
 	}
-	struct stream_plan plan = {
+	struct stream_request sr = {
 		.channel = er.q.channel,
 		.resume = er.resume,
 		.head = er.head,
-		.problem = NULL,
+		.config_broken = endpoint_config_broken(ep),
+		.feed = STORE_OK,
+		.room = STREAM_ROOM,
+		.headers = true,
 	};
-	if (ep->config_error[0] != '\0')
-		plan.problem = ENDPOINT_CONFIG_PROBLEM;
-	else if (!er.head)
-		plan.problem = open_store(ep);
+	bool reopened;
+	if (!sr.config_broken && !er.head)
+		sr.feed = endpoint_ready(ep, &reopened);
 	/*
 	 * Under FastCGI, read the (empty) body to its end, so that anything the
 	 * server sends later means an abort.  Under CGI stdin is left alone: a
 	 * server need not close it for a GET.
 	 */
 	char sink[512];
-	while (req->fastcgi && req_read(req, sink, sizeof(sink)) > 0)
+	while (req_is_fastcgi(req) && req_read(req, sink, sizeof(sink)) > 0)
 		;
-	stream_run(req, &ep->cfg, ep->store, &plan);
+	struct stream_io io = stream_io_of_request(req);
+	stream_process_run(&io, endpoint_config(ep), endpoint_feed(ep), sr);
 }
 
 /*
@@ -69,18 +67,19 @@ static void handle(struct request *req, void *arg)
  */
 static int serve_many(const char *argv0, const char *addr)
 {
-	struct endpoint ep;
-	endpoint_start(&ep, "events", argv0);
+	struct endpoint *ep = endpoint_start("events", argv0);
+	if (ep == NULL)
+		return 1;
 	char err[256];
 	int fd = listen_open(addr, err, sizeof(err));
 	if (fd < 0) {
 		log_msg("events", "--listen %s", err);
-		endpoint_finish(&ep);
+		endpoint_finish(ep);
 		return 1;
 	}
-	int rc = hub_run(&ep, fd);
+	int rc = hub_run(ep, fd);
 	close(fd);
-	endpoint_finish(&ep);
+	endpoint_finish(ep);
 	return rc;
 }
 

@@ -112,35 +112,37 @@ static int check_request(struct request *req, const struct config *cfg,
 static enum store_status store_message(struct request *req, struct endpoint *ep,
                                        const struct chatmsg *msg, long long *id)
 {
-	enum store_status s = endpoint_store(ep, true);
+	const struct config *cfg = endpoint_config(ep);
+	struct store *st;
+	enum store_status s = endpoint_store_for_writing(ep, &st);
 	if (s != STORE_OK)
-		return s;   /* endpoint_store logged why */
+		return s;   /* it logged why */
 	const char *addr = req_param(req, "REMOTE_ADDR");
 	struct chat_post post = {
 		.channel = sb_str(&msg->channel),
 		.user = sb_str(&msg->user),
 		.text = sb_str(&msg->text),
 		.addr = addr != NULL ? addr : "unknown",
-		.rate_limit = ep->cfg.rate_limit,
-		.retention = ep->cfg.retention,
+		.rate_limit = cfg->rate_limit,
+		.retention = cfg->retention,
 	};
-	s = publish_chat(ep->store, &post, id);
+	s = publish_chat(st, &post, id);
 	if (s != STORE_OK && s != STORE_RATE_LIMITED)
-		log_msg(ep->name, "%s: %s", ep->cfg.database, store_error(ep->store));
+		log_msg(endpoint_name(ep), "%s: %s", cfg->database, store_error(st));
 	return s;
 }
 
 static void handle(struct request *req, void *arg)
 {
 	struct endpoint *ep = arg;
-	if (ep->config_error[0] != '\0') {
-		http_error(req, 500, "", ENDPOINT_CONFIG_PROBLEM);
+	if (endpoint_config_broken(ep)) {
+		http_error(req, 500, "", CONFIG_PROBLEM);
 		return;
 	}
 	long long length = 0;
 	enum body_type type = BODY_OTHER;
 	const char *why = NULL;
-	int status = check_request(req, &ep->cfg, &length, &type, &why);
+	int status = check_request(req, endpoint_config(ep), &length, &type, &why);
 	if (status != 0) {
 		http_error(req, status, status == 405 ? "Allow: POST\r\n" : "", why);
 		return;

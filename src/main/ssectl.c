@@ -19,6 +19,7 @@
  * usage problem by usage() and exit 2.
  */
 #include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,9 +33,8 @@
 #include "slots.h"
 #include "sse.h"
 #include "store.h"
-#include "stream.h"
+#include "process.h"
 #include "strbuf.h"
-#include "transport.h"
 #include "utf8.h"
 
 #define PUBLISH_MAX (1024 * 1024)   /* one event's data, from stdin */
@@ -196,15 +196,46 @@ static int cmd_publish(const struct config *cfg, const struct options *o,
 	return 0;
 }
 
+/* tail's output: the frames on stdout, as a client would read them. */
+static bool tail_write(void *ctx, const char *data, size_t len)
+{
+	(void)ctx;
+	return fwrite(data, 1, len, stdout) == len && fflush(stdout) == 0;
+}
+
+/* tail's wait: the feed's wake; a closed stdout (a pipe's reader gone). */
+static enum wait_result tail_wait(void *ctx, int timeout_ms, int wake_fd)
+{
+	(void)ctx;
+	struct pollfd pfd[2] = { { STDOUT_FILENO, 0, 0 }, { wake_fd, POLLIN, 0 } };
+	int r = poll(pfd, wake_fd >= 0 ? 2 : 1, timeout_ms);
+	if (r > 0 && (pfd[0].revents & (POLLERR | POLLHUP)))
+		return WAIT_GONE;
+	return r > 0 && wake_fd >= 0 && pfd[1].revents != 0 ? WAIT_WOKEN
+	                                                     : WAIT_TIMEOUT;
+}
+
+/* tail drives the stream machine as events.fcgi does, without headers. */
 static int cmd_tail(const struct config *cfg, const struct options *o,
                     struct store *st)
 {
+	(void)st;   /* the feed opens its own connection */
 	struct config follow = *cfg;
 	follow.lifetime_s = TAIL_FOREVER_S;
 	follow.max_streams = 0;
-	struct request req = { .fastcgi = false, .fcgx = NULL, .envp = NULL };
-	struct stream_plan plan = { o->channel, o->since_id, false, NULL };
-	stream_body(&req, &follow, st, &plan);
+	struct feed *feed = feed_new(cfg->database, "ssectl");
+	if (feed == NULL)
+		return fail("out of memory");
+	bool reopened;
+	struct stream_request req = {
+		.channel = o->channel,
+		.resume = o->since_id,
+		.feed = feed_ready(feed, &reopened),
+		.room = STREAM_ROOM,
+	};
+	struct stream_io io = { tail_write, tail_wait, NULL };
+	stream_process_run(&io, &follow, feed, req);
+	feed_free(feed);
 	return 0;
 }
 

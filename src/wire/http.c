@@ -83,20 +83,7 @@ void http_respond(struct request *req, int status, const char *extra_headers,
 
 void http_discard_body(struct request *req)
 {
-	long long length;
-	if (req->input_done ||
-	    !parse_content_length(req_param(req, "CONTENT_LENGTH"), &length) ||
-	    length > HTTP_DISCARD_MAX)
-		return;
-	length -= req->input_read;
-	char sink[4096];
-	while (length > 0) {
-		size_t want = length < (long long)sizeof(sink) ? (size_t)length : sizeof(sink);
-		ssize_t n = req_read(req, sink, want);
-		if (n <= 0)
-			return;   /* the end (already read), or a stalled client */
-		length -= n;
-	}
+	req_discard_body(req, HTTP_DISCARD_MAX);
 }
 
 void http_error(struct request *req, int status, const char *extra_headers,

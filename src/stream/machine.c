@@ -1,0 +1,278 @@
+/* machine: see machine.h; every rule of a stream, once, without I/O. */
+#include "machine.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+
+const char stream_headers[] =
+	"Status: 200 OK\r\n"
+	"Content-Type: text/event-stream; charset=utf-8\r\n"
+	"Cache-Control: no-cache, no-transform\r\n"
+	"X-Accel-Buffering: no\r\n"
+	"\r\n";
+
+long stream_overflow_retry(long retry_ms)
+{
+	long r = retry_ms * STREAM_OVERFLOW_RETRY_FACTOR;
+	return r > STREAM_OVERFLOW_RETRY_MAX_MS ? STREAM_OVERFLOW_RETRY_MAX_MS : r;
+}
+
+long long stream_lifetime_ms(long lifetime_s, unsigned random_word)
+{
+	long long full = (long long)lifetime_s * 1000;
+	long long span = full / 5;               /* the top fifth */
+	return full - (span > 0 ? (long long)(random_word % (span + 1)) : 0);
+}
+
+/*
+ * Padded with a blank comment line to STREAM_FIRST_FRAME_MIN bytes:
+ * mod_deflate, when a host enables it for a whole site, holds an answer
+ * (headers included) until it has seen more than 68 bytes of body, before
+ * it even checks no-gzip (see scripts/NOTES-apache.md).
+ */
+void stream_put_hello(struct strbuf *out, long retry, const char *comment)
+{
+	size_t start = out->len;
+	sse_retry(out, retry);
+	sse_comment(out, comment);
+	size_t len = out->len - start;
+	if (len + 4 < STREAM_FIRST_FRAME_MIN) {
+		size_t pad = STREAM_FIRST_FRAME_MIN - len - 3;
+		sb_puts(out, ": ");
+		for (size_t i = 0; i < pad - 1; i++)
+			sb_putc(out, ' ');
+		sb_putc(out, '\n');
+	}
+	sse_end_frame(out);
+}
+
+void stream_init(struct stream *s, const struct config *cfg,
+                 stream_output_fn output, void *ctx)
+{
+	memset(s, 0, sizeof(*s));
+	s->cfg = cfg;
+	s->output = output;
+	s->output_ctx = ctx;
+	s->after = STREAM_NO_RESUME;
+}
+
+void stream_free(struct stream *s)
+{
+	sb_free(&s->out);
+}
+
+/* Hands what waits to the driver; a refusal means the client is gone. */
+static bool flush(struct stream *s)
+{
+	bool ok = true;
+	if (s->out.len > 0)
+		ok = !sb_failed(&s->out) && s->output(s->output_ctx, s->out.data,
+		                                      s->out.len);
+	sb_reset(&s->out);
+	if (!ok)
+		s->live = false;
+	return ok;
+}
+
+/* The reset event: the gap signal of docs/PROTOCOL.md. */
+static void put_reset(struct strbuf *out, const feed_read_result *res)
+{
+	char data[96];
+	snprintf(data, sizeof(data), "{\"reason\":\"%s\",\"oldest\":%lld}",
+	         res->resume == RESUME_GAP ? "gap" : "unknown-id", res->oldest);
+	sse_event(out, res->reset_id, "reset", data, strlen(data));
+}
+
+/* A read's row: one event, into the batch's rows. */
+static bool put_row(void *ctx, const struct message *m)
+{
+	sse_event(ctx, m->id, m->event, m->data, m->len);
+	return true;
+}
+
+/*
+ * Everything after s->after (a newcomer: the newest `history`), batch by
+ * batch (STORE_READ_BATCH rows), a reset first when the resume point is in
+ * a gap or unknown: the read tells that only at its end, so a batch's rows
+ * wait in a buffer of their own.  False when the client is gone or the
+ * read failed (then a comment naming the problem was written).
+ */
+static bool put_news(struct stream *s, struct feed *feed)
+{
+	struct strbuf rows = STRBUF_INIT;
+	feed_read_result res;
+	bool ok;
+	do {
+		sb_reset(&rows);
+		enum store_status st = feed_read(feed, s->channel, s->after,
+		                                 s->cfg->history, put_row, &rows, &res);
+		if (st != STORE_OK) {
+			sse_comment(&s->out, store_status_text(st));
+			flush(s);
+			ok = false;
+			break;
+		}
+		if (res.resume != RESUME_OK)
+			put_reset(&s->out, &res);
+		sb_append(&s->out, rows.data, rows.len);
+		if (sb_failed(&rows))
+			sb_truncate(&s->out, 0), s->out.failed = true;
+		assert(res.next_after >= s->after || res.resume != RESUME_OK);
+		s->after = res.next_after;
+		ok = flush(s);
+	} while (ok && res.more);
+	sb_free(&rows);
+	return ok;
+}
+
+/* Why a stream is answered one-shot, and what its first frame says. */
+static long one_shot_hello(const struct stream_request *req, long retry_ms,
+                           long lifetime_s, char *hello, size_t len)
+{
+	if (lifetime_s == 0) {
+		snprintf(hello, len, "one-shot: polling every %ld ms", retry_ms);
+		return retry_ms;
+	}
+	long retry = stream_overflow_retry(retry_ms);
+	if (req->room == STREAM_CAPPED)
+		snprintf(hello, len, "all %ld live streams are in use:"
+		         " one-shot, polling every %ld ms", req->cap, retry);
+	else
+		snprintf(hello, len, "the server is at its open-file limit:"
+		         " one-shot, polling every %ld ms", retry);
+	return retry;
+}
+
+bool stream_start(struct stream *s, const struct stream_request *req,
+                  struct feed *feed, long long now, unsigned random_word)
+{
+	assert(!s->live && s->out.len == 0);
+	const struct config *cfg = s->cfg;
+	snprintf(s->channel, sizeof(s->channel), "%s", req->channel);
+	s->after = req->resume;
+	if (req->headers)
+		sb_puts(&s->out, stream_headers);
+	if (req->head) {
+		flush(s);
+		return false;
+	}
+	const char *problem = req->config_broken ? CONFIG_PROBLEM
+	                    : req->feed != STORE_OK ? store_status_text(req->feed)
+	                    : NULL;
+	if (problem != NULL) {
+		stream_put_hello(&s->out, cfg->retry_ms, problem);
+		flush(s);
+		return false;
+	}
+	bool one_shot = cfg->lifetime_s == 0 || req->room != STREAM_ROOM;
+	char hello[128] = "live";
+	long retry = cfg->retry_ms;
+	if (one_shot)
+		retry = one_shot_hello(req, cfg->retry_ms, cfg->lifetime_s, hello,
+		                       sizeof(hello));
+	stream_put_hello(&s->out, retry, hello);
+	s->live = true;   /* until the client goes; flush clears it */
+	if (!put_news(s, feed) || one_shot) {
+		s->live = false;
+		return false;
+	}
+	s->deadline = now + stream_lifetime_ms(cfg->lifetime_s, random_word);
+	s->last_write = now;
+	return s->live;
+}
+
+bool stream_take(struct stream *s, long long id, long long now)
+{
+	if (!s->live || id <= s->after)
+		return false;
+	s->after = id;
+	s->last_write = now;
+	return true;
+}
+
+bool stream_on_message(struct stream *s, const struct message *m, long long now)
+{
+	if (stream_take(s, m->id, now)) {
+		sse_event(&s->out, m->id, m->event, m->data, m->len);
+		if (s->out.len >= STREAM_WRITE_BATCH)
+			flush(s);
+	}
+	return s->live;
+}
+
+bool stream_flush(struct stream *s)
+{
+	return flush(s) && s->live;
+}
+
+bool stream_on_lost(struct stream *s, struct feed *feed, long long now)
+{
+	if (!s->live)
+		return false;
+	s->last_write = now;
+	if (!put_news(s, feed))
+		s->live = false;
+	return s->live;
+}
+
+void stream_wrote(struct stream *s, long long now)
+{
+	s->last_write = now;
+}
+
+bool stream_on_tick(struct stream *s, long long now)
+{
+	if (!s->live)
+		return false;
+	if (now >= s->deadline) {   /* the browser reconnects */
+		s->live = false;
+		return false;
+	}
+	if (now - s->last_write >= (long long)s->cfg->keepalive_s * 1000) {
+		sb_puts(&s->out, STREAM_KEEPALIVE);
+		s->last_write = now;
+		flush(s);
+	}
+	return s->live;
+}
+
+long long stream_next_tick(const struct stream *s)
+{
+	long long keepalive = s->last_write + (long long)s->cfg->keepalive_s * 1000;
+	return keepalive < s->deadline ? keepalive : s->deadline;
+}
+
+bool stream_on_backlog(struct stream *s, size_t owed)
+{
+	return s->live && owed <= STREAM_BACKLOG_MAX;
+}
+
+static void end_saying(struct stream *s, const char *why)
+{
+	stream_put_hello(&s->out, s->cfg->retry_ms, why);
+	flush(s);
+	s->live = false;
+}
+
+void stream_end(struct stream *s, enum stream_end why)
+{
+	static const char *const words[] = {
+		[STREAM_END_REPLACED] = "database was replaced",
+		[STREAM_END_SHUTDOWN] = "the server is restarting",
+		[STREAM_END_BEHIND] = "this stream fell behind",
+	};
+	assert(why < sizeof(words) / sizeof(words[0]) && words[why] != NULL);
+	end_saying(s, words[why]);
+}
+
+void stream_fail(struct stream *s, enum store_status status)
+{
+	end_saying(s, store_status_text(status));
+}
+
+void stream_on_gone(struct stream *s)
+{
+	sb_reset(&s->out);
+	s->live = false;
+}
