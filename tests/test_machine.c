@@ -100,6 +100,8 @@ static const struct row rows[] = {
 	  false, true, { TICK(10000), MSG(10001, 9) }, { ": live\n" }, "live9", false },
 	{ "database replaced", "", 0, 0, NEWCOMER, false, true, { END(1, STREAM_END_REPLACED) },
 	  { ": live\n", "retry: 2000\n: database was replaced\n" }, NULL, false },
+	{ "the feed failed", "", 0, 0, NEWCOMER, false, true, { END(1, STREAM_END_FAILED) },
+	  { "retry: 2000\n: database is locked\n" }, NULL, false },
 	{ "shutdown", "", 0, 0, NEWCOMER, false, true, { END(1, STREAM_END_SHUTDOWN) },
 	  { "retry: 2000\n: the server is restarting\n" }, NULL, false },
 	{ "a slow reader past the bound", "", 0, 0, NEWCOMER, false, true,
@@ -148,7 +150,7 @@ static void run_event(struct stream *s, struct feed *feed, const struct ev *e,
 		break;
 	}
 	case EV_END:
-		stream_end(s, e->why);
+		stream_end(s, e->why, STORE_BUSY);
 		break;
 	case EV_BACKLOG:
 		if (!stream_on_backlog(s, e->owed))

@@ -293,7 +293,7 @@ static void settle(struct hub *h, struct conn *c)
 static void conn_end_behind(struct hub *h, struct conn *c)
 {
 	queue_cut(&c->queue);
-	stream_end(&c->stream, STREAM_END_BEHIND);
+	stream_end(&c->stream, STREAM_END_BEHIND, STORE_OK);
 	settle(h, c);
 	c->deadline = h->now + HUB_BEHIND_LINGER_MS;
 }
@@ -304,21 +304,9 @@ static void end_all(struct hub *h, enum stream_end why)
 	for (struct channel *ch = h->channels; ch != NULL; ch = ch->next)
 		while (ch->first != NULL) {
 			struct conn *c = ch->first;
-			stream_end(&c->stream, why);
+			stream_end(&c->stream, why, feed_failure(h->feed));
 			settle(h, c);
 			if (c->channel == ch)   /* still here: the end was refused */
-				conn_close(h, c);
-		}
-}
-
-static void end_all_failed(struct hub *h, enum store_status status)
-{
-	for (struct channel *ch = h->channels; ch != NULL; ch = ch->next)
-		while (ch->first != NULL) {
-			struct conn *c = ch->first;
-			stream_fail(&c->stream, status);
-			settle(h, c);
-			if (c->channel == ch)
 				conn_close(h, c);
 		}
 }
@@ -414,16 +402,9 @@ static void look(struct hub *h, bool woken)
 		return;
 	const struct feed_sink sink = { h, sink_find, sink_each, sink_deliver,
 	                                sink_lost };
-	switch (feed_pull(h->feed, woken, &sink)) {
-	case FEED_PULLED:
-		break;
-	case FEED_REPLACED:
-		end_all(h, STREAM_END_REPLACED);
-		break;
-	case FEED_FAILED:
-		end_all_failed(h, feed_failure(h->feed));
-		break;
-	}
+	enum stream_end why;
+	if (stream_end_of_pull(feed_pull(h->feed, woken, &sink), &why))
+		end_all(h, why);
 }
 
 static void on_wake(struct loop_watch *w, uint32_t events)

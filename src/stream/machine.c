@@ -255,20 +255,26 @@ static void end_saying(struct stream *s, const char *why)
 	s->live = false;
 }
 
-void stream_end(struct stream *s, enum stream_end why)
+void stream_end(struct stream *s, enum stream_end why,
+                enum store_status failure)
 {
 	static const char *const words[] = {
 		[STREAM_END_REPLACED] = "database was replaced",
 		[STREAM_END_SHUTDOWN] = "the server is restarting",
 		[STREAM_END_BEHIND] = "this stream fell behind",
 	};
+	if (why == STREAM_END_FAILED) {
+		end_saying(s, store_status_text(failure));
+		return;
+	}
 	assert(why < sizeof(words) / sizeof(words[0]) && words[why] != NULL);
 	end_saying(s, words[why]);
 }
 
-void stream_fail(struct stream *s, enum store_status status)
+bool stream_end_of_pull(enum feed_pull pulled, enum stream_end *why)
 {
-	end_saying(s, store_status_text(status));
+	*why = pulled == FEED_REPLACED ? STREAM_END_REPLACED : STREAM_END_FAILED;
+	return pulled != FEED_PULLED;
 }
 
 void stream_on_gone(struct stream *s)

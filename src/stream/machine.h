@@ -135,11 +135,14 @@ void stream_wrote(struct stream *s, long long now);
  * (the stream is over; the driver ends it with STREAM_END_BEHIND). */
 bool stream_on_backlog(struct stream *s, size_t owed);
 
-/* Ends with a reason the client is told (retry, a comment). */
-void stream_end(struct stream *s, enum stream_end why);
+/* Ends with a reason the client is told (retry, a comment); failure
+ * names the feed's status for STREAM_END_FAILED. */
+void stream_end(struct stream *s, enum stream_end why,
+                enum store_status failure);
 
-/* Ends because the feed failed, naming the status (retry, a comment). */
-void stream_fail(struct stream *s, enum store_status status);
+/* The end a pull calls for (STREAM_END_FAILED and the rest: see above);
+ * false when the pull calls for none. */
+bool stream_end_of_pull(enum feed_pull pulled, enum stream_end *why);
 
 /* The client or the web server went away: ends, nothing to write. */
 void stream_on_gone(struct stream *s);

@@ -49,16 +49,9 @@ static bool look(struct one *o, bool woken)
 	o->ch.after = o->s->after;
 	const struct feed_sink sink = { o, one_find, one_each, one_deliver,
 	                                one_lost };
-	switch (feed_pull(o->feed, woken, &sink)) {
-	case FEED_PULLED:
-		break;
-	case FEED_REPLACED:
-		stream_end(o->s, STREAM_END_REPLACED);
-		break;
-	case FEED_FAILED:
-		stream_fail(o->s, feed_failure(o->feed));
-		break;
-	}
+	enum stream_end why;
+	if (stream_end_of_pull(feed_pull(o->feed, woken, &sink), &why))
+		stream_end(o->s, why, feed_failure(o->feed));
 	return stream_flush(o->s);
 }
 
@@ -78,7 +71,7 @@ static void run_live(const struct stream_io *io, struct one *o,
 		                              feed_wake_fd(o->feed));
 		if (w == WAIT_GONE) {
 			if (transport_stopping())
-				stream_end(s, STREAM_END_SHUTDOWN);
+				stream_end(s, STREAM_END_SHUTDOWN, STORE_OK);
 			else
 				stream_on_gone(s);
 			return;
