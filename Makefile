@@ -22,7 +22,7 @@
 
 CC       ?= cc
 # pkg-config modules: the binaries need PKGS, the test programs TEST_PKGS.
-PKGS      = fcgi sqlite3
+PKGS      = fcgi sqlite3 jansson
 TEST_PKGS = $(PKGS) cmocka
 # Deferred (=, not :=), and used only inside recipes: "make deps all" in one
 # command installs the libraries after this Makefile was read, and a value
@@ -121,9 +121,10 @@ $(eval $(call binaries,$(BUILD)/san,$(BUILD)/san/,$(SAN_FLAGS),$$(PKG_LIBS)))
 SAN_BINS = $(addprefix $(BUILD)/san/,$(BINS))
 
 # --- static build ---------------------------------------------------------
-# Debian ships libfcgi.a and libsqlite3.a; with glibc's own static archive
-# the binaries need nothing at all from the host (we call no NSS function).
-$(eval $(call binaries,$(BUILD)/static,$(BUILD)/static/dist/,-static -s,-lfcgi -lsqlite3 -lm -lpthread))
+# Debian ships libfcgi.a, libsqlite3.a and libjansson.a; with glibc's own
+# static archive the binaries need nothing at all from the host (we call no
+# NSS function).
+$(eval $(call binaries,$(BUILD)/static,$(BUILD)/static/dist/,-static -s,-lfcgi -lsqlite3 -ljansson -lm -lpthread))
 STATIC_BINS = $(addprefix $(BUILD)/static/dist/,$(BINS))
 static: $(STATIC_BINS)
 	@echo "static binaries in $(BUILD)/static/dist/"

@@ -3,7 +3,10 @@
 #   make bench          build the binaries and the bench tools, run the whole
 #                       matrix (bench/run.sh, a few minutes), write
 #                       bench/results/latest.md and latest.json
-#   make bench-tools    only build build/bench/{loadclient,sampler,postbench}
+#   make bench-tools    only build build/bench/{loadclient,sampler,postbench,jsonbench}
+#   make bench-json     only jsonbench: the cost of reading one JSON post body
+#                       in process (json_read_strings; ~1 s), into
+#                       BENCH_OUT/json-parse.json (bench/results)
 #   make bench-vps      only bench/vps.sh at N = 300: events.fcgi --listen behind
 #                       nginx, nginx + nchan, Apache fcgid side by side (~4 min;
 #                       needs libnginx-mod-nchan, VPS_INSTALL=1 installs it)
@@ -11,7 +14,8 @@
 #                       (~4 min, not part of make bench); 2 nginx workers, so
 #                       that each needs ~10,000 descriptors (2 per stream)
 #
-# The tools need nothing but libc.  Paths are relative to the repo root; CC
+# The tools need nothing but libc, but jsonbench, which calls the library's
+# JSON reader (build/libsse.a and the PKGS libraries).  Paths are relative to the repo root; CC
 # comes from the top-level Makefile.  Knobs for run.sh (BENCH_PORT,
 # BENCH_MODES, BENCH_NS, ...) pass through the environment: see bench/README.md.
 
@@ -26,11 +30,20 @@ $(BENCH_TOOLS): $(BENCH_DIR)/%: bench/%.c bench/bench.mk
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_CFLAGS) -o $@ $<
 
-.PHONY: bench bench-tools bench-vps bench-10k
-bench-tools: $(BENCH_TOOLS)
+# PKG_LIBS in the recipe, read when it links (see the top Makefile).
+$(BENCH_DIR)/jsonbench: bench/jsonbench.c bench/bench.mk $(BUILD)/libsse.a | need-libs
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(BENCH_CFLAGS) -o $@ $< $(BUILD)/libsse.a $(PKG_LIBS)
+
+.PHONY: bench bench-tools bench-vps bench-10k bench-json
+bench-tools: $(BENCH_TOOLS) $(BENCH_DIR)/jsonbench
+
+bench-json: $(BENCH_DIR)/jsonbench
+	@mkdir -p $${BENCH_OUT:-bench/results}
+	$(BENCH_DIR)/jsonbench --json $${BENCH_OUT:-bench/results}/json-parse.json
 
 # The static binaries: what the README tells a shared host to upload.
-bench: $(STATIC_BINS) $(BENCH_TOOLS)
+bench: $(STATIC_BINS) $(BENCH_TOOLS) bench-json
 	BENCH_BIN=$(CURDIR)/$(BENCH_DIR) \
 	  SSE_TEST_BINARIES=$(CURDIR)/$(BUILD)/static/dist/cgi-bin \
 	  SSE_TEST_SSECTL=$(CURDIR)/$(BUILD)/static/dist/ssectl bench/run.sh

@@ -3,7 +3,8 @@
 #
 #   scripts/deps.sh [build|test|browser|fuzz|all]...   (default: all)
 #
-#   build    gcc make pkg-config libfcgi-dev libsqlite3-dev libcmocka-dev
+#   build    gcc make pkg-config libfcgi-dev libsqlite3-dev libjansson-dev
+#            libcmocka-dev
 #   test     apache2 libapache2-mod-fcgid nginx-light lighttpd spawn-fcgi curl
 #            sqlite3 valgrind (the integration tests run a private Apache,
 #            scripts/apache.sh, and a private nginx and lighttpd:
@@ -42,7 +43,7 @@ usage() {
 
 # Packages per group.  npm: NodeSource's nodejs package contains npm and
 # conflicts with Debian's npm package, so an npm already on PATH counts.
-pkgs_build="gcc make pkg-config libfcgi-dev libsqlite3-dev libcmocka-dev"
+pkgs_build="gcc make pkg-config libfcgi-dev libsqlite3-dev libjansson-dev libcmocka-dev"
 pkgs_test="apache2 libapache2-mod-fcgid nginx-light lighttpd spawn-fcgi curl sqlite3 valgrind"
 pkgs_browser="chromium nodejs npm ca-certificates"
 pkgs_fuzz="clang libclang-rt-14-dev"

@@ -22,6 +22,7 @@ packages() {
 	pkg-config) echo "pkg-config pkgconf pkgconf-pkg-config" ;;
 	fcgi) echo "libfcgi-dev fcgi-dev fcgi-devel" ;;
 	sqlite3) echo "libsqlite3-dev sqlite-dev sqlite-devel" ;;
+	jansson) echo "libjansson-dev jansson-dev jansson-devel" ;;
 	cmocka) echo "libcmocka-dev cmocka-dev libcmocka-devel" ;;
 	*) echo "? ? ?" ;;
 	esac

@@ -24,7 +24,7 @@ const char *http_reason(int status)
 	return "Unknown";
 }
 
-void json_string(struct strbuf *out, const char *s)
+void http_json_string(struct strbuf *out, const char *s)
 {
 	sb_putc(out, '"');
 	for (; *s; s++) {
@@ -57,7 +57,7 @@ void http_put_error(struct strbuf *out, int status, const char *extra_headers,
 {
 	struct strbuf body = STRBUF_INIT;
 	sb_puts(&body, "{\"error\":");
-	json_string(&body, message);
+	http_json_string(&body, message);
 	sb_puts(&body, "}\n");
 	http_put_response(out, status, extra_headers,
 	                  "application/json; charset=utf-8", sb_str(&body), head);

@@ -13,8 +13,9 @@
 
 const char *http_reason(int status);
 
-/* Appends s as a JSON string literal (quotes included). */
-void json_string(struct strbuf *out, const char *s);
+/* Appends s as a JSON string literal (quotes included).  Not json_string:
+ * Jansson (json.h) exports that name. */
+void http_json_string(struct strbuf *out, const char *s);
 
 /*
  * A complete response.  extra_headers is "" or CRLF-terminated header lines;

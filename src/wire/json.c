@@ -1,105 +1,103 @@
-/* json: see json.h for why SQLite reads the JSON, on its own connection. */
+/*
+ * json: see json.h for why Jansson reads the body and what is refused.
+ *
+ * One json_loadb per body builds the tree of the whole object (a few
+ * hundred bytes for a chat post); the named members are then looked up in
+ * it and copied out, and the tree is freed.  Jansson's error codes
+ * (json_error_code) give each refusal its own reason.
+ */
 #include "json.h"
 
-#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include <sqlite3.h>
+#include <jansson.h>
 
-#define JSON_PATH_MAX 64   /* "$.name" for our short member names */
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 /*
- * Outside strings a backslash is invalid JSON (json_valid refuses it), so
- * no string tracking is needed: only escapes are skipped, so "\\u0000" (a
- * backslash, then text) is not mistaken for an escaped NUL.
+ * The flags: JSON_DECODE_ANY so that a string or an array at the top is
+ * read and then refused as "not an object" (without it Jansson calls it a
+ * syntax error); JSON_REJECT_DUPLICATES; JSON_DECODE_INT_AS_REAL so that
+ * an integer beyond 64 bits, valid JSON, is no error (numbers are ignored
+ * anyway).  Not JSON_ALLOW_NUL: \u0000 stays an error.
  */
-static bool has_escaped_nul(const char *body, size_t len)
+#define LOAD_FLAGS (JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL)
+
+/* Jansson's text for an escape of half a surrogate pair ("invalid Unicode
+ * '\uD800'"); a bad escape like \u12G4 is "invalid Unicode escape ...". */
+#define LONE_SURROGATE_TEXT "invalid Unicode '"
+
+/*
+ * What Jansson may allocate while it reads one body (bytes asked for, frees
+ * not subtracted, so the peak is below it).  Jansson's tree costs up to ~75
+ * bytes per byte of body ([{},{},...]): under 1 MiB for any body of the
+ * default max_body (8 KiB), so this only bites where max_body was raised
+ * (at most 1 MiB, which could otherwise take ~90 MB).  A 1 MiB string needs
+ * ~3 MiB.  Set through json_set_alloc_funcs, which is process-wide: our
+ * programs use Jansson nowhere else, and post.fcgi has one thread.
+ */
+#define ALLOC_MAX ((size_t)16 << 20)
+#define ALLOC_MAX_TEXT "16 MiB"
+
+static bool alloc_limited;     /* inside json_loadb */
+static size_t alloc_left;
+static bool alloc_refused;     /* the limit, not malloc, said no */
+
+static void *limited_malloc(size_t size)
 {
-	for (size_t i = 0; i + 1 < len; i++) {
-		if (body[i] != '\\')
-			continue;
-		if (body[i + 1] == 'u' && i + 5 < len &&
-		    memcmp(body + i + 2, "0000", 4) == 0)
-			return true;
-		i++;  /* skip the escaped character */
+	if (alloc_limited) {
+		if (size > alloc_left) {
+			alloc_refused = true;
+			return NULL;
+		}
+		alloc_left -= size;
 	}
-	return false;
+	return malloc(size);
 }
 
-/* Runs sql with the body as ?1 and text2 (if any) as ?2; the first row's
- * first column as an integer, -1 when the statement fails. */
-static long long ask_int(sqlite3 *db, const char *sql, const char *body,
-                         size_t len, const char *text2)
+static json_t *load(const char *body, size_t len, json_error_t *error)
 {
-	sqlite3_stmt *stmt;
-	if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK)
-		return -1;
-	sqlite3_bind_text(stmt, 1, body, (int)len, SQLITE_STATIC);
-	if (text2 != NULL)
-		sqlite3_bind_text(stmt, 2, text2, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(stmt);
-	long long v = rc == SQLITE_ROW ? sqlite3_column_int64(stmt, 0)
-	            : rc == SQLITE_DONE ? 0 : -1;
-	sqlite3_finalize(stmt);
-	return v;
-}
-
-/* Copies one member when it is a string; its absence is not an error. */
-static const char *read_member(sqlite3 *db, const char *body, size_t len,
-                               struct json_member *m)
-{
-	char path[JSON_PATH_MAX];
-	snprintf(path, sizeof(path), "$.%s", m->name);
-	sqlite3_stmt *stmt;
-	if (sqlite3_prepare_v2(db, "SELECT json_type(?1, ?2), json_extract(?1, ?2)",
-	                       -1, &stmt, NULL) != SQLITE_OK)
-		return "cannot read JSON now";
-	sqlite3_bind_text(stmt, 1, body, (int)len, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 2, path, -1, SQLITE_STATIC);
-	const char *err = NULL;
-	if (sqlite3_step(stmt) != SQLITE_ROW) {
-		err = "cannot read JSON now";
-	} else {
-		const char *type = (const char *)sqlite3_column_text(stmt, 0);
-		m->present = type != NULL;
-		if (m->present && strcmp(type, "text") != 0)
-			err = "fields must be JSON strings";
-		else if (m->present)
-			sb_append(m->value, sqlite3_column_blob(stmt, 1),
-			          (size_t)sqlite3_column_bytes(stmt, 1));
+	static bool hooked;
+	if (!hooked) {
+		json_set_alloc_funcs(limited_malloc, free);
+		hooked = true;
 	}
-	sqlite3_finalize(stmt);
-	return err;
+	alloc_limited = true;
+	alloc_left = ALLOC_MAX;
+	alloc_refused = false;
+	json_t *root = json_loadb(body, len, LOAD_FLAGS, error);
+	alloc_limited = false;
+	return root;
 }
 
-/* The checks, in order, on an open in-memory connection. */
-static const char *read_object(sqlite3 *db, const char *body, size_t len,
-                               struct json_member *members, size_t n)
+/* The reason for a body Jansson refused. */
+static const char *load_error(const json_error_t *error)
 {
-	/* json_type on invalid JSON is an error, so validity is asked first. */
-	long long valid = ask_int(db, "SELECT json_valid(?1)", body, len, NULL);
-	if (valid < 0)
-		return "cannot read JSON now";
-	if (valid == 0)
-		return "body is not valid JSON";
-	if (has_escaped_nul(body, len))
+	if (alloc_refused)
+		return "JSON body needs too much memory to read (over " ALLOC_MAX_TEXT ")";
+	switch (json_error_code(error)) {
+	case json_error_duplicate_key:
+		return "a field is given twice";
+	case json_error_null_character:
+	case json_error_null_byte_in_key:
 		return "fields must not contain control characters (\\u0000)";
-	if (ask_int(db, "SELECT json_type(?1) = 'object'", body, len, NULL) != 1)
-		return "body must be a JSON object";
-	for (size_t i = 0; i < n; i++) {
-		long long count = ask_int(db, "SELECT count(*) FROM json_each(?1)"
-		                          " WHERE key = ?2", body, len, members[i].name);
-		if (count < 0)
-			return "cannot read JSON now";
-		if (count > 1)
-			return "a field is given twice";
+	case json_error_invalid_utf8:
+		return "body is not valid UTF-8";
+	case json_error_stack_overflow:
+		return "JSON is nested too deeply (more than "
+		       STR(JSON_PARSER_MAX_DEPTH) " levels)";
+	case json_error_numeric_overflow:
+		return "a number in the body is out of range";
+	case json_error_out_of_memory:
+		return "cannot read JSON now";
+	default:
+		break;
 	}
-	for (size_t i = 0; i < n; i++) {
-		const char *err = read_member(db, body, len, &members[i]);
-		if (err != NULL)
-			return err;
-	}
-	return NULL;
+	if (strncmp(error->text, LONE_SURROGATE_TEXT, strlen(LONE_SURROGATE_TEXT)) == 0)
+		return "fields are not valid UTF-8 (a lone surrogate escape)";
+	return "body is not valid JSON";
 }
 
 const char *json_read_strings(const char *body, size_t len,
@@ -107,15 +105,28 @@ const char *json_read_strings(const char *body, size_t len,
 {
 	for (size_t i = 0; i < n; i++)
 		members[i].present = false;
-	/* JSON never allows a raw NUL; SQLite would stop reading at it. */
-	if (memchr(body, '\0', len) != NULL)
+	/* JSON never allows a raw NUL.  Jansson refuses it too; checking here
+	 * states the rule without depending on its lexer. */
+	if (len > 0 && memchr(body, '\0', len) != NULL)
 		return "body is not valid JSON";
-	sqlite3 *db = NULL;
-	const char *err;
-	if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
-		err = "cannot read JSON now";
-	else
-		err = read_object(db, body, len, members, n);
-	sqlite3_close(db);
+	json_error_t error;
+	json_t *root = load(body, len, &error);
+	if (root == NULL)
+		return load_error(&error);
+	const char *err = NULL;
+	if (!json_is_object(root))
+		err = "body must be a JSON object";
+	for (size_t i = 0; err == NULL && i < n; i++) {
+		json_t *value = json_object_get(root, members[i].name);
+		if (value == NULL)
+			continue;
+		members[i].present = true;
+		if (!json_is_string(value))
+			err = "fields must be JSON strings";
+		else
+			sb_append(members[i].value, json_string_value(value),
+			          json_string_length(value));
+	}
+	json_decref(root);
 	return err;
 }
