@@ -1,6 +1,7 @@
 /* fcgi_wire: see fcgi_wire.h for the design. */
 #include "fcgi_wire.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,7 +26,7 @@ static const char *const known_values[] = {
 #define KNOWN_VALUES (sizeof(known_values) / sizeof(known_values[0]))
 #define ALL_CANDIDATES ((1u << KNOWN_VALUES) - 1)
 
-const uint8_t fcgi_padding[FCGI_ALIGN] = { 0 };
+static const uint8_t zeros[FCGI_ALIGN];   /* padding */
 
 static const char *type_name(uint8_t type)
 {
@@ -73,15 +74,6 @@ void fcgi_parser_free(struct fcgi_parser *p)
 
 void fcgi_parser_release_params(struct fcgi_parser *p)
 {
-	sb_free(&p->params);
-}
-
-void fcgi_parser_end_request(struct fcgi_parser *p)
-{
-	p->active_id = 0;
-	p->params_done = p->stdin_done = false;
-	p->params_in = 0;
-	nv_reset(p);
 	sb_free(&p->params);
 }
 
@@ -339,8 +331,12 @@ static void end_begin(struct fcgi_parser *p, struct fcgi_event *ev)
 		ev->type = FCGI_EV_CANT_MPX;
 		return;
 	}
+	/* The connection's first request (fcgi_wire.h): nothing of another is
+	 * left, no parameters and no pair half decoded. */
+	assert(p->params.data == NULL && p->params_in == 0);
+	assert(!p->params_done && !p->stdin_done);
+	assert(p->nv_stage == NV_NAME_LEN && p->nv_left == 0);
 	ev->type = FCGI_EV_BEGIN;
-	fcgi_parser_end_request(p);
 	p->active_id = p->id;
 }
 
@@ -514,17 +510,7 @@ static void put_record(struct strbuf *out, uint8_t type, uint16_t id,
 	header(h, type, id, len);
 	sb_append(out, h, sizeof(h));
 	sb_append(out, data, len);
-	sb_append(out, fcgi_padding, padding_for(len));
-}
-
-bool fcgi_stdout_header(uint8_t out[FCGI_HEADER_SIZE], uint16_t id, size_t len,
-                        size_t *padding)
-{
-	if (len > FCGI_CONTENT_MAX)
-		return false;
-	header(out, FCGI_TYPE_STDOUT, id, len);
-	*padding = padding_for(len);
-	return true;
+	sb_append(out, zeros, padding_for(len));
 }
 
 void fcgi_write_stdout(struct strbuf *out, uint16_t id, const void *data,
@@ -595,7 +581,7 @@ void fcgi_write_get_values_result(struct strbuf *out, unsigned asked,
 	for (unsigned i = 0; i < KNOWN_VALUES; i++)
 		if (asked & (1u << i))
 			put_short_pair(out, known_values[i], values[i]);
-	sb_append(out, fcgi_padding, padding_for(len));
+	sb_append(out, zeros, padding_for(len));
 }
 
 void fcgi_write_unknown_type(struct strbuf *out, uint8_t type)
