@@ -37,6 +37,10 @@ DEFAULT_DATABASE ?= /var/lib/sse-cgi/sse.db
 DEFAULT_CONFIG   ?= /etc/sse-cgi.conf
 
 WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2
+# assert() is on in every build here, tests and binaries alike: nothing in
+# this Makefile defines NDEBUG, and nothing should.  The asserts check
+# invariants of our own code (record boundaries in fcgi_wire.c, ids and
+# batch bounds in store.c, ...), never outside input.
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 $(WARN) -fstack-protector-strong
 CPPFLAGS += -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 $(addprefix -I,$(SRC_DIRS)) $(PKG_CFLAGS) \

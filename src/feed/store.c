@@ -1,6 +1,7 @@
 /* store: see store.h for the schema and the transaction rules. */
 #include "store.h"
 
+#include <assert.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -354,7 +355,11 @@ void store_close(struct store *st)
 		sqlite3_finalize(stmts[i]);
 	for (size_t i = 0; i < STORE_KEPT_MAX; i++)
 		sqlite3_finalize(st->kept[i].stmt);
-	sqlite3_close(st->db);   /* NULL is a harmless no-op */
+	/* NULL is a harmless no-op.  Busy only if a statement this file
+	 * prepared was never finalized: a leak, and the file stays open. */
+	int rc = sqlite3_close(st->db);
+	assert(rc == SQLITE_OK);
+	(void)rc;
 	free(st);
 }
 
@@ -448,13 +453,19 @@ enum store_status store_data_version(struct store *st, long long *version)
 	return rc == SQLITE_OK ? STORE_OK : fail(st, rc, "data_version");
 }
 
-/* Runs a bound row query, handing each row to fn. */
-static int each_row(sqlite3_stmt *stmt, store_row_fn fn, void *ctx,
-                    struct store_read_result *res)
+/*
+ * Runs a bound row query, handing each row to fn.  Both queries order by
+ * id, the INTEGER PRIMARY KEY (unique): the ids come strictly increasing,
+ * each above `above`.
+ */
+static int each_row(sqlite3_stmt *stmt, long long above, store_row_fn fn,
+                    void *ctx, struct store_read_result *res)
 {
 	int rc;
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		long long id = sqlite3_column_int64(stmt, 0);
+		assert(id > above);
+		above = id;
 		const char *event = (const char *)sqlite3_column_text(stmt, 1);
 		const char *data = (const char *)sqlite3_column_text(stmt, 2);
 		size_t len = (size_t)sqlite3_column_bytes(stmt, 2);
@@ -503,6 +514,7 @@ static int read_locked(struct store *st, const char *channel, long long after,
 	/* Past the rows of this snapshot, the next read starts at max_id. */
 	res->next_after = max_id;
 	sqlite3_stmt *stmt;
+	long long above = LLONG_MIN;
 	if (after < 0 || res->resume != RESUME_OK) {
 		stmt = st->newest;
 		rc = sqlite3_bind_text(stmt, 1, channel, -1, SQLITE_STATIC);
@@ -510,6 +522,7 @@ static int read_locked(struct store *st, const char *channel, long long after,
 			rc = sqlite3_bind_int64(stmt, 2, history);
 	} else {
 		stmt = st->after;
+		above = after;   /* id > ?2 */
 		rc = sqlite3_bind_text(stmt, 1, channel, -1, SQLITE_STATIC);
 		if (rc == SQLITE_OK)
 			rc = sqlite3_bind_int64(stmt, 2, after);
@@ -517,12 +530,17 @@ static int read_locked(struct store *st, const char *channel, long long after,
 			rc = sqlite3_bind_int64(stmt, 3, STORE_READ_BATCH);
 	}
 	if (rc == SQLITE_OK)
-		rc = each_row(stmt, fn, ctx, res);
+		rc = each_row(stmt, above, fn, ctx, res);
 	sqlite3_clear_bindings(stmt);
+	/* The LIMITs: a batch at most, or the history at most. */
+	assert(stmt != st->after || res->rows <= STORE_READ_BATCH);
+	assert(stmt != st->newest || history < 0 || res->rows <= (size_t)history);
 	if (stmt == st->after && res->rows == STORE_READ_BATCH)
 		res->more = true;  /* next_after is the last row read */
 	else
 		res->next_after = max_id > res->next_after ? max_id : res->next_after;
+	/* A resume that is not reset never goes back (after <= max_id). */
+	assert(res->resume != RESUME_OK || after < 0 || res->next_after >= after);
 	return rc;
 }
 
@@ -564,9 +582,14 @@ enum store_status store_read(struct store *st, const char *channel,
 static sqlite3_stmt *kept_stmt_at(struct store *st, const char *sql, int *rc)
 {
 	size_t i = 0;
-	for (; i < STORE_KEPT_MAX && st->kept[i].sql != NULL; i++)
+	for (; i < STORE_KEPT_MAX && st->kept[i].sql != NULL; i++) {
+		assert(st->kept[i].stmt != NULL);   /* kept only once prepared */
 		if (st->kept[i].sql == sql)
 			return st->kept[i].stmt;
+	}
+	/* The table fills from the front and never empties: past the first
+	 * free entry there is none in use. */
+	assert(i == STORE_KEPT_MAX || st->kept[i].stmt == NULL);
 	sqlite3_stmt *stmt = NULL;
 	*rc = i < STORE_KEPT_MAX ? prepare(st, &stmt, sql)
 	                         : sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL);
@@ -608,6 +631,9 @@ static int vrun(struct store *st, const char *sql, long long *first_col,
 	sqlite3_stmt *stmt = kept_stmt_at(st, sql, &rc);
 	if (stmt == NULL)
 		return rc;
+	/* The call sites: one letter per parameter of their SQL. */
+	assert(strspn(fmt, "ti") == strlen(fmt));
+	assert((int)strlen(fmt) == sqlite3_bind_parameter_count(stmt));
 	/* A parameter left unbound is NULL: "addr = NULL" counts no posts. */
 	for (int i = 0; fmt[i] && rc == SQLITE_OK; i++) {
 		if (fmt[i] == 't')
