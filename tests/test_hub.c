@@ -465,10 +465,16 @@ static void test_sigterm_ends_every_stream(void **state)
 		assert_non_null(strstr(sb_str(&out), ": the server is restarting\n"));
 		close(fds[i]);
 	}
-	int status;
+	/* status is only read once waitpid has filled it; a process still
+	 * there at the deadline stays `running`, for teardown to kill. */
+	int status = 0;
+	pid_t reaped = 0;
 	long long deadline = tu_now_ms() + WAIT_MS;
-	while (waitpid(s.pid, &status, WNOHANG) != s.pid && tu_now_ms() < deadline)
+	while ((reaped = waitpid(s.pid, &status, WNOHANG)) != s.pid &&
+	       tu_now_ms() < deadline)
 		usleep(10000);
+	if (reaped != s.pid)
+		fail_msg("the process did not exit within %d ms of SIGTERM", WAIT_MS);
 	running = NULL;
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
