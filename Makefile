@@ -13,9 +13,11 @@
 #                   inotify/statx/getrandom (nofeature-test), the fuzz
 #                   corpora, the integration tests behind a real Apache,
 #                   nginx and lighttpd, the fault tests, the browser tests
-#   make run        make deps, then serve the chat page through a local
-#                   Apache (PORT=8080, MODE=fcgid|cgid; make serve skips the
-#                   install); make stop ends a background run
+#   make run        install what building and serving need (scripts/deps.sh
+#                   run: compiler, libraries, Apache with mod_fcgid), then
+#                   serve the chat page through a local Apache (PORT=8080,
+#                   MODE=fcgid|cgid; make serve skips the install); make
+#                   stop ends a background run
 #   make static     the same binaries linked statically (for any host)
 #   make install    DESTDIR=... PREFIX=... lays out what a host needs
 #   make bench      the benchmark (never part of make test)
@@ -251,8 +253,12 @@ test-all: check slow-test first-try-test san-test nofeature-test fuzz-replay \
 PORT ?= 8080
 MODE ?= fcgid
 RUN_DIR ?= $(CURDIR)/run
-# Like test: install in one make, build and serve in a second one.
-run: deps
+# Like test: install in one make, build and serve in a second one.  Only
+# what those two need (scripts/deps.sh run: the compiler, make, pkg-config,
+# the libraries' -dev packages, Apache and mod_fcgid), not everything make
+# test needs (make deps).
+run:
+	@scripts/deps.sh run
 	@$(MAKE) --no-print-directory serve
 
 serve: $(BINS)
