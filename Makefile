@@ -8,14 +8,16 @@
 #   make check      the quick tests: unit tests and the binaries end to end
 #                   as CGI and FastCGI processes; no root, Apache or browser
 #   make test       make deps, then everything (make test-all): make check,
-#                   the first-try build test, all again under ASan+UBSan and
-#                   built without inotify/statx/getrandom (nofeature-test),
-#                   the fuzz corpora, the integration tests behind a real
-#                   Apache, nginx and lighttpd, the fault tests, the
-#                   browser tests
-#   make run        make deps, then serve the chat page through a local
-#                   Apache (PORT=8080, MODE=fcgid|cgid; make serve skips the
-#                   install); make stop ends a background run
+#                   the slow unit cases (slow-test), the first-try build
+#                   test, all again under ASan+UBSan and built without
+#                   inotify/statx/getrandom (nofeature-test), the fuzz
+#                   corpora, the integration tests behind a real Apache,
+#                   nginx and lighttpd, the fault tests, the browser tests
+#   make run        install what building and serving need (scripts/deps.sh
+#                   run: compiler, libraries, Apache with mod_fcgid), then
+#                   serve the chat page through a local Apache (PORT=8080,
+#                   MODE=fcgid|cgid; make serve skips the install); make
+#                   stop ends a background run
 #   make static     the same binaries linked statically (for any host)
 #   make install    DESTDIR=... PREFIX=... lays out what a host needs
 #   make bench      the benchmark (never part of make test)
@@ -37,6 +39,10 @@ DEFAULT_DATABASE ?= /var/lib/sse-cgi/sse.db
 DEFAULT_CONFIG   ?= /etc/sse-cgi.conf
 
 WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2
+# assert() is on in every build here, tests and binaries alike: nothing in
+# this Makefile defines NDEBUG, and nothing should.  The asserts check
+# invariants of our own code (record boundaries in fcgi_wire.c, ids and
+# batch bounds in store.c, ...), never outside input.
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 $(WARN) -fstack-protector-strong
 CPPFLAGS += -D_GNU_SOURCE -D_FORTIFY_SOURCE=2 $(addprefix -I,$(SRC_DIRS)) $(PKG_CFLAGS) \
@@ -60,11 +66,18 @@ BINS    = cgi-bin/events.fcgi cgi-bin/post.fcgi ssectl
 UNIT_TESTS = test_machine test_sse test_utf8 test_form test_request test_config test_ring test_publish \
              test_chatmsg test_store test_cgi test_fastcgi test_portability \
              test_fcgi_wire test_hub test_listen
+# Programs with a second group of cases too slow for make check (hundreds
+# of processes forked per case): with SSE_TEST_SLOW=1 such a program runs
+# that group, and only it.  make test runs them (slow-test, and san-test
+# under ASan+UBSan); make check runs the quick group of every UNIT_TESTS.
+UNIT_TESTS_SLOW = test_hub
+# $(1): a build dir.  One scripts/run-tests.sh argument per slow group.
+slow_runs = $(foreach t,$(UNIT_TESTS_SLOW),"SSE_TEST_SLOW=1 $(1)/tests/$(t)")
 
 PREFIX  ?= /usr/local
 BUILD   ?= build
 
-.PHONY: all help check unit-test first-try-test test test-all san-test \
+.PHONY: all help check unit-test slow-test first-try-test test test-all san-test \
         nofeature-test integration-test vps-test browser-test fault-test \
         static install run serve stop bench fuzz deps clean need-libs \
         need-test-libs
@@ -139,23 +152,32 @@ $(BUILD)/san/tests/%: tests/%.c tests/testutil.h $(BUILD)/san/libsse.a | need-te
 
 # The edit-compile-test loop: the unit tests and the binaries end to end as
 # CGI and FastCGI child processes (SSE_TEST_BIN_DIR), which need no root,
-# Apache or browser.  need-test-libs first, so that a missing library is
-# named with cmocka in the list rather than after half a build.
+# Apache or browser; well under a minute (the slow cases are in slow-test).
+# need-test-libs first, so that a missing library is named with cmocka in
+# the list rather than after half a build.
 check: need-test-libs $(BINS) $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
 	@SSE_TEST_BIN_DIR=$(CURDIR) \
 	  scripts/run-tests.sh plain $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
 unit-test: check
+
+# The cases make check leaves out (UNIT_TESTS_SLOW); part of make test.
+slow-test: need-test-libs $(BINS) $(addprefix $(BUILD)/tests/,$(UNIT_TESTS_SLOW))
+	@SSE_TEST_BIN_DIR=$(CURDIR) \
+	  scripts/run-tests.sh slow $(call slow_runs,$(BUILD))
 
 # A fresh copy of the tree builds with plain make, or stops with a clear
 # message when the libraries are missing, and never calls apt or dpkg.
 first-try-test:
 	@tests/first_try.sh
 
-san-test: need-test-libs $(SAN_BINS) $(addprefix $(BUILD)/san/tests/,$(UNIT_TESTS))
+# The unit tests, their slow groups included, under ASan+UBSan.
+san-test: need-test-libs $(SAN_BINS) \
+          $(addprefix $(BUILD)/san/tests/,$(sort $(UNIT_TESTS) $(UNIT_TESTS_SLOW)))
 	@SSE_TEST_BIN_DIR=$(CURDIR)/$(BUILD)/san SSE_TEST_SAN=1 \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  scripts/run-tests.sh asan+ubsan $(addprefix $(BUILD)/san/tests/,$(UNIT_TESTS))
+	  scripts/run-tests.sh asan+ubsan $(addprefix $(BUILD)/san/tests/,$(UNIT_TESTS)) \
+	    $(call slow_runs,$(BUILD)/san)
 
 # --- builds without inotify, statx and getrandom ------------------------------
 # Each has a fallback (src/base/platform.h); this build takes all three, so that
@@ -225,15 +247,19 @@ browser-test: $(BINS)
 test: deps
 	@$(MAKE) --no-print-directory test-all
 
-test-all: check first-try-test san-test nofeature-test fuzz-replay \
+test-all: check slow-test first-try-test san-test nofeature-test fuzz-replay \
           integration-test vps-test fault-test browser-test
 
 # --- make run / make stop -------------------------------------------------
 PORT ?= 8080
 MODE ?= fcgid
 RUN_DIR ?= $(CURDIR)/run
-# Like test: install in one make, build and serve in a second one.
-run: deps
+# Like test: install in one make, build and serve in a second one.  Only
+# what those two need (scripts/deps.sh run: the compiler, make, pkg-config,
+# the libraries' -dev packages, Apache and mod_fcgid), not everything make
+# test needs (make deps).
+run:
+	@scripts/deps.sh run
 	@$(MAKE) --no-print-directory serve
 
 serve: $(BINS)

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # deps.sh: make sure the Debian packages sse-cgi needs are installed.
 #
-#   scripts/deps.sh [build|test|browser|fuzz|all]...   (default: all)
+#   scripts/deps.sh [run|build|test|browser|fuzz|all]...   (default: all)
 #
+#   run      what make run needs to build the binaries and serve them:
+#            gcc make pkg-config libfcgi-dev libsqlite3-dev libjansson-dev,
+#            and apache2
+#            with libapache2-mod-fcgid for scripts/apache.sh (MODE=cgid
+#            uses mod_cgid, which is in apache2)
 #   build    gcc make pkg-config libfcgi-dev libsqlite3-dev libjansson-dev
 #            libcmocka-dev
 #   test     apache2 libapache2-mod-fcgid nginx-light lighttpd spawn-fcgi curl
@@ -14,13 +19,16 @@
 #            20 from the npm registry where Debian's nodejs is older (below)
 #   fuzz     clang and its runtime (libFuzzer, ASan, UBSan) for make fuzz
 #            and the corpus replay in make test
+#   all      build, test, browser and fuzz: everything make test needs
 #
-# Called by make deps, which make run and make test (and so .ci/run) run
-# first, so a fresh machine gets the same set everywhere.  Plain make never
-# calls it: building needs only pkg-config and the libraries
-# (scripts/need-libs.sh names what is missing), on any distribution.  As root, whatever is missing is installed with one
-# "apt-get update" and one "apt-get install --no-install-recommends"; as
-# anybody else the exact apt-get line is printed and the exit status is 1.
+# make deps runs "all", and make test (and so .ci/run) runs make deps
+# first; make run runs "run" first, so serving the chat page installs no
+# cmocka, nginx, lighttpd, clang, valgrind, Chromium or node.  Plain make
+# never calls it: building needs only pkg-config and the libraries
+# (scripts/need-libs.sh names what is missing), on any distribution.  As
+# root, whatever is missing is installed with one "apt-get update" and one
+# "apt-get install --no-install-recommends"; as anybody else the exact
+# apt-get line is printed and the exit status is 1.
 #
 # Installing Debian's apache2 would normally start the system Apache on
 # port 80 (invoke-rc.d in its postinst).  We run our own Apache instead, so
@@ -43,7 +51,9 @@ usage() {
 
 # Packages per group.  npm: NodeSource's nodejs package contains npm and
 # conflicts with Debian's npm package, so an npm already on PATH counts.
-pkgs_build="gcc make pkg-config libfcgi-dev libsqlite3-dev libjansson-dev libcmocka-dev"
+pkgs_compile="gcc make pkg-config libfcgi-dev libsqlite3-dev libjansson-dev"
+pkgs_run="$pkgs_compile apache2 libapache2-mod-fcgid"
+pkgs_build="$pkgs_compile libcmocka-dev"
 pkgs_test="apache2 libapache2-mod-fcgid nginx-light lighttpd spawn-fcgi curl sqlite3 valgrind"
 pkgs_browser="chromium nodejs npm ca-certificates"
 pkgs_fuzz="clang libclang-rt-14-dev"
@@ -60,6 +70,7 @@ want=""
 want_node=0
 for g in "${groups[@]}"; do
 	case $g in
+	run) want="$want $pkgs_run" ;;
 	build) want="$want $pkgs_build" ;;
 	test) want="$want $pkgs_test" ;;
 	browser) want="$want $pkgs_browser"; want_node=1 ;;

@@ -13,14 +13,18 @@ struct fixture {
 	struct store *st;
 };
 
-/* The status of a store_open that must fail, with a reason. */
-static enum store_status open_fails(const char *path, bool create)
+/* The status of a store_open that must fail, with a reason (that contains
+ * want, unless NULL). */
+static enum store_status open_fails(const char *path, bool create,
+                                    const char *want)
 {
 	struct store *st;
 	char error[STORE_ERROR_MAX] = "";
 	enum store_status s = store_open(path, create, &st, error, sizeof(error));
 	assert_null(st);
 	assert_true(strlen(error) > 0);
+	if (want != NULL && strstr(error, want) == NULL)
+		fail_msg("store_open %s: [%s] lacks [%s]", path, error, want);
 	return s;
 }
 
@@ -340,12 +344,30 @@ static void test_open_failures(void **state)
 	struct fixture *f = *state;
 	char path[PATH_MAX + 32];
 	snprintf(path, sizeof(path), "%s/no/such/dir/x.db", f->dir);
-	assert_int_equal(open_fails(path, true), STORE_UNAVAILABLE);
+	assert_int_equal(open_fails(path, true, NULL), STORE_UNAVAILABLE);
 	snprintf(path, sizeof(path), "%s/missing.db", f->dir);
-	assert_int_equal(open_fails(path, false), STORE_UNAVAILABLE);
+	assert_int_equal(open_fails(path, false, NULL), STORE_UNAVAILABLE);
+	/* The first statement that reads the file, synchronous = FULL, is
+	 * checked: the open fails there, saying which step and why. */
 	snprintf(path, sizeof(path), "%s/garbage.db", f->dir);
 	tu_write_file(path, "this is not a database, but it is long enough to look like a header......");
-	assert_int_equal(open_fails(path, true), STORE_UNAVAILABLE);
+	assert_int_equal(open_fails(path, true, "synchronous = FULL: file is not a database"),
+	                 STORE_UNAVAILABLE);
+}
+
+/* A length SQLite's int cannot hold is refused, not cut to another one. */
+static void test_publish_too_long(void **state)
+{
+	struct fixture *f = *state;
+	long long id = -1;
+	assert_int_equal(store_publish(f->st, "chat", "message", "short", (size_t)INT_MAX + 1,
+	                               10, &id), STORE_ERROR);
+	assert_non_null(strstr(store_error(f->st), "publishing: string or blob too big"));
+	struct collected c;
+	struct store_read_result res;
+	read_ok(f->st, "chat", 0, 50, &c, &res);
+	assert_int_equal(c.n, 0);
+	assert_int_equal(publish(f->st, "chat", "then a good one", 10), 1);
 }
 
 static void test_prune_all(void **state)
@@ -585,6 +607,7 @@ int main(void)
 		T(test_data_version_and_file_identity),
 		T(test_recreated_database_gets_a_new_identity),
 		T(test_open_failures),
+		T(test_publish_too_long),
 		T(test_prune_all),
 		T(test_prune_any_channel_name),
 		T(test_journal_is_wal),

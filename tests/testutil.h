@@ -169,18 +169,29 @@ static inline bool tu_read(struct tu_proc *p, struct strbuf *out,
 	}
 }
 
-/* Waits for the child (killing it after timeout_ms); its exit status. */
+/*
+ * Waits for the child (killing it after timeout_ms); its wait status, or -1
+ * (neither WIFEXITED nor WIFSIGNALED) when it could not be reaped.  Not 0:
+ * that would read as "exited 0".
+ */
 static inline int tu_wait(struct tu_proc *p, int timeout_ms)
 {
 	long long deadline = tu_now_ms() + timeout_ms;
-	int status = 0;
+	int status = -1;
 	for (;;) {
 		pid_t r = waitpid(p->pid, &status, WNOHANG);
 		if (r == p->pid)
 			break;
+		if (r < 0 && errno != EINTR) {
+			status = -1;
+			break;
+		}
 		if (tu_now_ms() > deadline) {
 			kill(p->pid, SIGKILL);
-			waitpid(p->pid, &status, 0);
+			while ((r = waitpid(p->pid, &status, 0)) < 0 && errno == EINTR)
+				;
+			if (r != p->pid)
+				status = -1;
 			break;
 		}
 		usleep(5000);

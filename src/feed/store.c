@@ -1,6 +1,8 @@
 /* store: see store.h for the schema and the transaction rules. */
 #include "store.h"
 
+#include <assert.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,11 +105,18 @@ const char *store_status_text(enum store_status status)
 	return "database error";
 }
 
-/* Records the failure for the log and maps it to a status. */
+/*
+ * Records the failure for the log and maps it to a status.  The
+ * connection's message is the detailed one ("NOT NULL constraint failed:
+ * ..."), but only when it is about rc: a code this file chose itself (a
+ * length SQLite cannot take) has just its generic text.
+ */
 static enum store_status fail(struct store *st, int rc, const char *what)
 {
+	bool own = st->db != NULL &&
+	           (sqlite3_extended_errcode(st->db) & 0xff) == (rc & 0xff);
 	snprintf(st->error, sizeof(st->error), "%s: %s", what,
-	         st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+	         own ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
 	return status_of(rc);
 }
 
@@ -156,19 +165,32 @@ static enum store_status ensure_schema(struct store *st, bool create)
 		snprintf(st->error, sizeof(st->error), "database has no schema");
 		return STORE_UNAVAILABLE;
 	}
-	/* WAL is a property of the file; set it before the first write. */
+	/*
+	 * WAL is a property of the file; set it before the first write.  A
+	 * filesystem without it answers another mode (logged, and we go on);
+	 * an error (the lock held past busy_timeout) fails this open, since
+	 * the schema made after it would leave the file in the rollback
+	 * journal for good.
+	 */
 	char mode[16];
 	store_journal_mode(st, mode, sizeof(mode));
 	if (strcmp(mode, "wal") != 0) {
 		sqlite3_stmt *stmt;
-		if (sqlite3_prepare_v2(st->db, "PRAGMA journal_mode=WAL", -1, &stmt,
-		                       NULL) == SQLITE_OK) {
-			if (sqlite3_step(stmt) == SQLITE_ROW &&
-			    strcmp((const char *)sqlite3_column_text(stmt, 0), "wal") != 0)
-				log_msg("store", "%s: WAL is not available on this "
-				        "filesystem; using the rollback journal", st->path);
-			sqlite3_finalize(stmt);
-		}
+		rc = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode=WAL", -1, &stmt,
+		                        NULL);
+		if (rc != SQLITE_OK)
+			return fail(st, rc, "switching to WAL");
+		rc = sqlite3_step(stmt);
+		const char *now = rc == SQLITE_ROW
+		                ? (const char *)sqlite3_column_text(stmt, 0) : NULL;
+		if (rc == SQLITE_ROW && (now == NULL || strcmp(now, "wal") != 0))
+			log_msg("store", "%s: WAL is not available on this "
+			        "filesystem; using the rollback journal", st->path);
+		enum store_status s = rc == SQLITE_ROW
+		                    ? STORE_OK : fail(st, rc, "switching to WAL");
+		sqlite3_finalize(stmt);
+		if (s != STORE_OK)
+			return s;
 	}
 	rc = exec(st, "BEGIN IMMEDIATE");
 	if (rc != SQLITE_OK)
@@ -271,18 +293,27 @@ static enum store_status open_connection(struct store *st, bool create)
 	file_identity(st);
 	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
 	sqlite3_extended_result_codes(st->db, 1);
-	/* Durable at COMMIT, also in WAL mode, where the default is weaker. */
-	exec(st, "PRAGMA synchronous = FULL");
+	/*
+	 * Durable at COMMIT, also in WAL mode, where the default is weaker: the
+	 * promise behind a post's 201 (store.h), so without it, no store.
+	 */
+	rc = exec(st, "PRAGMA synchronous = FULL");
+	if (rc != SQLITE_OK)
+		return fail(st, rc, "setting synchronous = FULL");
 	/*
 	 * A post under CGI is often the only connection: on close SQLite would
 	 * checkpoint, delete -wal and -shm, and the next post recreate them.
 	 * Keeping them is safe (commits stay durable; checkpoints still run
 	 * automatically as the WAL grows) and saves that work on every post.
+	 * Not checked: refused, they cost only that work.
 	 */
 	int one = 1;
 	sqlite3_file_control(st->db, "main", SQLITE_FCNTL_PERSIST_WAL, &one);
 	sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
-	exec(st, "PRAGMA cache_size = " STORE_CACHE_PAGES_SQL);
+	/* The memory cap of every stream process (store_process_init). */
+	rc = exec(st, "PRAGMA cache_size = " STORE_CACHE_PAGES_SQL);
+	if (rc != SQLITE_OK)
+		return fail(st, rc, "setting cache_size");
 	enum store_status s = ensure_schema(st, create);
 	return s == STORE_OK ? prepare_reads(st) : s;
 }
@@ -324,7 +355,11 @@ void store_close(struct store *st)
 		sqlite3_finalize(stmts[i]);
 	for (size_t i = 0; i < STORE_KEPT_MAX; i++)
 		sqlite3_finalize(st->kept[i].stmt);
-	sqlite3_close(st->db);   /* NULL is a harmless no-op */
+	/* NULL is a harmless no-op.  Busy only if a statement this file
+	 * prepared was never finalized: a leak, and the file stays open. */
+	int rc = sqlite3_close(st->db);
+	assert(rc == SQLITE_OK);
+	(void)rc;
 	free(st);
 }
 
@@ -418,13 +453,19 @@ enum store_status store_data_version(struct store *st, long long *version)
 	return rc == SQLITE_OK ? STORE_OK : fail(st, rc, "data_version");
 }
 
-/* Runs a bound row query, handing each row to fn. */
-static int each_row(sqlite3_stmt *stmt, store_row_fn fn, void *ctx,
-                    struct store_read_result *res)
+/*
+ * Runs a bound row query, handing each row to fn.  Both queries order by
+ * id, the INTEGER PRIMARY KEY (unique): the ids come strictly increasing,
+ * each above `above`.
+ */
+static int each_row(sqlite3_stmt *stmt, long long above, store_row_fn fn,
+                    void *ctx, struct store_read_result *res)
 {
 	int rc;
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		long long id = sqlite3_column_int64(stmt, 0);
+		assert(id > above);
+		above = id;
 		const char *event = (const char *)sqlite3_column_text(stmt, 1);
 		const char *data = (const char *)sqlite3_column_text(stmt, 2);
 		size_t len = (size_t)sqlite3_column_bytes(stmt, 2);
@@ -448,8 +489,9 @@ static int read_locked(struct store *st, const char *channel, long long after,
 	int rc = step_int(st->max_id, &max_id);
 	if (rc != SQLITE_OK)
 		return rc;
-	sqlite3_bind_text(st->pruned_upto, 1, channel, -1, SQLITE_STATIC);
-	rc = step_int(st->pruned_upto, &pruned);
+	rc = sqlite3_bind_text(st->pruned_upto, 1, channel, -1, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = step_int(st->pruned_upto, &pruned);
 	sqlite3_clear_bindings(st->pruned_upto);
 	if (rc != SQLITE_OK)
 		return rc;
@@ -461,8 +503,9 @@ static int read_locked(struct store *st, const char *channel, long long after,
 		res->resume = RESUME_OK;
 
 	if (res->resume != RESUME_OK) {
-		sqlite3_bind_text(st->oldest, 1, channel, -1, SQLITE_STATIC);
-		rc = step_int(st->oldest, &res->oldest);
+		rc = sqlite3_bind_text(st->oldest, 1, channel, -1, SQLITE_STATIC);
+		if (rc == SQLITE_OK)
+			rc = step_int(st->oldest, &res->oldest);
 		sqlite3_clear_bindings(st->oldest);
 		if (rc != SQLITE_OK)
 			return rc;
@@ -471,22 +514,33 @@ static int read_locked(struct store *st, const char *channel, long long after,
 	/* Past the rows of this snapshot, the next read starts at max_id. */
 	res->next_after = max_id;
 	sqlite3_stmt *stmt;
+	long long above = LLONG_MIN;
 	if (after < 0 || res->resume != RESUME_OK) {
 		stmt = st->newest;
-		sqlite3_bind_text(stmt, 1, channel, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(stmt, 2, history);
+		rc = sqlite3_bind_text(stmt, 1, channel, -1, SQLITE_STATIC);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int64(stmt, 2, history);
 	} else {
 		stmt = st->after;
-		sqlite3_bind_text(stmt, 1, channel, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(stmt, 2, after);
-		sqlite3_bind_int64(stmt, 3, STORE_READ_BATCH);
+		above = after;   /* id > ?2 */
+		rc = sqlite3_bind_text(stmt, 1, channel, -1, SQLITE_STATIC);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int64(stmt, 2, after);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int64(stmt, 3, STORE_READ_BATCH);
 	}
-	rc = each_row(stmt, fn, ctx, res);
+	if (rc == SQLITE_OK)
+		rc = each_row(stmt, above, fn, ctx, res);
 	sqlite3_clear_bindings(stmt);
+	/* The LIMITs: a batch at most, or the history at most. */
+	assert(stmt != st->after || res->rows <= STORE_READ_BATCH);
+	assert(stmt != st->newest || history < 0 || res->rows <= (size_t)history);
 	if (stmt == st->after && res->rows == STORE_READ_BATCH)
 		res->more = true;  /* next_after is the last row read */
 	else
 		res->next_after = max_id > res->next_after ? max_id : res->next_after;
+	/* A resume that is not reset never goes back (after <= max_id). */
+	assert(res->resume != RESUME_OK || after < 0 || res->next_after >= after);
 	return rc;
 }
 
@@ -500,12 +554,19 @@ enum store_status store_read(struct store *st, const char *channel,
 	if (rc != SQLITE_OK)
 		return fail(st, rc, "reading messages");
 	rc = read_locked(st, channel, after, history, fn, ctx, res);
+	/*
+	 * The COMMIT too: a read transaction left open would keep this
+	 * connection on its snapshot for good (a stream that never sees
+	 * another message) and keep every checkpoint from finishing.
+	 */
+	if (rc == SQLITE_OK)
+		rc = step_once(st->commit);
 	if (rc != SQLITE_OK) {
 		enum store_status s = fail(st, rc, "reading messages");
-		exec(st, "ROLLBACK");
+		if (!sqlite3_get_autocommit(st->db))
+			exec(st, "ROLLBACK");
 		return s;
 	}
-	step_once(st->commit);
 	return STORE_OK;
 }
 
@@ -521,9 +582,14 @@ enum store_status store_read(struct store *st, const char *channel,
 static sqlite3_stmt *kept_stmt_at(struct store *st, const char *sql, int *rc)
 {
 	size_t i = 0;
-	for (; i < STORE_KEPT_MAX && st->kept[i].sql != NULL; i++)
+	for (; i < STORE_KEPT_MAX && st->kept[i].sql != NULL; i++) {
+		assert(st->kept[i].stmt != NULL);   /* kept only once prepared */
 		if (st->kept[i].sql == sql)
 			return st->kept[i].stmt;
+	}
+	/* The table fills from the front and never empties: past the first
+	 * free entry there is none in use. */
+	assert(i == STORE_KEPT_MAX || st->kept[i].stmt == NULL);
 	sqlite3_stmt *stmt = NULL;
 	*rc = i < STORE_KEPT_MAX ? prepare(st, &stmt, sql)
 	                         : sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL);
@@ -565,18 +631,23 @@ static int vrun(struct store *st, const char *sql, long long *first_col,
 	sqlite3_stmt *stmt = kept_stmt_at(st, sql, &rc);
 	if (stmt == NULL)
 		return rc;
-	for (int i = 0; fmt[i]; i++) {
+	/* The call sites: one letter per parameter of their SQL. */
+	assert(strspn(fmt, "ti") == strlen(fmt));
+	assert((int)strlen(fmt) == sqlite3_bind_parameter_count(stmt));
+	/* A parameter left unbound is NULL: "addr = NULL" counts no posts. */
+	for (int i = 0; fmt[i] && rc == SQLITE_OK; i++) {
 		if (fmt[i] == 't')
-			sqlite3_bind_text(stmt, i + 1, va_arg(ap, const char *), -1,
-			                  SQLITE_STATIC);
+			rc = sqlite3_bind_text(stmt, i + 1, va_arg(ap, const char *), -1,
+			                       SQLITE_STATIC);
 		else
-			sqlite3_bind_int64(stmt, i + 1, va_arg(ap, long long));
+			rc = sqlite3_bind_int64(stmt, i + 1, va_arg(ap, long long));
 	}
 	if (first_col != NULL)
 		*first_col = -1;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
-		if (first_col != NULL && *first_col == -1)
-			*first_col = sqlite3_column_int64(stmt, 0);
+	if (rc == SQLITE_OK)
+		while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+			if (first_col != NULL && *first_col == -1)
+				*first_col = sqlite3_column_int64(stmt, 0);
 	kept_done(st, stmt);
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
@@ -655,16 +726,22 @@ struct publish_args {
 static int publish_body(struct store *st, void *arg)
 {
 	struct publish_args *a = arg;
+	/* Past INT_MAX, (int)len would be another length, or "up to a NUL". */
+	if (a->len > INT_MAX)
+		return SQLITE_TOOBIG;
 	int rc = SQLITE_OK;
 	sqlite3_stmt *stmt = kept_stmt(st,
 	        "INSERT INTO messages(channel, event, data, created)"
 	        " VALUES(?1, ?2, ?3, CAST(strftime('%s','now') AS INTEGER))", &rc);
 	if (stmt == NULL)
 		return rc;
-	sqlite3_bind_text(stmt, 1, a->channel, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 2, a->event, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 3, a->data, (int)a->len, SQLITE_STATIC);
-	rc = sqlite3_step(stmt);
+	rc = sqlite3_bind_text(stmt, 1, a->channel, -1, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_text(stmt, 2, a->event, -1, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_text(stmt, 3, a->data, (int)a->len, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(stmt);
 	kept_done(st, stmt);
 	if (rc != SQLITE_DONE)
 		return rc;
@@ -701,13 +778,16 @@ static int chat_data(struct store *st, struct chat_args *a)
 	        " WHERE id = ?1 RETURNING data", &rc);
 	if (stmt == NULL)
 		return rc;
-	sqlite3_bind_int64(stmt, 1, a->id);
-	sqlite3_bind_text(stmt, 2, a->p->user, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 3, a->p->text, -1, SQLITE_STATIC);
+	rc = sqlite3_bind_int64(stmt, 1, a->id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_text(stmt, 2, a->p->user, -1, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_text(stmt, 3, a->p->text, -1, SQLITE_STATIC);
 	sb_reset(a->data);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
-		sb_append(a->data, sqlite3_column_text(stmt, 0),
-		          (size_t)sqlite3_column_bytes(stmt, 0));
+	if (rc == SQLITE_OK)
+		while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+			sb_append(a->data, sqlite3_column_text(stmt, 0),
+			          (size_t)sqlite3_column_bytes(stmt, 0));
 	kept_done(st, stmt);
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }

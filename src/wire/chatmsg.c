@@ -69,7 +69,8 @@ static bool has_control(const struct strbuf *sb, bool allow_newline)
 	return false;
 }
 
-const char *chatmsg_check_user(struct strbuf *user)
+/* Trims the user name in place; NULL when it is valid, else why not. */
+static const char *check_user(struct strbuf *user)
 {
 	if (!utf8_valid(user->data, user->len))
 		return "user is not valid UTF-8";
@@ -84,7 +85,8 @@ const char *chatmsg_check_user(struct strbuf *user)
 	return NULL;
 }
 
-const char *chatmsg_check_text(struct strbuf *text)
+/* Normalises and trims the text in place; NULL when valid, else why not. */
+static const char *check_text(struct strbuf *text)
 {
 	if (!utf8_valid(text->data, text->len))
 		return "text is not valid UTF-8";
@@ -159,9 +161,9 @@ int chatmsg_parse(enum body_type type, const char *body, size_t len,
 	if (err == NULL && !sse_valid_name(sb_str(&out->channel), out->channel.len))
 		err = "channel must be " SSE_NAME_RULE;
 	if (err == NULL)
-		err = present[1] ? chatmsg_check_user(&out->user) : "user is required";
+		err = present[1] ? check_user(&out->user) : "user is required";
 	if (err == NULL)
-		err = present[2] ? chatmsg_check_text(&out->text) : "text is required";
+		err = present[2] ? check_text(&out->text) : "text is required";
 	if (err == NULL && (sb_failed(&out->user) || sb_failed(&out->text)))
 		err = "out of memory";
 	*error = err;

@@ -34,8 +34,4 @@ void chatmsg_free(struct chatmsg *m);
 int chatmsg_parse(enum body_type type, const char *body, size_t len,
                   struct chatmsg *out, const char **error);
 
-/* Trimming and checks for one field, exposed for the tests. */
-const char *chatmsg_check_user(struct strbuf *user);
-const char *chatmsg_check_text(struct strbuf *text);
-
 #endif

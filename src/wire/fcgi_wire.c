@@ -1,6 +1,7 @@
 /* fcgi_wire: see fcgi_wire.h for the design. */
 #include "fcgi_wire.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,7 +26,7 @@ static const char *const known_values[] = {
 #define KNOWN_VALUES (sizeof(known_values) / sizeof(known_values[0]))
 #define ALL_CANDIDATES ((1u << KNOWN_VALUES) - 1)
 
-const uint8_t fcgi_padding[FCGI_ALIGN] = { 0 };
+static const uint8_t zeros[FCGI_ALIGN];   /* padding */
 
 static const char *type_name(uint8_t type)
 {
@@ -76,15 +77,6 @@ void fcgi_parser_release_params(struct fcgi_parser *p)
 	sb_free(&p->params);
 }
 
-void fcgi_parser_end_request(struct fcgi_parser *p)
-{
-	p->active_id = 0;
-	p->params_done = p->stdin_done = false;
-	p->params_in = 0;
-	nv_reset(p);
-	sb_free(&p->params);
-}
-
 const char *fcgi_param(const struct fcgi_parser *p, const char *name)
 {
 	if (!p->params_done || p->params.data == NULL)
@@ -92,6 +84,8 @@ const char *fcgi_param(const struct fcgi_parser *p, const char *name)
 	const char *s = p->params.data, *end = s + p->params.len;
 	while (s < end) {
 		const char *value = s + strlen(s) + 1;
+		/* PARAMS ends only between pairs: every name has its value. */
+		assert(value < end && end[-1] == '\0');
 		if (strcmp(s, name) == 0)
 			return value;
 		s = value + strlen(value) + 1;
@@ -106,6 +100,7 @@ static const char *nv_stage_name(uint8_t stage)
 	static const char *const names[] = {
 		"name length", "value length", "name", "value",
 	};
+	assert(stage < sizeof(names) / sizeof(names[0]));
 	return names[stage];
 }
 
@@ -126,6 +121,7 @@ static void nv_length_byte(struct fcgi_parser *p, struct fcgi_event *ev,
 			return;
 		}
 	} else {
+		assert(p->nv_left <= 3);   /* the rest of a 4-byte length */
 		*len = *len << 8 | b;
 		if (--p->nv_left > 0)
 			return;
@@ -189,6 +185,8 @@ static void nv_match(struct fcgi_parser *p, const uint8_t *in, size_t n)
 static size_t nv_bytes(struct fcgi_parser *p, struct fcgi_event *ev,
                        const uint8_t *in, size_t n, bool store)
 {
+	assert(p->nv_stage == NV_NAME || p->nv_stage == NV_VALUE);
+	assert(p->nv_left > 0 && p->nv_left <= p->nv_len[p->nv_stage == NV_VALUE]);
 	size_t k = n < p->nv_left ? n : p->nv_left;
 	if (store) {
 		if (memchr(in, '\0', k) != NULL) {
@@ -220,6 +218,10 @@ static void nv_feed(struct fcgi_parser *p, struct fcgi_event *ev,
 	if (store && ev->type != FCGI_EV_ERROR && sb_failed(&p->params))
 		fail(p, ev, "PARAMS: out of memory after %zu decoded bytes",
 		     p->params.len);
+	/* Decoded, a pair ("name\0value\0") is never longer than encoded
+	 * (two length bytes at least, then name and value), and params_in
+	 * counts the encoded bytes of every record begun. */
+	assert(!store || sb_failed(&p->params) || p->params.len <= p->params_in);
 }
 
 /* False (and the error) when the pairs stop inside a pair. */
@@ -280,6 +282,7 @@ static void route_params(struct fcgi_parser *p, struct fcgi_event *ev)
 		     (unsigned)p->params_in, p->content_left);
 	} else {
 		p->params_in += p->content_left;
+		assert(p->params_in <= FCGI_PARAMS_MAX);
 		route(p, SINK_PARAMS, FCGI_EV_NONE);
 	}
 }
@@ -339,8 +342,12 @@ static void end_begin(struct fcgi_parser *p, struct fcgi_event *ev)
 		ev->type = FCGI_EV_CANT_MPX;
 		return;
 	}
+	/* The connection's first request (fcgi_wire.h): nothing of another is
+	 * left, no parameters and no pair half decoded. */
+	assert(p->params.data == NULL && p->params_in == 0);
+	assert(!p->params_done && !p->stdin_done);
+	assert(p->nv_stage == NV_NAME_LEN && p->nv_left == 0);
 	ev->type = FCGI_EV_BEGIN;
-	fcgi_parser_end_request(p);
 	p->active_id = p->id;
 }
 
@@ -408,6 +415,7 @@ static void start_record(struct fcgi_parser *p, struct fcgi_event *ev)
 static size_t take_header(struct fcgi_parser *p, struct fcgi_event *ev,
                           const uint8_t *in, size_t len)
 {
+	assert(p->head_len < FCGI_HEADER_SIZE);
 	size_t n = FCGI_HEADER_SIZE - p->head_len;
 	if (n > len)
 		n = len;
@@ -421,9 +429,12 @@ static size_t take_header(struct fcgi_parser *p, struct fcgi_event *ev,
 static size_t take_content(struct fcgi_parser *p, struct fcgi_event *ev,
                            const uint8_t *in, size_t len)
 {
+	assert(p->content_left > 0);   /* else the stage would have moved on */
 	size_t n = p->content_left < len ? p->content_left : len;
 	switch ((enum sink)p->sink) {
 	case SINK_BEGIN:
+		/* route_begin took only a body of exactly BEGIN_BODY_SIZE */
+		assert(p->head_len + n <= BEGIN_BODY_SIZE);
 		memcpy(p->head + p->head_len, in, n);
 		p->head_len += (uint8_t)n;
 		break;
@@ -458,6 +469,7 @@ static size_t take_content(struct fcgi_parser *p, struct fcgi_event *ev,
 
 static size_t take_padding(struct fcgi_parser *p, size_t len)
 {
+	assert(p->padding_left > 0);
 	size_t n = p->padding_left < len ? p->padding_left : len;
 	p->padding_left -= (uint8_t)n;
 	if (p->padding_left == 0)
@@ -483,6 +495,7 @@ size_t fcgi_parse(struct fcgi_parser *p, const void *buf, size_t len,
 		else
 			used += take_padding(p, len - used);
 	}
+	assert(used <= len);
 	return used;
 }
 
@@ -496,6 +509,7 @@ static size_t padding_for(size_t len)
 static void header(uint8_t out[FCGI_HEADER_SIZE], uint8_t type, uint16_t id,
                    size_t len)
 {
+	assert(len <= FCGI_CONTENT_MAX);
 	out[0] = FCGI_VERSION;
 	out[1] = type;
 	out[2] = (uint8_t)(id >> 8);
@@ -514,17 +528,7 @@ static void put_record(struct strbuf *out, uint8_t type, uint16_t id,
 	header(h, type, id, len);
 	sb_append(out, h, sizeof(h));
 	sb_append(out, data, len);
-	sb_append(out, fcgi_padding, padding_for(len));
-}
-
-bool fcgi_stdout_header(uint8_t out[FCGI_HEADER_SIZE], uint16_t id, size_t len,
-                        size_t *padding)
-{
-	if (len > FCGI_CONTENT_MAX)
-		return false;
-	header(out, FCGI_TYPE_STDOUT, id, len);
-	*padding = padding_for(len);
-	return true;
+	sb_append(out, zeros, padding_for(len));
 }
 
 void fcgi_write_stdout(struct strbuf *out, uint16_t id, const void *data,
@@ -551,7 +555,12 @@ static void put_end_request(struct strbuf *out, uint16_t id,
 
 size_t fcgi_record_size(const uint8_t hdr[FCGI_HEADER_SIZE])
 {
-	return FCGI_HEADER_SIZE + ((size_t)hdr[4] << 8 | hdr[5]) + hdr[6];
+	size_t size = FCGI_HEADER_SIZE + ((size_t)hdr[4] << 8 | hdr[5]) + hdr[6];
+	/* One of ours (header()): a walk that lands anywhere but on a record
+	 * boundary reads payload as a header, and shows here. */
+	assert(hdr[0] == FCGI_VERSION && hdr[7] == 0 && hdr[6] < FCGI_ALIGN);
+	assert(size % FCGI_ALIGN == 0);
+	return size;
 }
 
 void fcgi_write_end_request(struct strbuf *out, uint16_t id,
@@ -572,6 +581,7 @@ static void put_short_pair(struct strbuf *out, const char *name,
                            const char *value)
 {
 	size_t n = strlen(name), v = strlen(value);
+	assert(n < 128 && v < 128);
 	sb_putc(out, (char)n);
 	sb_putc(out, (char)v);
 	sb_append(out, name, n);
@@ -595,7 +605,7 @@ void fcgi_write_get_values_result(struct strbuf *out, unsigned asked,
 	for (unsigned i = 0; i < KNOWN_VALUES; i++)
 		if (asked & (1u << i))
 			put_short_pair(out, known_values[i], values[i]);
-	sb_append(out, fcgi_padding, padding_for(len));
+	sb_append(out, zeros, padding_for(len));
 }
 
 void fcgi_write_unknown_type(struct strbuf *out, uint8_t type)

@@ -25,11 +25,13 @@
  *   - GET_VALUES names are matched byte by byte against the three names we
  *     answer; nothing is stored.
  *
- * One request at a time per connection (FCGI_MPXS_CONNS is "0"): a
- * BEGIN_REQUEST for another id while one is active is handed over as
- * FCGI_EV_CANT_MPX for the caller to refuse.  Records for an id that is not
- * active are skipped, as the specification asks (3.3, "Managing Request
- * IDs"): after a refusal or an abort, the web server may still have that
+ * One request per connection (FCGI_MPXS_CONNS is "0"): once a request has
+ * begun it stays the connection's request, because the caller (hub.c)
+ * closes the connection when it has answered it, so the parser never has
+ * to go back to "no request".  A BEGIN_REQUEST for another id is handed
+ * over as FCGI_EV_CANT_MPX for the caller to refuse.  Records for an id
+ * that is not active are skipped, as the specification asks (3.3, "Managing
+ * Request IDs"): after a refusal the web server may still have that
  * request's records in flight, and they must not cost the connection.  The
  * trade-off is that a stray record for an id never begun is skipped too
  * rather than reported.
@@ -40,10 +42,7 @@
  * the caller to answer UNKNOWN_TYPE (4.2), and the record is skipped.
  *
  * The writers append to a strbuf and pad every record to a multiple of 8
- * bytes, as the specification recommends.  fcgi_stdout_header() builds one
- * STDOUT header alone, so an event framed once per channel can go to many
- * streams with writev(header, shared payload, fcgi_padding) and never be
- * copied per stream.
+ * bytes, as the specification recommends.
  */
 #ifndef SSE_FCGI_WIRE_H
 #define SSE_FCGI_WIRE_H
@@ -167,29 +166,15 @@ const char *fcgi_param(const struct fcgi_parser *p, const char *name);
 /* Frees the parameters once the caller has what it needs from them. */
 void fcgi_parser_release_params(struct fcgi_parser *p);
 
-/*
- * The caller has written END_REQUEST for the active request: it becomes
- * inactive (its later records are skipped), its parameters are freed, and a
- * new BEGIN_REQUEST is accepted.
- */
-void fcgi_parser_end_request(struct fcgi_parser *p);
-
-/* The whole size of the record whose header is at hdr: the header, its
- * content and its padding. */
-size_t fcgi_record_size(const uint8_t hdr[FCGI_HEADER_SIZE]);
-
 /* --- writers: application to web server ----------------------------------- */
 
-/* Zeros for padding, for callers that send a header and payload by writev. */
-extern const uint8_t fcgi_padding[FCGI_ALIGN];
-
 /*
- * The header of one STDOUT record of len bytes and, in *padding, how many
- * bytes of fcgi_padding follow the payload.  False when len is over
- * FCGI_CONTENT_MAX.  len 0 is the header that ends the STDOUT stream.
+ * The whole size of a record that the writers below built, whose header is
+ * at hdr: the header, its content and its padding, a multiple of
+ * FCGI_ALIGN.  For walking our own output by record (hub.c); not for
+ * records received, which only fcgi_parse reads.
  */
-bool fcgi_stdout_header(uint8_t out[FCGI_HEADER_SIZE], uint16_t id, size_t len,
-                        size_t *padding);
+size_t fcgi_record_size(const uint8_t hdr[FCGI_HEADER_SIZE]);
 
 /* STDOUT records of at most FCGI_CONTENT_MAX bytes; nothing when len is 0
  * (an empty record would end the stream). */
