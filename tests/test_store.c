@@ -591,6 +591,55 @@ static void test_slots(void **state)
 	close(ready[1]);
 }
 
+/*
+ * Several processes opening one fresh file at once (a hub starting while
+ * the first post arrives): each must end with the schema in WAL, none with
+ * "database is locked".  Two connections that each read before writing can
+ * deadlock on the switch to WAL, which SQLite answers with SQLITE_BUSY at
+ * once, without the busy handler; store_open must retry.  Started together
+ * through a pipe, over many fresh files, since the race is narrow.
+ */
+static void test_fresh_file_opened_by_many_at_once(void **state)
+{
+	struct fixture *f = *state;
+	enum { ROUNDS = 40, OPENERS = 4 };
+	for (int r = 0; r < ROUNDS; r++) {
+		char path[PATH_MAX + 32];
+		snprintf(path, sizeof(path), "%s/fresh-%d.db", f->dir, r);
+		int go[2];
+		assert_int_equal(pipe(go), 0);
+		pid_t pids[OPENERS];
+		for (int i = 0; i < OPENERS; i++) {
+			pids[i] = fork();
+			assert_true(pids[i] >= 0);
+			if (pids[i] == 0) {
+				close(go[1]);
+				char c;
+				if (read(go[0], &c, 1) != 0)   /* EOF: the start */
+					_exit(3);
+				struct store *st;
+				char error[STORE_ERROR_MAX] = "";
+				if (store_open(path, true, &st, error, sizeof(error)) != STORE_OK) {
+					fprintf(stderr, "opener %d: %s\n", i, error);
+					_exit(1);
+				}
+				char mode[16];
+				store_journal_mode(st, mode, sizeof(mode));
+				store_close(st);
+				_exit(strcmp(mode, "wal") == 0 ? 0 : 2);
+			}
+		}
+		close(go[0]);
+		close(go[1]);   /* all start */
+		for (int i = 0; i < OPENERS; i++) {
+			int status = -1;
+			assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+			if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+				fail_msg("round %d, opener %d: status %d", r, i, status);
+		}
+	}
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -611,6 +660,7 @@ int main(void)
 		T(test_prune_all),
 		T(test_prune_any_channel_name),
 		T(test_journal_is_wal),
+		T(test_fresh_file_opened_by_many_at_once),
 		T(test_slots),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);

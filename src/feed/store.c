@@ -143,6 +143,58 @@ static long long query_int(struct store *st, const char *sql, int *rc)
 	return v;
 }
 
+/* Between two tries at WAL when a concurrent opener holds the lock. */
+enum { STORE_WAL_RETRY_MS = 5 };
+
+/*
+ * One try at PRAGMA journal_mode=WAL: SQLITE_OK when the file is in WAL or
+ * the filesystem answered another mode (logged, and we go on).
+ */
+static int try_wal(struct store *st)
+{
+	sqlite3_stmt *stmt;
+	int rc = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode=WAL", -1, &stmt, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	rc = sqlite3_step(stmt);
+	const char *now = rc == SQLITE_ROW
+	                ? (const char *)sqlite3_column_text(stmt, 0) : NULL;
+	if (rc == SQLITE_ROW && (now == NULL || strcmp(now, "wal") != 0))
+		log_msg("store", "%s: WAL is not available on this "
+		        "filesystem; using the rollback journal", st->path);
+	sqlite3_finalize(stmt);
+	return rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+/*
+ * WAL is a property of the file; set it before the first write.  Any other
+ * error fails this open, since the schema made after it would leave the
+ * file in the rollback journal for good.
+ *
+ * Two processes opening a fresh file at once (a hub starting as the first
+ * post arrives) can each hold a read lock while wanting the write lock:
+ * SQLite breaks that deadlock by answering SQLITE_BUSY at once, without the
+ * busy handler.  So a busy answer is retried here, for as long as the busy
+ * handler would have waited; usually the other opener has switched the file
+ * by then, which the next look sees.
+ */
+static enum store_status switch_to_wal(struct store *st)
+{
+	int rc = SQLITE_BUSY;
+	for (int waited = 0; waited <= STORE_BUSY_TIMEOUT_MS;
+	     waited += STORE_WAL_RETRY_MS) {
+		char mode[16];
+		store_journal_mode(st, mode, sizeof(mode));
+		if (strcmp(mode, "wal") == 0)
+			return STORE_OK;
+		rc = try_wal(st);
+		if ((rc & 0xff) != SQLITE_BUSY)
+			break;
+		sqlite3_sleep(STORE_WAL_RETRY_MS);
+	}
+	return rc == SQLITE_OK ? STORE_OK : fail(st, rc, "switching to WAL");
+}
+
 /*
  * Creates the schema once.  The version is checked again inside the write
  * transaction because two first requests may race to create it.
@@ -165,33 +217,9 @@ static enum store_status ensure_schema(struct store *st, bool create)
 		snprintf(st->error, sizeof(st->error), "database has no schema");
 		return STORE_UNAVAILABLE;
 	}
-	/*
-	 * WAL is a property of the file; set it before the first write.  A
-	 * filesystem without it answers another mode (logged, and we go on);
-	 * an error (the lock held past busy_timeout) fails this open, since
-	 * the schema made after it would leave the file in the rollback
-	 * journal for good.
-	 */
-	char mode[16];
-	store_journal_mode(st, mode, sizeof(mode));
-	if (strcmp(mode, "wal") != 0) {
-		sqlite3_stmt *stmt;
-		rc = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode=WAL", -1, &stmt,
-		                        NULL);
-		if (rc != SQLITE_OK)
-			return fail(st, rc, "switching to WAL");
-		rc = sqlite3_step(stmt);
-		const char *now = rc == SQLITE_ROW
-		                ? (const char *)sqlite3_column_text(stmt, 0) : NULL;
-		if (rc == SQLITE_ROW && (now == NULL || strcmp(now, "wal") != 0))
-			log_msg("store", "%s: WAL is not available on this "
-			        "filesystem; using the rollback journal", st->path);
-		enum store_status s = rc == SQLITE_ROW
-		                    ? STORE_OK : fail(st, rc, "switching to WAL");
-		sqlite3_finalize(stmt);
-		if (s != STORE_OK)
-			return s;
-	}
+	enum store_status w = switch_to_wal(st);
+	if (w != STORE_OK)
+		return w;
 	rc = exec(st, "BEGIN IMMEDIATE");
 	if (rc != SQLITE_OK)
 		return fail(st, rc, "creating schema");
