@@ -417,8 +417,10 @@ void store_journal_mode(struct store *st, char *out, size_t outlen)
 	snprintf(out, outlen, "unknown");
 	if (sqlite3_prepare_v2(st->db, "PRAGMA journal_mode", -1, &stmt, NULL) != SQLITE_OK)
 		return;
-	if (sqlite3_step(stmt) == SQLITE_ROW)
-		snprintf(out, outlen, "%s", (const char *)sqlite3_column_text(stmt, 0));
+	const char *mode = sqlite3_step(stmt) == SQLITE_ROW
+	                 ? (const char *)sqlite3_column_text(stmt, 0) : NULL;
+	if (mode != NULL)   /* NULL also when out of memory */
+		snprintf(out, outlen, "%s", mode);
 	sqlite3_finalize(stmt);
 }
 
