@@ -26,6 +26,9 @@
  * 22 us), it costs no thread (shared hosts count threads against their
  * process limits), and the hub (--listen) stays one thread with one
  * instance.  The futex wake is there for the streams the limit leaves out.
+ * The price: streams use up the user's instances first, as they always
+ * did, and another program of the user may then find none (watch_open's
+ * two calls are the order, to turn it round).
  *
  * Why a file of our own and not the WAL: SQLite writes the WAL before the
  * commit is visible (visibility comes through the -shm mapping, which
@@ -45,8 +48,8 @@
  * The notification is only a hint: SQLite stays the truth, and a
  * stream still looks every poll_interval_ms when there is no wake (other
  * systems, NFS, every way failed), or every WATCH_FALLBACK_MS when there
- * is one, for writers that do not wake (the sqlite3 shell, a writer of an
- * earlier version, which only closed the file).
+ * is one, for writers that do not wake (the sqlite3 shell; for the futex
+ * wake, a writer of an earlier version, which only closed the file).
  */
 #ifndef SSE_WATCH_H
 #define SSE_WATCH_H
