@@ -386,6 +386,41 @@ static void test_one_inotify_wake_per_publish(void **state)
 	watch_close(&w);
 }
 
+/*
+ * Waits (5 s at most) until every other thread of this process sleeps:
+ * the futex wake's thread in FUTEX_WAIT, where a publish wakes it once.
+ * (One that has not gone back to sleep yet sees the word move, wakes,
+ * and then also gets the writer's FUTEX_WAKE: two wakes for one post.)
+ */
+static void wake_thread_asleep(void)
+{
+	for (long long until = tu_now_ms() + 5000; tu_now_ms() < until;) {
+		bool awake = false;
+		DIR *d = opendir("/proc/self/task");
+		assert_non_null(d);
+		struct dirent *e;
+		while ((e = readdir(d)) != NULL) {
+			if (e->d_name[0] == '.' || atoi(e->d_name) == gettid())
+				continue;
+			char path[64], stat[512] = "";
+			snprintf(path, sizeof(path), "/proc/self/task/%.16s/stat", e->d_name);
+			FILE *in = fopen(path, "r");
+			if (in != NULL) {
+				if (fgets(stat, sizeof(stat), in) == NULL)
+					stat[0] = '\0';
+				fclose(in);
+			}
+			const char *end = strrchr(stat, ')');
+			awake = awake || (end != NULL && end[1] == ' ' && end[2] != 'S');
+		}
+		closedir(d);
+		if (!awake)
+			return;
+		usleep(1000);
+	}
+	fail_msg("the wake's thread did not go to sleep within 5 s");
+}
+
 /* The eventfd's count once it is readable (5 s at most), or 0. */
 static uint64_t futex_wakes(const struct watch *w, int timeout_ms)
 {
@@ -414,12 +449,14 @@ static void test_one_futex_wake_per_publish(void **state)
 	watch_open_only(&w, f->db, WATCH_FUTEX);
 	assert_int_equal(w.way, WATCH_FUTEX);
 	assert_int_equal(futex_wakes(&w, 0), 0);
+	wake_thread_asleep();
 	put(f, 2, "chat", "second");
 	assert_int_equal(futex_wakes(&w, 5000), 1);
 	struct ring r;
 	ring_open(&r, f->db, DB);
 	assert_int_equal(ring_get(&r, 2, &f->copy), RING_OK);
 	ring_close(&r);
+	wake_thread_asleep();
 	ring_wake(f->db);
 	assert_int_equal(futex_wakes(&w, 5000), 1);
 	struct watch other;
@@ -443,6 +480,7 @@ static void test_futex_wake_makes_the_ring(void **state)
 	assert_int_equal(stat(f->file, &sb), 0);
 	assert_int_equal((size_t)sb.st_size, RING_FILE_SIZE);
 	assert_int_equal(get(f, 1), RING_NOT_YET);
+	wake_thread_asleep();
 	put(f, 1, "chat", "a");
 	assert_int_equal(futex_wakes(&w, 5000), 1);
 	assert_int_equal(get(f, 1), RING_OK);
