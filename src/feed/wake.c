@@ -84,6 +84,9 @@ static void *wait_for_writers(void *arg)
 		 * A writer's wake, or the word moved before we slept.  A wake
 		 * with the word unmoved still counts: a writer whose bump
 		 * failed (or was lost without the lock) woke us for a reason.
+		 * The price: when a bump is seen before its FUTEX_WAKE comes
+		 * (the thread was not back asleep), the stream wakes twice and
+		 * its second look finds nothing new (a data_version question).
 		 */
 		if (r == 0 || now != seen) {
 			seen = now;
