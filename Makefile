@@ -63,7 +63,7 @@ SRC_HDRS = $(wildcard src/*/*.h)
 BINS    = cgi-bin/events.fcgi cgi-bin/post.fcgi ssectl
 # Listed, not globbed, in the order they run: the quick table tests first,
 # then the slower end-to-end ones (test_cgi, test_fastcgi).
-UNIT_TESTS = test_machine test_sse test_utf8 test_form test_request test_config test_ring test_publish \
+UNIT_TESTS = test_machine test_sse test_utf8 test_form test_request test_config test_ring test_wake test_publish \
              test_chatmsg test_store test_cgi test_fastcgi test_portability \
              test_fcgi_wire test_hub test_listen
 # Programs with a second group of cases too slow for make check (hundreds
@@ -184,8 +184,8 @@ san-test: need-test-libs $(SAN_BINS) \
 # code compiles (-Werror) and passes the tests that exercise it: the store,
 # the ring, streams by polling (CGI and FastCGI), and test_portability,
 # which checks the build really goes without.
-NOFEATURE_FLAGS = -DSSE_NO_INOTIFY -DSSE_NO_STATX -DSSE_NO_GETRANDOM
-NOFEATURE_TESTS = test_store test_ring test_cgi test_fastcgi test_portability
+NOFEATURE_FLAGS = -DSSE_NO_FUTEX -DSSE_NO_INOTIFY -DSSE_NO_STATX -DSSE_NO_GETRANDOM
+NOFEATURE_TESTS = test_store test_ring test_wake test_cgi test_fastcgi test_portability
 $(eval $(call variant,$(BUILD)/nofeature,$(NOFEATURE_FLAGS)))
 $(eval $(call binaries,$(BUILD)/nofeature,$(BUILD)/nofeature/,,$$(PKG_LIBS)))
 $(BUILD)/nofeature/tests/%: tests/%.c tests/testutil.h $(BUILD)/nofeature/libsse.a | need-test-libs

@@ -4,15 +4,8 @@
 # The caller sets REPO, BIN (the bench tools), SITE (the private site's
 # folder), PORT (first port tried), MAX_WORKERS, and defines say() (and
 # die(), for need_built); the functions here set MASTER (Apache's PID),
-# BASE (its URL), BINDIR (need_built) and INOTIFY_SAVED (the limit to put
-# back, when raised).
+# BASE (its URL) and BINDIR (need_built).
 
-# Every stream process holds one inotify instance (src/feed/watch.h); Linux
-# allows 128 per user by default, and in the bench all streams run as one
-# user.
-# Past the limit a stream still works but falls back to polling, which is
-# not what a VPS admin running hundreds of listeners would configure: as
-# root, raise the limit for the run (restore_inotify_limit puts it back).
 # The bench tools named (in BIN), both binaries (sets BINDIR: SSE_TEST_BINARIES
 # or the repo's cgi-bin) and python3 for the report; the caller's die()
 # names what is missing and what builds it.
@@ -28,20 +21,16 @@ need_built() {
 	command -v python3 >/dev/null || die "python3 is needed for the report"
 }
 
-INOTIFY_FILE=/proc/sys/fs/inotify/max_user_instances
-INOTIFY_SAVED=""
-raise_inotify_limit() {
-	if [ "$(id -u)" = 0 ] && [ -w "$INOTIFY_FILE" ] && [ "$(cat "$INOTIFY_FILE")" -lt 1024 ]; then
-		INOTIFY_SAVED=$(cat "$INOTIFY_FILE")
-		echo 1024 >"$INOTIFY_FILE"
-		say "fs.inotify.max_user_instances raised from $INOTIFY_SAVED to 1024 for the run"
-	fi
-}
-restore_inotify_limit() {
-	if [ -n "$INOTIFY_SAVED" ]; then
-		echo "$INOTIFY_SAVED" >"$INOTIFY_FILE" || true
-		INOTIFY_SAVED=""
-	fi
+# The limits the run is under, printed at its start.  The bench changes
+# none: a shared host's user cannot, and the streams must wake without
+# (src/feed/watch.h: inotify for the first 128 stream processes of a user
+# by default, the futex wake past them).  "unlimited" or "?" where so.
+print_limits() {
+	local inotify
+	inotify=$(cat /proc/sys/fs/inotify/max_user_instances 2>/dev/null || echo '?')
+	say "limits: fs.inotify.max_user_instances $inotify," \
+		"open files (ulimit -n) $(ulimit -Sn)/$(ulimit -Hn)," \
+		"processes (ulimit -u) $(ulimit -Su)/$(ulimit -Hu), CPUs (nproc) $(nproc)"
 }
 
 port_answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

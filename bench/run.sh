@@ -69,12 +69,11 @@ cleanup() {
 		"$REPO/scripts/apache.sh" stop "$SITE" >/dev/null 2>&1 || true
 	fi
 	rm -rf "$WORK"
-	restore_inotify_limit
 	exit "$rc"
 }
 trap cleanup EXIT
-raise_inotify_limit
 trap 'exit 130' INT TERM HUP
+print_limits
 
 left() { echo $((START + BUDGET_S - $(date +%s))); }
 # Is there time for a step of about $1 seconds?

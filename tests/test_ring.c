@@ -354,20 +354,22 @@ static int close_write_events(const struct watch *w)
 }
 
 /*
- * One wake per message (src/feed/watch.h): a writer writes the slot and then the
- * state record, and streams wake on its close, once, after both (woken by
- * each write, a stream that had taken the message on the first woke again
- * and asked SQLite for nothing).  The streams' own opens wake nobody.
+ * One wake per message (src/feed/watch.h), for streams that wait with
+ * inotify: a writer writes the slot and then the state record, and streams
+ * wake on its close, once, after both (woken by each write, a stream that
+ * had taken the message on the first woke again and asked SQLite for
+ * nothing).  The streams' own opens wake nobody.
  */
-static void test_one_wake_per_publish(void **state)
+static void test_one_inotify_wake_per_publish(void **state)
 {
 	struct fixture *f = *state;
 	if (!SSE_HAVE_INOTIFY)
 		skip();   /* no watch to wake: see test_portability */
 	put(f, 1, "chat", "first");   /* the file exists and is a ring */
 	struct watch w;
-	watch_open(&w, f->db);
+	watch_open_only(&w, f->db, WATCH_INOTIFY);
 	assert_true(w.fd >= 0);
+	assert_int_equal(w.way, WATCH_INOTIFY);
 	assert_int_equal(close_write_events(&w), 0);
 	put(f, 2, "chat", "second");
 	assert_int_equal(close_write_events(&w), 1);
@@ -381,6 +383,107 @@ static void test_one_wake_per_publish(void **state)
 	watch_open(&other, f->db);
 	watch_close(&other);
 	assert_int_equal(close_write_events(&w), 0);
+	watch_close(&w);
+}
+
+/*
+ * Waits (5 s at most) until every other thread of this process sleeps:
+ * the futex wake's thread in FUTEX_WAIT, where a publish wakes it once.
+ * (One that has not gone back to sleep yet sees the word move, wakes,
+ * and then also gets the writer's FUTEX_WAKE: two wakes for one post.)
+ */
+static void wake_thread_asleep(void)
+{
+	for (long long until = tu_now_ms() + 5000; tu_now_ms() < until;) {
+		bool awake = false;
+		DIR *d = opendir("/proc/self/task");
+		assert_non_null(d);
+		struct dirent *e;
+		while ((e = readdir(d)) != NULL) {
+			if (e->d_name[0] == '.' || atoi(e->d_name) == gettid())
+				continue;
+			char path[64], stat[512] = "";
+			snprintf(path, sizeof(path), "/proc/self/task/%.16s/stat", e->d_name);
+			FILE *in = fopen(path, "r");
+			if (in != NULL) {
+				if (fgets(stat, sizeof(stat), in) == NULL)
+					stat[0] = '\0';
+				fclose(in);
+			}
+			const char *end = strrchr(stat, ')');
+			awake = awake || (end != NULL && end[1] == ' ' && end[2] != 'S');
+		}
+		closedir(d);
+		if (!awake)
+			return;
+		usleep(1000);
+	}
+	fail_msg("the wake's thread did not go to sleep within 5 s");
+}
+
+/* The eventfd's count once it is readable (5 s at most), or 0. */
+static uint64_t futex_wakes(const struct watch *w, int timeout_ms)
+{
+	struct pollfd p = { .fd = w->fd, .events = POLLIN };
+	uint64_t n = 0;
+	if (poll(&p, 1, timeout_ms) == 1 &&
+	    read(w->fd, &n, sizeof(n)) != (ssize_t)sizeof(n))
+		n = 0;
+	return n;
+}
+
+/*
+ * The same for the futex wake (wake.h): one wake per publish, after the
+ * slot and the state record, so the stream finds the message at once; a
+ * ring_wake is one more.  Streams' own opens and other streams' watches
+ * wake nobody.  (That nothing more comes is looked at for 100 ms: a late
+ * extra wake would pass unseen, never fail the test.)
+ */
+static void test_one_futex_wake_per_publish(void **state)
+{
+	struct fixture *f = *state;
+	if (!SSE_HAVE_FUTEX)
+		skip();   /* built without: test_wake checks the fallback */
+	put(f, 1, "chat", "first");
+	struct watch w;
+	watch_open_only(&w, f->db, WATCH_FUTEX);
+	assert_int_equal(w.way, WATCH_FUTEX);
+	assert_int_equal(futex_wakes(&w, 0), 0);
+	wake_thread_asleep();
+	put(f, 2, "chat", "second");
+	assert_int_equal(futex_wakes(&w, 5000), 1);
+	struct ring r;
+	ring_open(&r, f->db, DB);
+	assert_int_equal(ring_get(&r, 2, &f->copy), RING_OK);
+	ring_close(&r);
+	wake_thread_asleep();
+	ring_wake(f->db);
+	assert_int_equal(futex_wakes(&w, 5000), 1);
+	struct watch other;
+	watch_open_only(&other, f->db, WATCH_FUTEX);
+	watch_close(&other);
+	assert_int_equal(futex_wakes(&w, 100), 0);
+	watch_close(&w);
+}
+
+/* A stream's futex wake makes the file a ring, so that it can wait on its
+ * word before the first post; what readers see of that ring is "not yet". */
+static void test_futex_wake_makes_the_ring(void **state)
+{
+	struct fixture *f = *state;
+	if (!SSE_HAVE_FUTEX)
+		skip();
+	struct watch w;
+	watch_open_only(&w, f->db, WATCH_FUTEX);
+	assert_int_equal(w.way, WATCH_FUTEX);
+	struct stat sb;
+	assert_int_equal(stat(f->file, &sb), 0);
+	assert_int_equal((size_t)sb.st_size, RING_FILE_SIZE);
+	assert_int_equal(get(f, 1), RING_NOT_YET);
+	wake_thread_asleep();
+	put(f, 1, "chat", "a");
+	assert_int_equal(futex_wakes(&w, 5000), 1);
+	assert_int_equal(get(f, 1), RING_OK);
 	watch_close(&w);
 }
 
@@ -403,7 +506,9 @@ int main(void)
 		T(test_reader_mapping_sees_later_writes),
 		T(test_writer_does_not_wait_for_a_stuck_lock),
 		T(test_concurrent_writers_never_give_a_wrong_message),
-		T(test_one_wake_per_publish),
+		T(test_one_inotify_wake_per_publish),
+		T(test_one_futex_wake_per_publish),
+		T(test_futex_wake_makes_the_ring),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,6 +14,7 @@
 
 #include "fnv.h"
 #include "sidecar.h"
+#include "wake.h"
 
 static const char ring_magic[8] = { 's', 's', 'e', '-', 'r', 'i', 'n', 'g' };
 
@@ -160,25 +161,37 @@ void ring_publish(const char *database, uint64_t db, long long id,
 			st.max_id = id;
 		st.db = db;
 		st.check = state_check(&st);
-		/* After the slot; the close below wakes the streams. */
-		if (pwrite(fd, &st, sizeof(st), RING_STATE_OFFSET) == (ssize_t)sizeof(st)) {
-			close(fd);  /* releases the lock */
-			return;
-		}
+		/* After the slot; then the wake, and the close (inotify's). */
+		ssize_t ignored = pwrite(fd, &st, sizeof(st), RING_STATE_OFFSET);
+		(void)ignored;
 	}
-	ssize_t ignored = pwrite(fd, "", 1, RING_WAKE_OFFSET);
-	(void)ignored;
-	close(fd);
+	/*
+	 * Also without the lock or the copy: streams woken with nothing new in
+	 * the ring ask SQLite.  Under the lock no bump is lost; without it a
+	 * lost one still comes with its FUTEX_WAKE, which streams count.
+	 */
+	wake_streams(fd);
+	close(fd);  /* releases the lock */
 }
 
 void ring_wake(const char *database)
 {
-	int fd = open_ring_file(database, O_WRONLY | O_CREAT);
+	int fd = open_ring_file(database, O_RDWR | O_CREAT);
 	if (fd < 0)
 		return;
-	ssize_t ignored = pwrite(fd, "", 1, RING_WAKE_OFFSET);
-	(void)ignored;
+	lock_briefly(fd);   /* a bump not lost to a concurrent writer's */
+	wake_streams(fd);
 	close(fd);
+}
+
+bool ring_make(const char *database)
+{
+	int fd = open_ring_file(database, O_RDWR | O_CREAT);
+	if (fd < 0)
+		return false;
+	bool made = lock_briefly(fd) && ring_prepare(fd);
+	close(fd);
+	return made;
 }
 
 void ring_open(struct ring *r, const char *database, uint64_t db)

@@ -8,10 +8,10 @@
  * -shm, a pager reset, page reads from the WAL): about fifteen system calls
  * per listener per message, which at 300 listeners was most of the delivery
  * time (bench/README.md).  Here a writer, after its COMMIT, copies the
- * message into the slot `id % RING_SLOTS` of "<database>.notify" and closes
- * the file, which wakes the streams (src/feed/watch.h); a stream copies the slot
- * for the id it waits for out of its read-only mapping and frames it: no
- * lock, no SQLite, three system calls (poll, read of inotify, write).
+ * message into the slot `id % RING_SLOTS` of "<database>.notify" and wakes
+ * the streams (src/feed/watch.h, wake.h); a stream copies the slot for the
+ * id it waits for out of its read-only mapping and frames it: no lock, no
+ * SQLite, three system calls (poll, read of the watch's fd, write).
  *
  * SQLite stays the truth; the ring is only a fast path.  A stream asks
  * SQLite whenever the ring cannot answer for sure: the slot was overwritten
@@ -29,11 +29,12 @@
  * reorder anything: the stream still takes N, N+1, ... one by one.
  *
  * Writers (one at a time: they hold flock on the file) write a slot with
- * one pwrite and then the header's state record with another; their close
- * is the inotify wake.  Streams read through a read-only shared mapping,
- * so reading costs no system call.  Every record carries a 64-bit FNV-1a
- * check of its bytes: a stream that copies a slot while a writer is in it
- * sees a mismatch and asks SQLite.  Writers use pwrite, never stores into
+ * one pwrite and then the header's state record with another, then bump
+ * the wake word and FUTEX_WAKE it (wake.h); their close wakes the streams
+ * that wait with inotify instead.  Streams read through a read-only shared
+ * mapping, so reading costs no system call.  Every record carries a 64-bit
+ * FNV-1a check of its bytes: a stream that copies a slot while a writer is
+ * in it sees a mismatch and asks SQLite.  Writers use pwrite, never stores into
  * a mapping: a full disk or quota then fails a call instead of raising
  * SIGBUS in a process that has already committed.  The file only grows, so
  * a stream's mapping never loses its pages either.
@@ -68,7 +69,8 @@ struct ring_header {
 };
 
 #define RING_STATE_OFFSET 64      /* struct ring_state, in the header page */
-#define RING_WAKE_OFFSET 128      /* the byte ring_wake rewrites */
+#define RING_WAKE_OFFSET 128      /* a byte earlier versions' ring_wake rewrote */
+#define RING_WAKE_WORD_OFFSET 192 /* uint32_t every writer bumps: the futex (wake.h) */
 
 /* The database the newest copy came from, and the highest id copied for it. */
 struct ring_state {
@@ -122,6 +124,14 @@ void ring_publish(const char *database, uint64_t db, long long id,
 
 /* Wakes the streams without copying anything (a prune, say). */
 void ring_wake(const char *database);
+
+/*
+ * Makes "<database>.notify" a ring when it is not one yet (created, sized,
+ * its header written, under the writers' lock), so that a stream can wait
+ * on its wake word before the first post (wake.h).  False when it cannot:
+ * no write access, a full disk, the lock held by a stuck writer.
+ */
+bool ring_make(const char *database);
 
 /* Maps "<database>.notify" read-only; r->map stays NULL when unusable
  * (and when db is 0: a database without an identity has no ring). */
