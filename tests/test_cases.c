@@ -43,7 +43,7 @@ static const char *const mode_names[MODE_COUNT] = { "cgi", "fastcgi", "hub" };
 
 enum op {
 	OP_CONFIG, OP_ENV, OP_FILE, OP_MODES,              /* setup */
-	OP_PUBLISH, OP_HOLD, OP_REMOVE, OP_SIGNAL,         /* any time */
+	OP_PUBLISH, OP_BURST, OP_HOLD, OP_REMOVE, OP_SIGNAL, /* any time */
 	OP_REQUEST, OP_REQUEST_HEADER,                     /* the request */
 	OP_STATUS, OP_STREAM_HEADERS, OP_HEADER, OP_NO_HEADER,
 	OP_BODY_LIKE, OP_FRAMES, OP_OPEN, OP_ENDS,         /* the answer */
@@ -51,7 +51,8 @@ enum op {
 
 static const struct { const char *word; enum op op; } keywords[] = {
 	{ "config", OP_CONFIG }, { "env", OP_ENV }, { "file", OP_FILE },
-	{ "modes", OP_MODES }, { "publish", OP_PUBLISH }, { "hold", OP_HOLD },
+	{ "modes", OP_MODES }, { "publish", OP_PUBLISH },
+	{ "publish-burst", OP_BURST }, { "hold", OP_HOLD },
 	{ "remove", OP_REMOVE }, { "signal", OP_SIGNAL },
 	{ "request", OP_REQUEST }, { "request-header", OP_REQUEST_HEADER },
 	{ "status", OP_STATUS }, { "stream-headers", OP_STREAM_HEADERS },
@@ -81,6 +82,7 @@ struct step {
 	char *rest;            /* the rest of the line, as written */
 	struct strbuf data;    /* the rest with its escapes decoded */
 	long ms[2];            /* open MS; frames within MS; ends MIN..MAX */
+	long count;            /* publish-burst */
 	struct want_line *lines;
 	size_t nlines;
 };
@@ -185,11 +187,32 @@ static bool parse_args(struct case_file *cf, struct step *s, const char *rest)
 	switch (s->op) {
 	case OP_SIGNAL:
 		if (strcmp(rest, "TERM") != 0 && strcmp(rest, "USR1") != 0 &&
-		    strcmp(rest, "INT") != 0) {
-			case_error(cf, s->line, "signal wants TERM, USR1 or INT");
+		    strcmp(rest, "INT") != 0 && strcmp(rest, "STOP") != 0 &&
+		    strcmp(rest, "CONT") != 0) {
+			case_error(cf, s->line, "signal wants TERM, USR1, INT, STOP or CONT");
 			return false;
 		}
 		return true;
+	case OP_BURST: {
+		char *end;
+		s->count = strtol(p, &end, 10);
+		if (end == p || *end != ' ' || s->count < 1 || s->count > 100000) {
+			case_error(cf, s->line, "publish-burst wants N CHANNEL EVENT PREFIX");
+			return false;
+		}
+		p = end + strspn(end, " ");
+		s->arg[0] = next_word(&p);
+		s->arg[1] = next_word(&p);
+		if (*s->arg[1] == '\0') {
+			case_error(cf, s->line, "publish-burst wants N CHANNEL EVENT PREFIX");
+			return false;
+		}
+		if (!unescape(p, &s->data, why, sizeof(why))) {
+			case_error(cf, s->line, "%s", why);
+			return false;
+		}
+		return true;
+	}
 	case OP_CONFIG:
 	case OP_ENV:
 	case OP_REMOVE:
@@ -306,7 +329,7 @@ static void check_order(struct case_file *cf)
 				case_error(cf, s->line, "%s belongs before the request",
 				           op_word(s->op));
 			break;
-		case OP_PUBLISH: case OP_REMOVE:
+		case OP_PUBLISH: case OP_BURST: case OP_REMOVE:
 			break;
 		case OP_SIGNAL:
 			if (!requested)
@@ -1036,7 +1059,7 @@ static void write_site(struct run *r)
 	}
 }
 
-static void publish(struct run *r, const struct step *s)
+static void publish(struct run *r, const struct step *s, const char *data, size_t len)
 {
 	if (r->st == NULL) {
 		char error[STORE_ERROR_MAX];
@@ -1044,8 +1067,8 @@ static void publish(struct run *r, const struct step *s)
 			run_fail(r, "publish: cannot open %s: %s", r->db, error);
 	}
 	long long id;
-	if (publish_event(r->st, s->arg[0], s->arg[1], s->data.data ? s->data.data : "",
-	                  s->data.len, r->retention, &id) != STORE_OK)
+	if (publish_event(r->st, s->arg[0], s->arg[1], data, len, r->retention, &id) !=
+	    STORE_OK)
 		run_fail(r, "publish failed: %s", store_error(r->st));
 }
 
@@ -1064,12 +1087,14 @@ static void remove_file(struct run *r, const char *name)
 	r->st = NULL;
 }
 
-/* A stop signal to what serves the request: the CGI child, or every
- * server process (as Apache and mod_fcgid stop them). */
+/* A signal to what serves the request: the CGI child, or every server
+ * process (as Apache and mod_fcgid stop them). */
 static void send_signal(struct run *r, const char *name)
 {
 	int sig = strcmp(name, "TERM") == 0 ? SIGTERM
-	        : strcmp(name, "USR1") == 0 ? SIGUSR1 : SIGINT;
+	        : strcmp(name, "USR1") == 0 ? SIGUSR1
+	        : strcmp(name, "STOP") == 0 ? SIGSTOP
+	        : strcmp(name, "CONT") == 0 ? SIGCONT : SIGINT;
 	if (r->mode == MODE_CGI)
 		kill(r->req.pid, sig);
 	for (int i = 0; i < r->nservers; i++)
@@ -1102,7 +1127,14 @@ static void run_case(struct run *r)
 		case OP_CONFIG: case OP_ENV: case OP_FILE: case OP_MODES:
 			break;   /* the site has them */
 		case OP_PUBLISH:
-			publish(r, s);
+			publish(r, s, s->data.data ? s->data.data : "", s->data.len);
+			break;
+		case OP_BURST:
+			for (long k = 1; k <= s->count; k++) {
+				struct strbuf *data = scratch();
+				sb_printf(data, "%s%ld", sb_str(&s->data), k);
+				publish(r, s, data->data, data->len);
+			}
 			break;
 		case OP_HOLD:
 			hold(r);
@@ -1200,8 +1232,10 @@ static void run_finish(struct run *r, bool check)
 			int status = 0;
 			if (!check)
 				kill(c->pid, SIGKILL);
-			else if (waitpid(c->pid, &status, WNOHANG) == 0)
+			else if (waitpid(c->pid, &status, WNOHANG) == 0) {
+				kill(c->pid, SIGCONT);   /* if a case stopped it */
 				kill(c->pid, SIGTERM);   /* still streaming */
+			}
 			else
 				c->pid = -c->pid;        /* reaped: status is its */
 			if (c->pid > 0)
@@ -1221,6 +1255,8 @@ static void run_finish(struct run *r, bool check)
 	for (int i = 0; i < r->nservers; i++) {
 		if (r->servers[i] <= 0)
 			continue;
+		if (check)
+			kill(r->servers[i], SIGCONT);
 		kill(r->servers[i], check ? SIGTERM : SIGKILL);
 		int status = reap(r->servers[i], 3000);
 		if (check && bad == NULL && (status == -1 || !WIFEXITED(status) ||
