@@ -1199,8 +1199,11 @@ static void run_case(struct run *r)
 static int reap(pid_t pid, int ms)
 {
 	long long deadline = tu_now_ms() + ms;
-	int status = 0;
-	while (waitpid(pid, &status, WNOHANG) != pid) {
+	int status = -1;
+	pid_t got;
+	while ((got = waitpid(pid, &status, WNOHANG)) != pid) {
+		if (got < 0 && errno != EINTR)
+			return -1;
 		if (tu_now_ms() > deadline) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
@@ -1229,7 +1232,7 @@ static void run_finish(struct run *r, bool check)
 	for (int i = 0; i < n; i++) {
 		struct conn *c = conns[i];
 		if (c->pid > 0) {
-			int status = 0;
+			int status = -1;   /* not reaped reads as a failure, not as 0 */
 			if (!check)
 				kill(c->pid, SIGKILL);
 			else if (waitpid(c->pid, &status, WNOHANG) == 0) {
