@@ -24,7 +24,7 @@
 
 CC       ?= cc
 # pkg-config modules: the binaries need PKGS, the test programs TEST_PKGS.
-PKGS      = fcgi sqlite3 jansson
+PKGS      = fcgi sqlite3 jansson libsodium
 TEST_PKGS = $(PKGS) cmocka
 # Deferred (=, not :=), and used only inside recipes: "make deps all" in one
 # command installs the libraries after this Makefile was read, and a value
@@ -63,7 +63,7 @@ SRC_HDRS = $(wildcard src/*/*.h)
 BINS    = cgi-bin/events.fcgi cgi-bin/post.fcgi ssectl
 # Listed, not globbed, in the order they run: the quick table tests first,
 # then the slower end-to-end ones (test_cgi, test_fastcgi).
-UNIT_TESTS = test_machine test_sse test_utf8 test_form test_request test_config test_ring test_wake test_publish \
+UNIT_TESTS = test_machine test_sse test_utf8 test_form test_request test_token test_config test_ring test_wake test_publish \
              test_chatmsg test_store test_cgi test_fastcgi test_portability \
              test_fcgi_wire test_hub test_listen test_cases
 # Programs with a second group of cases too slow for make check (hundreds
@@ -134,10 +134,10 @@ $(eval $(call binaries,$(BUILD)/san,$(BUILD)/san/,$(SAN_FLAGS),$$(PKG_LIBS)))
 SAN_BINS = $(addprefix $(BUILD)/san/,$(BINS))
 
 # --- static build ---------------------------------------------------------
-# Debian ships libfcgi.a, libsqlite3.a and libjansson.a; with glibc's own
+# Debian ships libfcgi.a, libsqlite3.a, libjansson.a and libsodium.a; with glibc's own
 # static archive the binaries need nothing at all from the host (we call no
 # NSS function).
-$(eval $(call binaries,$(BUILD)/static,$(BUILD)/static/dist/,-static -s,-lfcgi -lsqlite3 -ljansson -lm -lpthread))
+$(eval $(call binaries,$(BUILD)/static,$(BUILD)/static/dist/,-static -s,-lfcgi -lsqlite3 -ljansson -lsodium -lm -lpthread))
 STATIC_BINS = $(addprefix $(BUILD)/static/dist/,$(BINS))
 static: $(STATIC_BINS)
 	@echo "static binaries in $(BUILD)/static/dist/"

@@ -4,12 +4,12 @@
 #   scripts/deps.sh [run|build|test|browser|fuzz|all]...   (default: all)
 #
 #   run      what make run needs to build the binaries and serve them:
-#            gcc make pkg-config libfcgi-dev libsqlite3-dev libjansson-dev,
-#            and apache2
+#            gcc make pkg-config libfcgi-dev libsqlite3-dev libjansson-dev
+#            libsodium-dev, and apache2
 #            with libapache2-mod-fcgid for scripts/apache.sh (MODE=cgid
 #            uses mod_cgid, which is in apache2)
 #   build    gcc make pkg-config libfcgi-dev libsqlite3-dev libjansson-dev
-#            libcmocka-dev
+#            libsodium-dev libcmocka-dev
 #   test     apache2 libapache2-mod-fcgid nginx-light lighttpd spawn-fcgi curl
 #            sqlite3 valgrind (the integration tests run a private Apache,
 #            scripts/apache.sh, and a private nginx and lighttpd:
@@ -51,7 +51,7 @@ usage() {
 
 # Packages per group.  npm: NodeSource's nodejs package contains npm and
 # conflicts with Debian's npm package, so an npm already on PATH counts.
-pkgs_compile="gcc make pkg-config libfcgi-dev libsqlite3-dev libjansson-dev"
+pkgs_compile="gcc make pkg-config libfcgi-dev libsqlite3-dev libjansson-dev libsodium-dev"
 pkgs_run="$pkgs_compile apache2 libapache2-mod-fcgid"
 pkgs_build="$pkgs_compile libcmocka-dev"
 pkgs_test="apache2 libapache2-mod-fcgid nginx-light lighttpd spawn-fcgi curl sqlite3 valgrind"
