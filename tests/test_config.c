@@ -37,6 +37,19 @@ static const struct conf_case cases[] = {
 	{ "allowed_origins = https://a.example/path\n", false, "allowed_origins" },
 	{ "database =\n", false, "database must be a file path" },
 	{ "\n\nbad line\n", false, "test.conf:3" },
+	{ "token_secret_file = secret\ntoken_secret_file_previous = /x/old\n", true, NULL },
+	{ "token_secret_file =\n", false, "token_secret_file must be a file path" },
+	{ "token_cookie = my_app.token-1\n", true, NULL },
+	{ "token_cookie = a b\n", false, "token_cookie must be" },
+	{ "token_cookie = a;b\n", false, "token_cookie must be" },
+	{ "token_cookie =\n", false, "token_cookie must be" },
+	{ "private_channels = user-* staff [ab]?.x !\n", true, NULL },
+	{ "private_channels = user/*\n", false, "private_channels must be" },
+	{ "private_channels = 'user-*'\n", false, "private_channels must be" },
+	{ "publish_requires_token = yes\n", true, NULL },
+	{ "publish_requires_token = no\n", true, NULL },
+	{ "publish_requires_token = true\n", false, "publish_requires_token must be yes or no" },
+	{ "publish_requires_token = Yes\n", false, "yes or no" },
 };
 
 static void test_parse(void **state)
@@ -137,6 +150,16 @@ static void test_load_beside_binary(void **state)
 	snprintf(want, sizeof(want), "%s/../data/x.db", dir);
 	assert_string_equal(cfg.database, want);
 	assert_string_equal(cfg.source, path);
+
+	/* Secret files are relative to the config file too; unset stays "". */
+	tu_write_file(path, "token_secret_file = ../keys/now\n");
+	assert_true(config_load(&cfg, dir, NULL, no_env, err, sizeof(err)));
+	snprintf(want, sizeof(want), "%s/../keys/now", dir);
+	assert_string_equal(cfg.token_secret_file, want);
+	assert_string_equal(cfg.token_secret_file_previous, "");
+	assert_string_equal(cfg.token_cookie, "sse_token");
+	assert_false(cfg.publish_requires_token);
+	tu_write_file(path, "database = ../data/x.db\nkeepalive_s = 3\n");
 
 	/* The environment beats the file. */
 	assert_true(config_load(&cfg, dir, NULL, fake_env, err, sizeof(err)));

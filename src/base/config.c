@@ -16,7 +16,8 @@
 #include "digits.h"
 #include "request.h"
 
-enum key_type { KEY_LONG, KEY_PATH, KEY_ORIGINS };
+enum key_type { KEY_LONG, KEY_PATH, KEY_ORIGINS, KEY_BOOL, KEY_COOKIE,
+                KEY_PATTERNS };
 
 struct key_spec {
 	const char *name;
@@ -42,6 +43,15 @@ static const struct key_spec keys[] = {
 	LONG_KEY(rate_limit, 0, 1000000),
 	{ "allowed_origins", KEY_ORIGINS, 0, 0,
 	  offsetof(struct config, allowed_origins) },
+	{ "token_secret_file", KEY_PATH, 0, 0,
+	  offsetof(struct config, token_secret_file) },
+	{ "token_secret_file_previous", KEY_PATH, 0, 0,
+	  offsetof(struct config, token_secret_file_previous) },
+	{ "token_cookie", KEY_COOKIE, 0, 0, offsetof(struct config, token_cookie) },
+	{ "private_channels", KEY_PATTERNS, 0, 0,
+	  offsetof(struct config, private_channels) },
+	{ "publish_requires_token", KEY_BOOL, 0, 0,
+	  offsetof(struct config, publish_requires_token) },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -71,6 +81,8 @@ void config_defaults(struct config *cfg)
 	cfg->retention = 1000;
 	cfg->max_body = 8192;
 	cfg->rate_limit = 30;
+	snprintf(cfg->token_cookie, sizeof(cfg->token_cookie), "%s",
+	         CONFIG_DEFAULT_COOKIE);
 }
 
 static const struct key_spec *find_key(const char *name, size_t len)
@@ -120,6 +132,29 @@ static bool valid_origins(const char *s)
 	return true;
 }
 
+/* A cookie name: 1 to 64 of letters, digits, '_', '-', '.'. */
+static bool valid_cookie_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n >= CONFIG_COOKIE_MAX)
+		return false;
+	for (; *s; s++)
+		if (!(isalnum((unsigned char)*s) || *s == '_' || *s == '-' || *s == '.'))
+			return false;
+	return true;
+}
+
+/* Channel globs: the characters of channel names and * ? [ ] !. */
+static bool valid_patterns(const char *s)
+{
+	if (strlen(s) >= CONFIG_PATTERNS_MAX)
+		return false;
+	for (; *s; s++)
+		if (!(isalnum((unsigned char)*s) || strchr("_.-*?[]! \t", *s) != NULL))
+			return false;
+	return true;
+}
+
 /* Sets one key from a value string; `where` prefixes the error. */
 static bool set_key(struct config *cfg, const struct key_spec *key,
                     const char *value, const char *where, char *err,
@@ -151,6 +186,32 @@ static bool set_key(struct config *cfg, const struct key_spec *key,
 			return false;
 		}
 		snprintf(field, CONFIG_ORIGINS_MAX, "%s", value);
+		return true;
+	case KEY_BOOL:
+		if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0) {
+			set_error(err, errlen, "%s: %s must be yes or no, not '%.40s'",
+			          where, key->name, value);
+			return false;
+		}
+		*(bool *)(void *)field = strcmp(value, "yes") == 0;
+		return true;
+	case KEY_COOKIE:
+		if (!valid_cookie_name(value)) {
+			set_error(err, errlen, "%s: %s must be 1-64 of A-Z a-z 0-9 _ - .",
+			          where, key->name);
+			return false;
+		}
+		snprintf(field, CONFIG_COOKIE_MAX, "%s", value);
+		return true;
+	case KEY_PATTERNS:
+		if (!valid_patterns(value)) {
+			set_error(err, errlen,
+			          "%s: %s must be space-separated channel patterns like user-* staff"
+			          " (A-Z a-z 0-9 _ . - and * ? [ ] !; at most 1023 characters)",
+			          where, key->name);
+			return false;
+		}
+		snprintf(field, CONFIG_PATTERNS_MAX, "%s", value);
 		return true;
 	}
 	return false;
@@ -282,20 +343,30 @@ static bool read_small_file(const char *path, char *buf, size_t cap,
 	return true;
 }
 
-/* Makes cfg->database absolute against base_dir. */
-static bool absolutise_database(struct config *cfg, const char *base_dir,
-                                char *err, size_t errlen)
+/* Makes a set path (database, a secret file) absolute against base_dir. */
+static bool absolutise(char path[PATH_MAX], const char *name,
+                       const char *base_dir, char *err, size_t errlen)
 {
-	if (cfg->database[0] == '/')
+	if (path[0] == '/' || path[0] == '\0')
 		return true;
 	char joined[PATH_MAX];
-	int n = snprintf(joined, sizeof(joined), "%s/%s", base_dir, cfg->database);
+	int n = snprintf(joined, sizeof(joined), "%s/%s", base_dir, path);
 	if (n < 0 || (size_t)n >= sizeof(joined)) {
-		set_error(err, errlen, "database path too long");
+		set_error(err, errlen, "%s path too long", name);
 		return false;
 	}
-	memcpy(cfg->database, joined, sizeof(joined));
+	memcpy(path, joined, sizeof(joined));
 	return true;
+}
+
+static bool absolutise_paths(struct config *cfg, const char *base_dir,
+                             char *err, size_t errlen)
+{
+	return absolutise(cfg->database, "database", base_dir, err, errlen) &&
+	       absolutise(cfg->token_secret_file, "token_secret_file", base_dir,
+	                  err, errlen) &&
+	       absolutise(cfg->token_secret_file_previous,
+	                  "token_secret_file_previous", base_dir, err, errlen);
 }
 
 bool config_load(struct config *cfg, const char *exe_dir,
@@ -336,7 +407,7 @@ bool config_load(struct config *cfg, const char *exe_dir,
 	}
 	if (!config_apply_env(cfg, getenv_fn, err, errlen))
 		return false;
-	return absolutise_database(cfg, base_dir, err, errlen);
+	return absolutise_paths(cfg, base_dir, err, errlen);
 }
 
 bool config_exe_dir(const char *argv0, char *out, size_t outlen)

@@ -29,6 +29,9 @@
 #define CONFIG_FILE_NAME "sse-cgi.conf"
 #define CONFIG_FILE_MAX (64 * 1024)     /* a config file is a few lines */
 #define CONFIG_ORIGINS_MAX 1024
+#define CONFIG_PATTERNS_MAX 1024        /* private_channels, in all */
+#define CONFIG_COOKIE_MAX 65            /* token_cookie, NUL included */
+#define CONFIG_DEFAULT_COOKIE "sse_token"
 #define CONFIG_ERROR_MAX 512
 /* What a request hears when the configuration did not load; the log has
  * the detail (a stream: retry and this comment; a post: 500). */
@@ -47,6 +50,12 @@ struct config {
 	long max_body;
 	long rate_limit;
 	char allowed_origins[CONFIG_ORIGINS_MAX]; /* space-separated */
+	/* Tokens (auth/): "" = unset; the paths absolute once loaded. */
+	char token_secret_file[PATH_MAX];
+	char token_secret_file_previous[PATH_MAX];
+	char token_cookie[CONFIG_COOKIE_MAX];
+	char private_channels[CONFIG_PATTERNS_MAX]; /* fnmatch globs, spaced */
+	bool publish_requires_token;
 	char source[PATH_MAX];        /* the file read, or "" for none */
 };
 
@@ -69,7 +78,8 @@ bool config_apply_env(struct config *cfg, config_getenv_fn getenv_fn,
 /*
  * The whole procedure: defaults, the file beside the binary in exe_dir (or
  * the build-time path, or explicit_path when not NULL), the environment, then
- * the database path made absolute against the config file's directory.
+ * the database and secret file paths made absolute against the config
+ * file's directory.
  */
 bool config_load(struct config *cfg, const char *exe_dir,
                  const char *explicit_path, config_getenv_fn getenv_fn,

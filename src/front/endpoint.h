@@ -2,7 +2,7 @@
  * endpoint: what events.fcgi and post.fcgi share from start to end.
  *
  * Both read the configuration once per process (from beside the binary,
- * config.h), serve requests until told to stop (transport.h: one under
+ * config.h) with the token secrets it names (secret.h), serve requests until told to stop (transport.h: one under
  * CGI, many under FastCGI), and keep one feed (feed.h: the database and
  * its wake) across requests, reopened only when the file was replaced or
  * the last open failed.  Each main supplies only its request handler.
@@ -23,6 +23,7 @@
 #include "config.h"
 #include "feed.h"
 #include "store.h"
+#include "token.h"
 #include "transport.h"
 
 struct endpoint;
@@ -47,7 +48,11 @@ const char *endpoint_name(const struct endpoint *ep);
 /* The configuration as loaded (defaults where it did not load). */
 const struct config *endpoint_config(const struct endpoint *ep);
 
-/* True when the configuration did not load (the log said why). */
+/* The token secrets (secret.h); none (n == 0) when none is configured. */
+const struct token_keys *endpoint_keys(const struct endpoint *ep);
+
+/* True when the configuration, or a token secret, did not load (the log
+ * said why). */
 bool endpoint_config_broken(const struct endpoint *ep);
 
 /* The feed of the configured database (not opened until endpoint_ready). */

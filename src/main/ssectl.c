@@ -6,11 +6,15 @@
  *   ssectl ... tail [--channel C] [--since ID]
  *   ssectl ... prune --keep N
  *   ssectl ... stats
+ *   ssectl ... token [--subscribe C]... [--publish C]... [--name N] [--ttl T]
  *
  * It reads the same sse-cgi.conf as the binaries (beside itself, else the
  * build-time path, or --config), so `publish` lands where the page listens.
  * `publish` is how any other program on the host pushes an event: the data
  * is any UTF-8 text, multi-line included; `-` reads it from stdin.
+ * `token` mints what a site's own login code would (auth/token.h), signed
+ * with the configured token_secret_file: for trying private channels with
+ * curl, or for a server-side publisher.
  * Exit status: 0 done, 1 failed (the reason on stderr), 2 usage.
  *
  * Commands are rows of one table (name, a prepare step that checks options
@@ -25,9 +29,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "config.h"
+#include "secret.h"
 #include "publish.h"
 #include "request.h"
 #include "slots.h"
@@ -35,10 +43,13 @@
 #include "store.h"
 #include "process.h"
 #include "strbuf.h"
+#include "token.h"
 #include "utf8.h"
 
 #define PUBLISH_MAX (1024 * 1024)   /* one event's data, from stdin */
 #define TAIL_FOREVER_S 3153600000L  /* a century: tail follows until killed */
+#define TOKEN_TTL_DEFAULT_S 3600L   /* token: --ttl when not given */
+#define TOKEN_TTL_MAX_S (366L * 86400) /* a credential for longer is a mistake */
 
 static const char usage_text[] =
 	"usage: ssectl [--db PATH] [--config FILE] COMMAND\n"
@@ -47,7 +58,11 @@ static const char usage_text[] =
 	"                                         store one event (- reads stdin)\n"
 	"  tail [--channel C] [--since ID]        print events as a client sees them\n"
 	"  prune --keep N                         keep the newest N per channel\n"
-	"  stats                                  messages per channel, file, streams\n";
+	"  stats                                  messages per channel, file, streams\n"
+	"  token [--subscribe C]... [--publish C]... [--name N] [--ttl T]\n"
+	"                                         print a token signed with\n"
+	"                                         token_secret_file (C: a channel\n"
+	"                                         or *; T: 90s, 30m, 1h, 7d; 1h)\n";
 
 static int usage(const char *problem)
 {
@@ -77,11 +92,26 @@ struct options {
 	const char *since;
 	const char *keep;
 	const char *text;
+	const char *name;                         /* token */
+	const char *ttl;
+	const char *subscribe[TOKEN_CHANNELS_MAX];
+	const char *publish[TOKEN_CHANNELS_MAX];
+	size_t n_subscribe, n_publish;
 	/* Filled by the command's prepare step, before the database opens. */
 	long long since_id;        /* tail: STREAM_NO_RESUME when not given */
 	long long keep_n;          /* prune */
 	struct strbuf data;        /* publish: the event's data */
+	long ttl_s;                /* token */
 };
+
+/* Adds a repeated option's value; false when there are too many. */
+static bool add_listed(const char **list, size_t *n, const char *value)
+{
+	if (*n >= TOKEN_CHANNELS_MAX)
+		return false;
+	list[(*n)++] = value;
+	return true;
+}
 
 /* Parses the command's own options; false on anything unknown. */
 static bool parse_command_options(int argc, char **argv, struct options *o,
@@ -97,7 +127,18 @@ static bool parse_command_options(int argc, char **argv, struct options *o,
 			slot = &o->since;
 		else if (strcmp(argv[i], "--keep") == 0)
 			slot = &o->keep;
-		if (slot != NULL) {
+		else if (strcmp(argv[i], "--name") == 0)
+			slot = &o->name;
+		else if (strcmp(argv[i], "--ttl") == 0)
+			slot = &o->ttl;
+		bool sub = strcmp(argv[i], "--subscribe") == 0;
+		if (sub || strcmp(argv[i], "--publish") == 0) {
+			if (i + 1 >= argc)
+				return *problem = "an option is missing its value", false;
+			if (!(sub ? add_listed(o->subscribe, &o->n_subscribe, argv[++i])
+			          : add_listed(o->publish, &o->n_publish, argv[++i])))
+				return *problem = "at most 32 --subscribe and 32 --publish", false;
+		} else if (slot != NULL) {
 			if (i + 1 >= argc)
 				return *problem = "an option is missing its value", false;
 			*slot = argv[++i];
@@ -173,6 +214,108 @@ static int prepare_prune(struct options *o)
 	if (o->keep == NULL || parse_event_id(o->keep, &o->keep_n) != ID_VALID)
 		return usage("prune needs --keep N");
 	return 0;
+}
+
+/* 90s, 30m, 1h, 7d or plain seconds: 1 s to TOKEN_TTL_MAX_S. */
+static bool parse_ttl(const char *s, long *out)
+{
+	static const struct { char unit; long seconds; } units[] = {
+		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 },
+	};
+	char digits[16];
+	size_t n = strspn(s, "0123456789");
+	if (n == 0 || n >= sizeof(digits) || strlen(s) > n + 1)
+		return false;
+	long mult = s[n] == '\0' ? 1 : 0;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (s[n] == units[i].unit)
+			mult = units[i].seconds;
+	memcpy(digits, s, n);
+	digits[n] = '\0';
+	long long v;
+	if (mult == 0 || !parse_digits(digits, &v) || v < 1 ||
+	    v > TOKEN_TTL_MAX_S / mult)
+		return false;
+	*out = (long)v * mult;
+	return true;
+}
+
+static bool channels_ok(const char *const *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(list[i], "*") != 0 && !sse_valid_name(list[i], strlen(list[i])))
+			return false;
+	return true;
+}
+
+static int prepare_token(struct options *o)
+{
+	if (o->n_subscribe == 0 && o->n_publish == 0)
+		return usage("token needs --subscribe or --publish");
+	if (!channels_ok(o->subscribe, o->n_subscribe) ||
+	    !channels_ok(o->publish, o->n_publish))
+		return usage("--subscribe and --publish take * or " SSE_NAME_RULE);
+	if (o->name != NULL && (*o->name == '\0' || strlen(o->name) > TOKEN_NAME_MAX ||
+	                        !utf8_valid(o->name, strlen(o->name))))
+		return usage("--name must be UTF-8, 1 to 128 bytes");
+	o->ttl_s = TOKEN_TTL_DEFAULT_S;
+	if (o->ttl != NULL && !parse_ttl(o->ttl, &o->ttl_s))
+		return usage("--ttl must be like 90s, 30m, 1h or 7d (at most 366d)");
+	if (o->text != NULL)
+		return usage("unexpected argument");
+	return 0;
+}
+
+static json_t *string_array(const char *const *list, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_string(list[i]));
+	return a;
+}
+
+/* The claims, as Mercure names them (token.h). */
+static char *token_payload(const struct options *o, long long now)
+{
+	json_t *root = json_object(), *mercure = json_object();
+	json_object_set_new(root, "iat", json_integer(now));
+	json_object_set_new(root, "exp", json_integer(now + o->ttl_s));
+	if (o->name != NULL)
+		json_object_set_new(root, "name", json_string(o->name));
+	if (o->n_subscribe > 0)
+		json_object_set_new(mercure, "subscribe",
+		                    string_array(o->subscribe, o->n_subscribe));
+	if (o->n_publish > 0)
+		json_object_set_new(mercure, "publish",
+		                    string_array(o->publish, o->n_publish));
+	json_object_set_new(root, "mercure", mercure);
+	char *text = json_dumps(root, JSON_COMPACT);
+	json_decref(root);
+	return text;
+}
+
+static int cmd_token(const struct config *cfg, const struct options *o,
+                     struct store *st)
+{
+	(void)st;   /* no database: the secret is all it needs */
+	struct token_keys keys;
+	char err[CONFIG_ERROR_MAX];
+	if (!secret_load(cfg, &keys, err, sizeof(err)))
+		return fail("%s", err);
+	if (keys.n == 0)
+		return fail("token_secret_file is not set in %s",
+		            cfg->source[0] ? cfg->source : "the configuration");
+	char *payload = token_payload(o, (long long)time(NULL));
+	struct strbuf out = STRBUF_INIT;
+	bool ok = payload != NULL &&
+	          token_sign(keys.bytes[0], keys.len[0], payload, strlen(payload),
+	                     &out) && out.len <= TOKEN_MAX;
+	token_keys_wipe(&keys);
+	free(payload);
+	if (ok)
+		printf("%s\n", out.data);
+	sb_free(&out);
+	return ok ? 0 : fail("cannot make the token (out of memory, or over 4 KiB)");
 }
 
 static int cmd_init(const struct config *cfg, const struct options *o,
@@ -281,16 +424,18 @@ struct command {
 	const char *name;
 	int (*prepare)(struct options *o);   /* NULL: takes no options */
 	bool create;   /* may create the database (else it must exist) */
+	bool database; /* opens the database (token needs none) */
 	int (*run)(const struct config *cfg, const struct options *o,
 	           struct store *st);
 };
 
 static const struct command commands[] = {
-	{ "init", NULL, true, cmd_init },
-	{ "publish", prepare_publish, true, cmd_publish },
-	{ "tail", prepare_tail, true, cmd_tail },
-	{ "prune", prepare_prune, false, cmd_prune },
-	{ "stats", NULL, false, cmd_stats },
+	{ "init", NULL, true, true, cmd_init },
+	{ "publish", prepare_publish, true, true, cmd_publish },
+	{ "tail", prepare_tail, true, true, cmd_tail },
+	{ "prune", prepare_prune, false, true, cmd_prune },
+	{ "stats", NULL, false, true, cmd_stats },
+	{ "token", prepare_token, false, false, cmd_token },
 };
 
 static const struct command *find_command(const char *name)
@@ -306,8 +451,8 @@ static int run_command(const struct command *c, const struct config *cfg,
                        struct options *o)
 {
 	int rc = c->prepare != NULL ? c->prepare(o) : 0;
-	if (rc != 0)
-		return rc;
+	if (rc != 0 || !c->database)
+		return rc != 0 ? rc : c->run(cfg, o, NULL);
 	struct store *st;
 	char error[STORE_ERROR_MAX];
 	if (store_open(cfg->database, c->create, &st, error, sizeof(error)) != STORE_OK)

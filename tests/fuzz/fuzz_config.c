@@ -6,6 +6,7 @@
  * ("Keys") and config.c document, the strings NUL-terminated inside their
  * arrays, the database a non-empty path without NUL or newline,
  * allowed_origins a space-separated list of scheme://host[:port] origins,
+ * token_cookie a cookie name, private_channels made of glob characters,
  * and a key the text never names must keep its default.  On failure the error must be a non-empty message that
  * fits its buffer.
  */
@@ -116,6 +117,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (p > start)
 			FUZZ_ASSERT(origin_ok(start, (size_t)(p - start)));
 	}
+	/* The token keys: a cookie name, channel globs, yes or no. */
+	FUZZ_ASSERT(cfg.token_cookie[0] != '\0' &&
+	            strspn(cfg.token_cookie, "abcdefghijklmnopqrstuvwxyz"
+	                   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") ==
+	            strlen(cfg.token_cookie));
+	if (!mentions(data, size, "token_cookie"))
+		FUZZ_ASSERT(strcmp(cfg.token_cookie, CONFIG_DEFAULT_COOKIE) == 0);
+	FUZZ_ASSERT(strspn(cfg.private_channels, "abcdefghijklmnopqrstuvwxyz"
+	                   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.*?[]! \t") ==
+	            strlen(cfg.private_channels));
+	if (!mentions(data, size, "private_channels"))
+		FUZZ_ASSERT(cfg.private_channels[0] == '\0');
+	if (!mentions(data, size, "publish_requires_token"))
+		FUZZ_ASSERT(!cfg.publish_requires_token);
+	if (!mentions(data, size, "token_secret_file"))
+		FUZZ_ASSERT(cfg.token_secret_file[0] == '\0' &&
+		            cfg.token_secret_file_previous[0] == '\0');
 	FUZZ_ASSERT(cfg.source[0] == '\0');
 	return 0;
 }
