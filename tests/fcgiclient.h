@@ -33,13 +33,27 @@ static inline void put_record(struct strbuf *out, int type, const void *data,
 	sb_append(out, data, len);
 }
 
+/* A FastCGI length: one byte below 128, else four with the top bit set
+ * (a 5 KiB Cookie header needs those). */
+static inline void put_length(struct strbuf *params, size_t n)
+{
+	assert_true(n < 0x7fffffff);
+	if (n < 128) {
+		sb_putc(params, (char)n);
+		return;
+	}
+	unsigned char b[4] = { (unsigned char)(0x80 | (n >> 24)),
+	                       (unsigned char)(n >> 16), (unsigned char)(n >> 8),
+	                       (unsigned char)n };
+	sb_append(params, b, 4);
+}
+
 static inline void put_pair(struct strbuf *params, const char *name,
                             const char *value)
 {
 	size_t n = strlen(name), v = strlen(value);
-	assert_true(n < 128 && v < 128);
-	sb_putc(params, (char)n);
-	sb_putc(params, (char)v);
+	put_length(params, n);
+	put_length(params, v);
 	sb_append(params, name, n);
 	sb_append(params, value, v);
 }

@@ -42,7 +42,7 @@ static const char *const mode_names[MODE_COUNT] = { "cgi", "fastcgi", "hub" };
 /* ---- the cases ---------------------------------------------------------- */
 
 enum op {
-	OP_CONFIG, OP_ENV, OP_FILE, OP_MODES,              /* setup */
+	OP_CONFIG, OP_ENV, OP_FILE, OP_SECRET, OP_MODES,   /* setup */
 	OP_PUBLISH, OP_BURST, OP_HOLD, OP_REMOVE, OP_SIGNAL, /* any time */
 	OP_REQUEST, OP_REQUEST_HEADER,                     /* the request */
 	OP_STATUS, OP_STREAM_HEADERS, OP_HEADER, OP_NO_HEADER,
@@ -51,6 +51,7 @@ enum op {
 
 static const struct { const char *word; enum op op; } keywords[] = {
 	{ "config", OP_CONFIG }, { "env", OP_ENV }, { "file", OP_FILE },
+	{ "secret", OP_SECRET },
 	{ "modes", OP_MODES }, { "publish", OP_PUBLISH },
 	{ "publish-burst", OP_BURST }, { "hold", OP_HOLD },
 	{ "remove", OP_REMOVE }, { "signal", OP_SIGNAL },
@@ -229,13 +230,15 @@ static bool parse_args(struct case_file *cf, struct step *s, const char *rest)
 		}
 		return true;
 	case OP_FILE:
+	case OP_SECRET:
 	case OP_PUBLISH:
 		s->arg[0] = next_word(&p);
 		if (s->op == OP_PUBLISH)
 			s->arg[1] = next_word(&p);
 		if (*s->arg[0] == '\0' || (s->op == OP_PUBLISH && *s->arg[1] == '\0')) {
-			case_error(cf, s->line, "%s", s->op == OP_FILE ? "file wants PATH TEXT"
-			           : "publish wants CHANNEL EVENT DATA");
+			case_error(cf, s->line, "%s", s->op == OP_PUBLISH
+			           ? "publish wants CHANNEL EVENT DATA"
+			           : "file and secret want PATH TEXT");
 			return false;
 		}
 		/* the data is the rest of the line, as for body-like */
@@ -324,7 +327,8 @@ static void check_order(struct case_file *cf)
 	for (size_t i = 0; i < cf->nsteps; i++) {
 		const struct step *s = &cf->steps[i];
 		switch (s->op) {
-		case OP_CONFIG: case OP_ENV: case OP_FILE: case OP_MODES: case OP_HOLD:
+		case OP_CONFIG: case OP_ENV: case OP_FILE: case OP_SECRET: case OP_MODES:
+		case OP_HOLD:
 			if (requested)
 				case_error(cf, s->line, "%s belongs before the request",
 				           op_word(s->op));
@@ -1050,9 +1054,11 @@ static void write_site(struct run *r)
 		snprintf(r->db, sizeof(r->db), "%s/cgi-bin/%s", r->dir, database);
 	for (size_t i = 0; i < cf->nsteps; i++) {
 		const struct step *s = &cf->steps[i];
-		if (s->op == OP_FILE) {
+		if (s->op == OP_FILE || s->op == OP_SECRET) {
 			snprintf(path, sizeof(path), "%s/%s", r->dir, s->arg[0]);
 			tu_write_file(path, sb_str(&s->data));
+			if (s->op == OP_SECRET)   /* what secret.c asks of a secret */
+				assert_int_equal(chmod(path, 0600), 0);
 		}
 		if (s->op == OP_ENV && r->nenv < MAX_ENV)
 			r->env[r->nenv++] = s->rest;
@@ -1124,7 +1130,7 @@ static void run_case(struct run *r)
 		const struct step *s = &cf->steps[i];
 		r->line = s->line;
 		switch (s->op) {
-		case OP_CONFIG: case OP_ENV: case OP_FILE: case OP_MODES:
+		case OP_CONFIG: case OP_ENV: case OP_FILE: case OP_SECRET: case OP_MODES:
 			break;   /* the site has them */
 		case OP_PUBLISH:
 			publish(r, s, s->data.data ? s->data.data : "", s->data.len);

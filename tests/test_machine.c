@@ -235,6 +235,126 @@ static void test_rows(void **state)
 		run_row(&rows[i]);
 }
 
+/* ---- private channels: the gate (gate.h) at the start ------------------ */
+
+#define EPOCH 1700000000LL   /* the wall clock the driver hands over */
+#define SECRET "0123456789abcdef0123456789abcdef"
+
+struct private_row {
+	const char *name;
+	const char *claims;        /* signed into the token; NULL: none sent */
+	const char *cookie;        /* the Cookie header as is, when no claims */
+	bool bearer;               /* the token in Authorization, not a cookie */
+	bool head, trusted, config_broken;
+	const char *want[4];
+	const char *never;
+	bool live;
+	long long lifetime;        /* ms from the start to the end, when live */
+};
+
+#define SUB(ch, exp) "{\"exp\":" #exp ",\"mercure\":{\"subscribe\":[\"" ch "\"]}}"
+#define STATUS_401 "Status: 401 Unauthorized\r\n"
+#define BEARER "WWW-Authenticate: Bearer realm=\"sse-cgi\""
+
+static const struct private_row private_rows[] = {
+	{ "no token: 401 with a challenge", NULL, NULL, false, false, false, false,
+	  { STATUS_401, BEARER "\r\n", "{\"error\":\"this channel is private" },
+	  "retry:", false, 0 },
+	{ "HEAD without a token: the 401's headers", NULL, NULL, false, true, false, false,
+	  { STATUS_401, "Content-Length: " }, "{", false, 0 },
+	{ "a token for another channel: 403", SUB("user-42", 1700003600), NULL, false,
+	  false, false, false,
+	  { "Status: 403 Forbidden\r\n", BEARER ", error=\"insufficient_scope\"",
+	    "does not let you follow" }, "retry:", false, 0 },
+	{ "an expired token: 401", SUB("chat", 1699999990), NULL, false, false, false, false,
+	  { STATUS_401, "error=\"invalid_token\"", "token has expired" }, "retry:", false, 0 },
+	{ "a malformed cookie: 401", NULL, "sse_token=abc", false, false, false, false,
+	  { STATUS_401, "three base64url parts" }, "retry:", false, 0 },
+	{ "another cookie only: no token", NULL, "sse_tokenx=abc; other=1", false, false,
+	  false, false, { STATUS_401, "no token was sent" }, NULL, false, 0 },
+	{ "a token covering it: live until exp", SUB("chat", 1700000100), NULL, false,
+	  false, false, false, { "Status: 200 OK\r\n", ": live\n", "data: m1\n" }, NULL,
+	  true, 100000 },
+	{ "every channel, far exp: live for the lifetime", SUB("*", 1800000000), NULL,
+	  false, false, false, false, { ": live\n" }, NULL, true, 240000 },
+	{ "in Authorization: Bearer", SUB("chat", 1800000000), NULL, true, false, false,
+	  false, { ": live\n" }, NULL, true, 240000 },
+	{ "the owner's tool (ssectl tail)", NULL, NULL, false, false, true, false,
+	  { ": live\n", "data: m1\n" }, NULL, true, 240000 },
+	{ "a broken configuration is answered first", NULL, NULL, false, false, false,
+	  true, { "Status: 200 OK\r\n", ": " CONFIG_PROBLEM }, "401", false, 0 },
+};
+
+static void run_private(const struct private_row *r, const struct token_keys *keys)
+{
+	char dir[256], db[300], conf[400];
+	tu_tempdir(dir, sizeof(dir));
+	snprintf(db, sizeof(db), "%s/sse.db", dir);
+	snprintf(conf, sizeof(conf), "database = %s\nprivate_channels = staff chat\n", db);
+	struct config cfg;
+	config_defaults(&cfg);
+	char err[CONFIG_ERROR_MAX];
+	assert_true(config_parse(&cfg, conf, strlen(conf), "row", err, sizeof(err)));
+	struct feed *feed = feed_new(db, "test");
+	bool reopened;
+	long long id;
+	assert_int_equal(feed_ready(feed, &reopened), STORE_OK);
+	assert_int_equal(publish_event(feed_store(feed), "chat", "message", "m1", 2,
+	                               1000, &id), STORE_OK);
+	struct strbuf header = STRBUF_INIT;
+	if (r->claims != NULL) {
+		sb_puts(&header, r->bearer ? "Bearer " : "a=1; sse_token=");
+		assert_true(token_sign((const unsigned char *)SECRET, strlen(SECRET),
+		                       r->claims, strlen(r->claims), &header));
+	} else if (r->cookie != NULL) {
+		sb_puts(&header, r->cookie);
+	}
+	struct client c = { STRBUF_INIT, false };
+	struct stream s;
+	stream_init(&s, &cfg, client_output, &c);
+	long long start = 1000000;
+	struct stream_request req = {
+		.channel = "chat", .resume = STREAM_NO_RESUME, .head = r->head,
+		.config_broken = r->config_broken, .feed = STORE_OK, .room = STREAM_ROOM,
+		.headers = true, .trusted = r->trusted, .keys = keys,
+		.authorization = r->bearer ? sb_str(&header) : NULL,
+		.cookie = r->bearer ? NULL : sb_str(&header), .epoch_s = EPOCH,
+	};
+	bool live = stream_start(&s, &req, feed, start, 0);
+	const char *text = sb_str(&c.read);
+	for (size_t i = 0; i < ARRAY_LEN(r->want) && r->want[i] != NULL; i++) {
+		const char *at = strstr(text, r->want[i]);
+		if (at == NULL)
+			fail_msg("%s: [%s] not read in order in [%s]", r->name, r->want[i],
+			         sb_str(&c.read));
+		text = at + strlen(r->want[i]);
+	}
+	if (r->never != NULL && strstr(sb_str(&c.read), r->never) != NULL)
+		fail_msg("%s: [%s] was read: [%s]", r->name, r->never, sb_str(&c.read));
+	if (live != r->live)
+		fail_msg("%s: live %d", r->name, live);
+	if (live && s.deadline - start != r->lifetime)
+		fail_msg("%s: ends after %lld ms", r->name, s.deadline - start);
+	if (live) {   /* at exp the stream ends: the reconnect meets the gate */
+		assert_true(stream_on_tick(&s, s.deadline - 1));
+		assert_false(stream_on_tick(&s, s.deadline));
+	}
+	stream_free(&s);
+	sb_free(&c.read);
+	sb_free(&header);
+	feed_free(feed);
+	tu_rmtree(dir);
+}
+
+static void test_private(void **state)
+{
+	(void)state;
+	struct token_keys keys = { 0 };
+	token_keys_add(&keys, SECRET, strlen(SECRET));
+	for (size_t i = 0; i < ARRAY_LEN(private_rows); i++)
+		run_private(&private_rows[i], &keys);
+}
+
 /* The first frame is padded to STREAM_FIRST_FRAME_MIN (mod_deflate). */
 static void test_first_frame_padded(void **state)
 {
@@ -267,6 +387,7 @@ int main(void)
 	store_process_init();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rows),
+		cmocka_unit_test(test_private),
 		cmocka_unit_test(test_first_frame_padded),
 		cmocka_unit_test(test_lifetime_jitter),
 	};

@@ -10,6 +10,7 @@
 
 #include <sodium.h>
 
+#include "gate.h"
 #include "token.h"
 
 #define NOW 1700000000LL   /* the verifier's clock in every case */
@@ -402,6 +403,143 @@ static void test_node_minted(void **state)
 	tu_rmtree(dir);
 }
 
+/* ---- the gate (gate.h): where a token is, who may read and post -------- */
+
+struct find_case {
+	const char *authorization, *cookie;
+	const char *want;              /* NULL: no token */
+};
+
+static const struct find_case finds[] = {
+	{ NULL, NULL, NULL },
+	{ "Bearer abc", NULL, "abc" },
+	{ "bearer \t abc  ", NULL, "abc" },
+	{ "BEARER abc", "sse_token=xyz", "abc" },           /* the header wins */
+	{ "Basic dXNlcjpwdw==", "sse_token=xyz", "xyz" },  /* not ours */
+	{ "Bearer", "sse_token=xyz", "xyz" },
+	{ "Bearer ", NULL, NULL },
+	{ "BearerX abc", NULL, NULL },
+	{ NULL, "sse_token=xyz", "xyz" },
+	{ NULL, "a=1; sse_token=xyz; b=2", "xyz" },
+	{ NULL, "a=1;sse_token=xyz", "xyz" },
+	{ NULL, "sse_token=\"xyz\"", "xyz" },
+	{ NULL, "x_sse_token=1; sse_token=2", "2" },
+	{ NULL, "sse_token=1; sse_token=2", "1" },          /* the first */
+	{ NULL, "sse_tokenx=1; sse_toke=2", NULL },
+	{ NULL, "sse_token=", NULL },
+	{ NULL, "sse_token", NULL },
+	{ NULL, ";;; ;", NULL },
+};
+
+static void test_find_token(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(finds); i++) {
+		const char *t = NULL;
+		size_t n = 0;
+		bool found = gate_find_token(finds[i].authorization, finds[i].cookie,
+		                             "sse_token", &t, &n);
+		const char *want = finds[i].want;
+		if (found != (want != NULL) ||
+		    (found && (n != strlen(want) || memcmp(t, want, n) != 0)))
+			fail_msg("auth '%s' cookie '%s': found %d '%.*s'",
+			         finds[i].authorization ? finds[i].authorization : "-",
+			         finds[i].cookie ? finds[i].cookie : "-", found,
+			         (int)n, t ? t : "");
+	}
+}
+
+static const struct { const char *patterns, *channel; bool private; } privates[] = {
+	{ "", "chat", false },
+	{ "user-* staff", "user-42", true },
+	{ "user-* staff", "user-", true },
+	{ "user-* staff", "staff", true },
+	{ "user-* staff", "staffer", false },
+	{ "user-* staff", "chat", false },
+	{ "  staff\t ", "staff", true },
+	{ "[ab]?", "ax", true },
+	{ "[ab]?", "cx", false },
+	{ "*", "anything", true },
+};
+
+static void test_private_patterns(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(privates); i++)
+		if (gate_is_private(privates[i].patterns, privates[i].channel) !=
+		    privates[i].private)
+			fail_msg("'%s' ~ '%s'", privates[i].patterns, privates[i].channel);
+}
+
+struct gate_case {
+	const char *what;
+	const char *conf;               /* over the defaults */
+	bool post;                      /* gate_publish, else gate_subscribe */
+	const char *channel;
+	const char *claims;             /* signed into the cookie; NULL: none */
+	const char *raw;                /* the cookie's value as is */
+	int status;
+	bool signed_name;
+};
+
+#define EXP "\"exp\":1700003600"
+
+static const struct gate_case gates[] = {
+	{ "a public channel, no token", "private_channels = user-*", false, "chat", NULL, NULL, 0, false },
+	{ "a public channel, a bad token: not looked at", "private_channels = user-*", false, "chat", NULL, "garbage", 0, false },
+	{ "private, no token", "private_channels = user-*", false, "user-42", NULL, NULL, 401, false },
+	{ "private, a bad token", "private_channels = user-*", false, "user-42", NULL, "garbage", 401, false },
+	{ "private, covered", "private_channels = user-*", false, "user-42", "{" EXP ",\"mercure\":{\"subscribe\":[\"user-42\"]}}", NULL, 0, false },
+	{ "private, not covered", "private_channels = user-*", false, "user-43", "{" EXP ",\"mercure\":{\"subscribe\":[\"user-42\"]}}", NULL, 403, false },
+	{ "private, publish only", "private_channels = user-*", false, "user-42", "{" EXP ",\"mercure\":{\"publish\":[\"*\"]}}", NULL, 403, false },
+	{ "post, open chat, no token", "", true, "chat", NULL, NULL, 0, false },
+	{ "post, open chat, a subscribe-only token", "", true, "chat", "{" EXP ",\"name\":\"al\",\"mercure\":{\"subscribe\":[\"*\"]}}", NULL, 0, false },
+	{ "post, a publish token with a name signs", "", true, "chat", "{\"name\":\"al\",\"mercure\":{\"publish\":[\"chat\"]}}", NULL, 0, true },
+	{ "post, a publish token without a name", "", true, "chat", "{\"mercure\":{\"publish\":[\"*\"]}}", NULL, 0, false },
+	{ "post, a publish token for elsewhere", "", true, "chat", "{\"name\":\"al\",\"mercure\":{\"publish\":[\"news\"]}}", NULL, 403, false },
+	{ "post, a bad token is not anonymous", "", true, "chat", NULL, "garbage", 401, false },
+	{ "post, required, no token", "publish_requires_token = yes", true, "chat", NULL, NULL, 401, false },
+	{ "post, required, subscribe-only", "publish_requires_token = yes", true, "chat", "{" EXP ",\"mercure\":{\"subscribe\":[\"*\"]}}", NULL, 403, false },
+	{ "post, required, covered", "publish_requires_token = yes", true, "chat", "{\"mercure\":{\"publish\":[\"*\"]}}", NULL, 0, false },
+	{ "post to a private channel, no token", "private_channels = user-*", true, "user-42", NULL, NULL, 401, false },
+	{ "post to a private channel, covered", "private_channels = user-*", true, "user-42", "{\"name\":\"shop\",\"mercure\":{\"publish\":[\"user-42\"]}}", NULL, 0, true },
+};
+
+static void test_gate(void **state)
+{
+	(void)state;
+	struct token_keys keys;
+	keyring(KEYS_BOTH, &keys);
+	for (size_t i = 0; i < ARRAY_LEN(gates); i++) {
+		const struct gate_case *k = &gates[i];
+		struct config cfg;
+		char err[CONFIG_ERROR_MAX];
+		config_defaults(&cfg);
+		assert_true(config_parse(&cfg, k->conf, strlen(k->conf), "t", err, sizeof(err)));
+		struct strbuf cookie = STRBUF_INIT;
+		if (k->claims != NULL || k->raw != NULL) {
+			sb_puts(&cookie, "sse_token=");
+			struct strbuf t = STRBUF_INIT;
+			if (k->claims != NULL)
+				mint(&t, H, k->claims, BY_CURRENT);
+			sb_puts(&cookie, sb_str(&t));
+			sb_free(&t);
+			if (k->raw != NULL)
+				sb_puts(&cookie, k->raw);
+		}
+		struct gate_verdict v;
+		(k->post ? gate_publish : gate_subscribe)(&cfg, &keys, k->channel, NULL,
+		                                          sb_str(&cookie), NOW, &v);
+		if (v.status != k->status || v.signed_name != k->signed_name)
+			fail_msg("%s: %d (%s), signed %d", k->what, v.status, v.reason,
+			         v.signed_name);
+		if (v.status != 0 && (v.reason == NULL || *v.reason == '\0' ||
+		                      strncmp(v.challenge, "WWW-Authenticate: Bearer", 24) != 0))
+			fail_msg("%s: no reason or challenge", k->what);
+		sb_free(&cookie);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -413,6 +551,9 @@ int main(void)
 		cmocka_unit_test(test_tampered),
 		cmocka_unit_test(test_sign_round_trip),
 		cmocka_unit_test(test_node_minted),
+		cmocka_unit_test(test_find_token),
+		cmocka_unit_test(test_private_patterns),
+		cmocka_unit_test(test_gate),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -452,8 +452,8 @@ static void start_request(struct hub *h, struct conn *c)
 	                                  fcgi_param(&c->parser, "QUERY_STRING"),
 	                                  fcgi_param(&c->parser, "HTTP_LAST_EVENT_ID"),
 	                                  &er, &why);
-	fcgi_parser_release_params(&c->parser);
 	if (status != 0) {
+		fcgi_parser_release_params(&c->parser);
 		struct strbuf out = STRBUF_INIT;
 		http_put_error(&out, status,
 		               status == 405 ? "Allow: " EVENTS_ALLOW "\r\n" : "", why,
@@ -472,10 +472,17 @@ static void start_request(struct hub *h, struct conn *c)
 		      : h->live >= h->max_live ? STREAM_CAPPED : STREAM_ROOM,
 		.cap = h->max_live,
 		.headers = true,
+		.keys = endpoint_keys(h->ep),
+		.authorization = fcgi_param(&c->parser, "HTTP_AUTHORIZATION"),
+		.cookie = fcgi_param(&c->parser, "HTTP_COOKIE"),
+		.epoch_s = clock_epoch_s(),
 	};
 	if (!sr.config_broken && !sr.head)
 		sr.feed = hub_ready(h);
-	if (stream_start(&c->stream, &sr, h->feed, h->now, clock_random_word()))
+	bool live = stream_start(&c->stream, &sr, h->feed, h->now,
+	                         clock_random_word());
+	fcgi_parser_release_params(&c->parser);   /* sr's strings were in them */
+	if (live)
 		go_live(h, c);
 	else if (c->watch.fd >= 0)
 		conn_end(h, c);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "endpoint.h"
 #include "http.h"
 #include "hub.h"
@@ -44,6 +45,10 @@ static void handle(struct request *req, void *arg)
 		.feed = STORE_OK,
 		.room = STREAM_ROOM,
 		.headers = true,
+		.keys = endpoint_keys(ep),
+		.authorization = req_param(req, "HTTP_AUTHORIZATION"),
+		.cookie = req_param(req, "HTTP_COOKIE"),
+		.epoch_s = clock_epoch_s(),
 	};
 	bool reopened;
 	if (!sr.config_broken && !er.head)

@@ -2,8 +2,13 @@
 #include "machine.h"
 
 #include <assert.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "gate.h"
+#include "http.h"
+#include "log.h"
 
 const char stream_headers[] =
 	"Status: 200 OK\r\n"
@@ -144,6 +149,33 @@ static long one_shot_hello(const struct stream_request *req, long retry_ms,
 	return retry;
 }
 
+/*
+ * The gate (gate.h) for a private channel: false after the 401 or 403
+ * (headers only for HEAD) and its log line; else true, with *expires the
+ * monotonic ms at which the token runs out (LLONG_MAX: no token, no exp).
+ */
+static bool admit(struct stream *s, const struct stream_request *req,
+                  long long now, long long *expires)
+{
+	*expires = LLONG_MAX;
+	if (req->trusted)
+		return true;
+	struct gate_verdict v;
+	gate_subscribe(s->cfg, req->keys, req->channel, req->authorization,
+	               req->cookie, req->epoch_s, &v);
+	if (v.status == 0) {
+		if (v.tokened && v.claims.has_exp)
+			*expires = now + (v.claims.exp - req->epoch_s) * 1000;
+		return true;
+	}
+	log_msg("events", "%d for channel %s: %s", v.status, req->channel,
+	        v.reason);
+	if (req->headers)
+		http_put_error(&s->out, v.status, v.challenge, v.reason, req->head);
+	flush(s);
+	return false;
+}
+
 bool stream_start(struct stream *s, const struct stream_request *req,
                   struct feed *feed, long long now, unsigned random_word)
 {
@@ -151,6 +183,9 @@ bool stream_start(struct stream *s, const struct stream_request *req,
 	const struct config *cfg = s->cfg;
 	snprintf(s->channel, sizeof(s->channel), "%s", req->channel);
 	s->after = req->resume;
+	long long expires = LLONG_MAX;
+	if (!req->config_broken && !admit(s, req, now, &expires))
+		return false;
 	if (req->headers)
 		sb_puts(&s->out, stream_headers);
 	if (req->head) {
@@ -178,6 +213,8 @@ bool stream_start(struct stream *s, const struct stream_request *req,
 		return false;
 	}
 	s->deadline = now + stream_lifetime_ms(cfg->lifetime_s, random_word);
+	if (expires < s->deadline)
+		s->deadline = expires;   /* the reconnect meets the gate again */
 	s->last_write = now;
 	return s->live;
 }

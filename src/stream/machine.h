@@ -2,7 +2,8 @@
  * machine: one text/event-stream response as a state machine with no I/O.
  *
  * Every delivery rule of docs/PROTOCOL.md lives here once: the plan (live,
- * one-shot, over the cap, a configuration or database problem, HEAD), the
+ * one-shot, over the cap, a configuration or database problem, HEAD, a
+ * private channel refused: 401 or 403, by auth/gate.h), the
  * first frame, history and resume with the reset event, live messages
  * exactly once and in order, keepalives, a lifetime with jitter, and every
  * way a stream ends.  Two drivers run it: the per-process driver
@@ -19,7 +20,13 @@
  *
  * Whatever goes wrong on the server side is answered 200 with a `retry:`
  * and a comment naming the problem, then the end: any other status would
- * make the browser's EventSource give up for good.
+ * make the browser's EventSource give up for good.  That is exactly what
+ * a private channel refused wants (401, 403): retrying cannot help until
+ * the visitor signs in again.  A refusal is the one thing the machine
+ * logs (a line per refused request: the channel and why, never the token),
+ * so that both drivers log it the same way.  A stream on a token ends
+ * when the token expires (its lifetime is cut to exp), and its reconnect
+ * meets the gate again.
  */
 #ifndef SSE_MACHINE_H
 #define SSE_MACHINE_H
@@ -33,6 +40,7 @@
 #include "request.h"
 #include "sse.h"
 #include "strbuf.h"
+#include "token.h"
 
 /* The retry sent to a stream turned away by a limit: longer, at most 30 s. */
 #define STREAM_OVERFLOW_RETRY_MAX_MS 30000
@@ -66,6 +74,12 @@ struct stream_request {
 	enum stream_room room;
 	long cap;                     /* the cap the room was measured against */
 	bool headers;                 /* write the HTTP headers (not ssectl) */
+	/* Who asks (gate.h): a private channel needs a token covering it. */
+	bool trusted;                 /* the owner's own tool (ssectl tail) */
+	const struct token_keys *keys;
+	const char *authorization;    /* HTTP_AUTHORIZATION, or NULL */
+	const char *cookie;           /* HTTP_COOKIE, or NULL */
+	long long epoch_s;            /* the wall clock, for token times */
 };
 
 /* Why a stream ends early, each with its own words to the client. */

@@ -12,6 +12,7 @@ const char *http_reason(int status)
 	case 201: return "Created";
 	case 303: return "See Other";
 	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
 	case 405: return "Method Not Allowed";
 	case 411: return "Length Required";

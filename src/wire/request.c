@@ -39,6 +39,15 @@ static bool query_param(const char *query, const char *name,
 	return false;
 }
 
+bool query_has_token(const char *query)
+{
+	struct strbuf value = STRBUF_INIT;
+	bool has = query != NULL &&
+	           form_get(query, strlen(query), "token", &value) != FORM_ABSENT;
+	sb_free(&value);
+	return has;
+}
+
 int parse_stream_query(const char *query, struct stream_query *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -47,7 +56,9 @@ int parse_stream_query(const char *query, struct stream_query *out)
 	if (query == NULL)
 		query = "";
 	struct strbuf value = STRBUF_INIT;
-	if (query_param(query, "channel", &value, &out->error)) {
+	if (query_has_token(query))
+		out->error = QUERY_TOKEN_REFUSED;
+	else if (query_param(query, "channel", &value, &out->error)) {
 		if (sse_valid_name(sb_str(&value), value.len))
 			memcpy(out->channel, sb_str(&value), value.len + 1);
 		else

@@ -26,6 +26,16 @@ struct stream_query {
 };
 int parse_stream_query(const char *query, struct stream_query *out);
 
+/*
+ * A token= parameter in a query string, whatever its value: refused with
+ * a 400 (QUERY_TOKEN_REFUSED) by both endpoints, since a URL lands in
+ * access logs, Referer headers and history (gate.h says where a token
+ * goes instead).
+ */
+#define QUERY_TOKEN_REFUSED "tokens are never read from the URL (it ends up" \
+	" in logs): send the token as a cookie or in Authorization: Bearer"
+bool query_has_token(const char *query);
+
 #define STREAM_NO_RESUME (-1LL)   /* a newcomer: gets the history */
 #define EVENTS_ALLOW "GET, HEAD"  /* the methods of the stream endpoint */
 
