@@ -8,6 +8,8 @@
 
 #include <sys/file.h>
 
+#include "token.h"
+
 #define MAX_ENV 24
 
 struct site {
@@ -208,6 +210,149 @@ static void test_post_rate_limit(void **state)
 		sb_free(&out);
 	}
 	assert_int_equal(count_rows(&s), 2);
+	tu_rmtree(s.dir);
+}
+
+/* ---- post.fcgi with tokens: who may post, under whose name ------------- */
+
+#define TOKEN_SECRET "post-secret-post-secret-post-secret-0123"
+
+struct token_post {
+	const char *what;
+	const char *claims;       /* signed into the token; NULL: no token */
+	const char *raw;          /* a token as is, when no claims */
+	bool bearer;              /* in Authorization, not the cookie */
+	const char *query, *type, *body;
+	const char *status;
+	const char *has;          /* in the answer */
+	const char *stored;       /* in the data stored, when it stored */
+	const char *not_stored;   /* not in it */
+};
+
+#define PUB(ch, rest) "{\"mercure\":{\"publish\":[\"" ch "\"]}" rest "}"
+
+static const struct token_post token_posts[] = {
+	{ "a signed name replaces the form's", PUB("chat", ",\"name\":\"Alice \\u2713\""),
+	  NULL, false, NULL, FORM_T, "user=mallory&text=hi", "Status: 201", NULL,
+	  "\"user\":\"Alice \xe2\x9c\x93\",\"text\":\"hi\"", "mallory" },
+	{ "signed: \"signed\":true, last", PUB("*", ",\"name\":\"al\""), NULL, false,
+	  NULL, FORM_T, "text=no+user+field", "Status: 201", NULL, "Z\",\"signed\":true}", NULL },
+	{ "signed, JSON, in Authorization", PUB("chat", ",\"name\":\"srv\""), NULL, true,
+	  NULL, JSON_T, "{\"text\":\"x\"}", "Status: 201", NULL, "\"user\":\"srv\"", NULL },
+	{ "a publish token without a name: the form's", PUB("chat", ""), NULL, false, NULL,
+	  FORM_T, "user=bob&text=x", "Status: 201", NULL, "\"user\":\"bob\"", "signed" },
+	{ "a subscribe-only cookie: anonymous as before",
+	  "{\"exp\":4102444800,\"name\":\"al\",\"mercure\":{\"subscribe\":[\"*\"]}}",
+	  NULL, false, NULL, FORM_T, "user=bob&text=x", "Status: 201", NULL,
+	  "\"user\":\"bob\"", "signed" },
+	{ "no token on the open chat", NULL, NULL, false, NULL, FORM_T, "user=bob&text=x",
+	  "Status: 201", NULL, "\"user\":\"bob\"", "signed" },
+	{ "a token for another channel", PUB("news", ",\"name\":\"al\""), NULL, false, NULL,
+	  FORM_T, "user=a&text=x", "Status: 403 Forbidden",
+	  "does not let you post to this channel", NULL, NULL },
+	{ "an expired token", "{\"exp\":1600000000,\"mercure\":{\"publish\":[\"*\"]}}",
+	  NULL, false, NULL, FORM_T, "user=a&text=x", "Status: 401 Unauthorized",
+	  "token has expired", NULL, NULL },
+	{ "a malformed token is no anonymous post", NULL, "x.y", false, NULL, FORM_T,
+	  "user=a&text=x", "Status: 401", "WWW-Authenticate: Bearer", NULL, NULL },
+	{ "a private channel without a token", NULL, NULL, false, NULL, FORM_T,
+	  "channel=user-42&user=a&text=x", "Status: 401", "needs a token", NULL, NULL },
+	{ "a private channel with one", PUB("user-42", ",\"name\":\"shop\""), NULL, false,
+	  NULL, FORM_T, "channel=user-42&text=shipped", "Status: 201", NULL,
+	  "\"channel\":\"user-42\",\"user\":\"shop\"", NULL },
+	{ "a name that is no user", PUB("chat", ",\"name\":\"a\\u0007b\""), NULL, false,
+	  NULL, FORM_T, "user=a&text=x", "Status: 400", "the token's name", NULL, NULL },
+	{ "?token= in the URL", NULL, NULL, false, "token=abc", FORM_T, "user=a&text=x",
+	  "Status: 400", "never read from the URL", NULL, NULL },
+};
+
+static bool newest_row(void *ctx, long long id, const char *event,
+                       const char *data, size_t len)
+{
+	(void)id;
+	(void)event;
+	struct strbuf *out = ctx;
+	sb_reset(out);
+	sb_append(out, data, len);
+	return true;
+}
+
+/* The data of the newest message of channel, "" when there is none. */
+static void newest(const struct site *s, const char *channel, struct strbuf *out)
+{
+	struct store *st = tu_store_open(s->db, false);
+	struct store_read_result res;
+	sb_reset(out);
+	assert_int_equal(store_read(st, channel, -1, 1, newest_row, out, &res), STORE_OK);
+	store_close(st);
+}
+
+static void run_token_post(const struct site *s, const struct token_post *c)
+{
+	struct env e;
+	env_init(&e, "POST", c->query);
+	struct strbuf token = STRBUF_INIT, out = STRBUF_INIT, data = STRBUF_INIT;
+	if (c->claims != NULL)
+		assert_true(token_sign((const unsigned char *)TOKEN_SECRET,
+		                       strlen(TOKEN_SECRET), c->claims, strlen(c->claims),
+		                       &token));
+	else if (c->raw != NULL)
+		sb_puts(&token, c->raw);
+	if (token.len > 0 && c->bearer)
+		env_add(&e, "HTTP_AUTHORIZATION=Bearer %s", sb_str(&token));
+	else if (token.len > 0)
+		env_add(&e, "HTTP_COOKIE=theme=dark; sse_token=%s", sb_str(&token));
+	long long before = count_rows(s);
+	run_post(s, &e, c->type, c->body, &out);
+	if (strncmp(sb_str(&out), c->status, strlen(c->status)) != 0)
+		fail_msg("%s: got [%.200s]", c->what, sb_str(&out));
+	if (c->has != NULL && strstr(sb_str(&out), c->has) == NULL)
+		fail_msg("%s: [%s] lacks [%s]", c->what, sb_str(&out), c->has);
+	bool stored = strncmp(c->status, "Status: 201", 11) == 0;
+	assert_int_equal(count_rows(s), before + stored);
+	if (stored) {
+		const char *ch = strstr(c->body, "channel=user-42") ? "user-42" : "chat";
+		newest(s, ch, &data);
+		if (c->stored != NULL && strstr(sb_str(&data), c->stored) == NULL)
+			fail_msg("%s: stored [%s] lacks [%s]", c->what, sb_str(&data), c->stored);
+		if (c->not_stored != NULL && strstr(sb_str(&data), c->not_stored) != NULL)
+			fail_msg("%s: stored [%s] has [%s]", c->what, sb_str(&data), c->not_stored);
+	}
+	sb_free(&token);
+	sb_free(&out);
+	sb_free(&data);
+}
+
+static void test_post_tokens(void **state)
+{
+	(void)state;
+	struct site s;
+	site_make(&s, "rate_limit = 0\nprivate_channels = user-*\n"
+	              "token_secret_file = token.secret\n");
+	char path[PATH_MAX + 64];
+	snprintf(path, sizeof(path), "%s/cgi-bin/token.secret", s.dir);
+	tu_write_file(path, TOKEN_SECRET "\n");
+	assert_int_equal(chmod(path, 0600), 0);
+	for (size_t i = 0; i < ARRAY_LEN(token_posts); i++)
+		run_token_post(&s, &token_posts[i]);
+	tu_rmtree(s.dir);
+
+	/* publish_requires_token: the open chat needs a token too. */
+	site_make(&s, "rate_limit = 0\npublish_requires_token = yes\n"
+	              "token_secret_file = token.secret\n");
+	snprintf(path, sizeof(path), "%s/cgi-bin/token.secret", s.dir);
+	tu_write_file(path, TOKEN_SECRET);
+	assert_int_equal(chmod(path, 0600), 0);
+	static const struct token_post required[] = {
+		{ "required: none", NULL, NULL, false, NULL, FORM_T, "user=a&text=x",
+		  "Status: 401", "needs a token", NULL, NULL },
+		{ "required: subscribe only", "{\"exp\":4102444800,\"mercure\":{\"subscribe\":[\"*\"]}}",
+		  NULL, false, NULL, FORM_T, "user=a&text=x", "Status: 403", "no mercure.publish", NULL, NULL },
+		{ "required: a publish token", PUB("chat", ""), NULL, false, NULL, FORM_T,
+		  "user=a&text=x", "Status: 201", NULL, "\"user\":\"a\"", NULL },
+	};
+	for (size_t i = 0; i < ARRAY_LEN(required); i++)
+		run_token_post(&s, &required[i]);
 	tu_rmtree(s.dir);
 }
 
@@ -667,6 +812,7 @@ int main(void)
 		cmocka_unit_test(test_post_table),
 		cmocka_unit_test(test_post_rate_limit),
 		cmocka_unit_test(test_post_database_unavailable),
+		cmocka_unit_test(test_post_tokens),
 		cmocka_unit_test(test_stream_bytes),
 		cmocka_unit_test(test_stream_resume_table),
 		cmocka_unit_test(test_stream_refusals),

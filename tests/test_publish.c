@@ -84,7 +84,7 @@ static void test_event_reaches_ring_as_stored(void **state)
 static void test_chat_reaches_ring_as_stored(void **state)
 {
 	struct fixture *f = *state;
-	struct chat_post p = { "chat", "al\"ice", "hi\n<b>", "127.0.0.1", 0, 100 };
+	struct chat_post p = { "chat", "al\"ice", "hi\n<b>", "127.0.0.1", 0, 100, false };
 	long long id;
 	assert_int_equal(publish_chat(f->st, &p, &id), STORE_OK);
 	char stored[512];
@@ -103,7 +103,7 @@ static void test_failed_writes_leave_ring_alone(void **state)
 	assert_int_equal(publish_event(f->st, "chat", "message", "x", 1, 100, &first),
 	                 STORE_OK);
 
-	struct chat_post p = { "chat", "a", "b", "127.0.0.1", 1, 100 };
+	struct chat_post p = { "chat", "a", "b", "127.0.0.1", 1, 100, false };
 	assert_int_equal(publish_chat(f->st, &p, &id), STORE_OK);   /* 1 of 1 */
 	assert_int_equal(publish_chat(f->st, &p, &id), STORE_RATE_LIMITED);
 	assert_int_equal(ring_has(f, first + 2), RING_NOT_YET);

@@ -199,7 +199,7 @@ static void test_chat_post_json_and_rate_limit(void **state)
 	struct fixture *f = *state;
 	struct collected c;
 	struct store_read_result res;
-	struct chat_post p = { "chat", "al\"ice", "hi\n<b>", "127.0.0.1", 2, 1000 };
+	struct chat_post p = { "chat", "al\"ice", "hi\n<b>", "127.0.0.1", 2, 1000, false };
 	long long id;
 	struct strbuf data = STRBUF_INIT;
 	assert_int_equal(store_post_chat(f->st, &p, &id, &data), STORE_OK);
@@ -220,6 +220,20 @@ static void test_chat_post_json_and_rate_limit(void **state)
 	p.rate_limit = 0;
 	p.addr = "127.0.0.1";
 	assert_int_equal(store_post_chat(f->st, &p, &id, &data), STORE_OK);
+	/* A name from a token: "signed":true after the other members, and
+	 * the escapes and UTF-8 of the others as json_object wrote them. */
+	p.user = "Zo\xc3\xab";
+	p.text = "a\n\"b\"\t\xe2\x9c\x93";
+	p.signed_user = true;
+	assert_int_equal(store_post_chat(f->st, &p, &id, &data), STORE_OK);
+	read_ok(f->st, "chat", 0, 50, &c, &res);
+	assert_string_equal(sb_str(&data), c.last_data);
+	snprintf(want, sizeof(want), "{\"id\":%lld,\"channel\":\"chat\","
+	         "\"user\":\"Zo\xc3\xab\",\"text\":\"a\\n\\\"b\\\"\\t\xe2\x9c\x93\",\"time\":\"", id);
+	assert_memory_equal(c.last_data, want, strlen(want));
+	assert_int_equal(strlen(c.last_data),
+	                 strlen(want) + strlen("2026-11-22T10:00:00Z\",\"signed\":true}"));
+	assert_non_null(strstr(c.last_data, "Z\",\"signed\":true}"));
 	sb_free(&data);
 }
 
@@ -233,7 +247,7 @@ static void test_chat_post_json_and_rate_limit(void **state)
 static void test_kept_statements_outlive_a_schema_change(void **state)
 {
 	struct fixture *f = *state;
-	struct chat_post p = { "chat", "a", "one", "127.0.0.1", 100, 10 };
+	struct chat_post p = { "chat", "a", "one", "127.0.0.1", 100, 10, false };
 	struct strbuf data = STRBUF_INIT;
 	long long id;
 	assert_int_equal(store_post_chat(f->st, &p, &id, &data), STORE_OK);
@@ -274,7 +288,7 @@ static void test_busy_is_reported_and_nothing_stored(void **state)
 	long long id;
 	assert_int_equal(store_publish(f->st, "chat", "message", "x", 1, 10, &id),
 	                 STORE_BUSY);
-	struct chat_post p = { "chat", "a", "b", "127.0.0.1", 5, 10 };
+	struct chat_post p = { "chat", "a", "b", "127.0.0.1", 5, 10, false };
 	struct strbuf data = STRBUF_INIT;
 	assert_int_equal(store_post_chat(f->st, &p, &id, &data), STORE_BUSY);
 	sb_free(&data);

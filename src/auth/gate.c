@@ -140,33 +140,41 @@ void gate_subscribe(const struct config *cfg, const struct token_keys *keys,
 		verdict(out, 0, "token covers the channel", "");
 }
 
-void gate_publish(const struct config *cfg, const struct token_keys *keys,
-                  const char *channel, const char *authorization,
-                  const char *cookie_header, long long now_s,
-                  struct gate_verdict *out)
+void gate_token(const struct config *cfg, const struct token_keys *keys,
+                const char *authorization, const char *cookie_header,
+                long long now_s, struct gate_verdict *out)
 {
 	memset(out, 0, sizeof(*out));
-	verdict(out, 0, "anonymous post", "");
+	verdict(out, 0, "no token", "");
 	bool found;
-	if (check_token(cfg, keys, authorization, cookie_header, now_s, &found,
-	                out) != 0)
-		return;
-	if (found && out->claims.publish.present) {
-		if (!token_grant_covers(&out->claims.publish, channel))
-			verdict(out, 403, "the token does not let you post to this channel",
+	check_token(cfg, keys, authorization, cookie_header, now_s, &found, out);
+}
+
+const char *gate_signer(const struct gate_verdict *v)
+{
+	return v->status == 0 && v->tokened && v->claims.publish.present &&
+	       v->claims.has_name ? v->claims.name : NULL;
+}
+
+void gate_publish(const struct config *cfg, const char *channel,
+                  struct gate_verdict *v)
+{
+	if (v->status != 0)
+		return;   /* gate_token refused the token */
+	if (v->tokened && v->claims.publish.present) {
+		if (!token_grant_covers(&v->claims.publish, channel))
+			verdict(v, 403, "the token does not let you post to this channel",
 			        CHALLENGE_SCOPE);
 		else
-			out->signed_name = out->claims.has_name;
+			v->signed_name = v->claims.has_name;
 		return;
 	}
-	if (cfg->publish_requires_token || gate_is_private(cfg->private_channels,
-	                                                   channel))
-	{
-		if (found)
-			verdict(out, 403, "the token does not let you post"
-			        " (it has no mercure.publish claim)", CHALLENGE_SCOPE);
-		else
-			verdict(out, 401, "posting here needs a token: sign in",
-			        CHALLENGE_NONE);
-	}
+	if (!cfg->publish_requires_token &&
+	    !gate_is_private(cfg->private_channels, channel))
+		return;   /* anonymous, as before tokens */
+	if (v->tokened)
+		verdict(v, 403, "the token does not let you post"
+		        " (it has no mercure.publish claim)", CHALLENGE_SCOPE);
+	else
+		verdict(v, 401, "posting here needs a token: sign in", CHALLENGE_NONE);
 }

@@ -17,7 +17,7 @@
  * (401, with a WWW-Authenticate challenge: RFC 6750) whose subscribe
  * claim covers it (else 403).
  *
- * Posts: see gate_publish.
+ * Posts: see gate_token and gate_publish.
  */
 #ifndef SSE_GATE_H
 #define SSE_GATE_H
@@ -51,19 +51,29 @@ void gate_subscribe(const struct config *cfg, const struct token_keys *keys,
                     struct gate_verdict *out);
 
 /*
- * May this request post to channel, and under whose name?
- *   - a token whose publish claim covers the channel: allowed; its name,
- *     if any, signs the message (signed_name);
+ * Posts, in two steps, since the channel is in the body and the name a
+ * token signs with decides how the body is read:
+ *
+ * gate_token: the token the request carries, checked (401 when it is
+ * refused: a bad token never quietly posts as anonymous).
+ *
+ * gate_signer: the name a post is signed with, when the token's publish
+ * claim is there and it carries a name; NULL otherwise.
+ *
+ * gate_publish, after gate_token: may it post to channel?
+ *   - a token whose publish claim covers the channel: allowed, signed
+ *     with its name if it has one (signed_name);
  *   - a token whose publish claim does not cover it: 403;
- *   - a token with no publish claim (a subscribe-only cookie that a
+ *   - a token with no publish claim (a subscribe-only cookie, which the
  *     browser sends with every post), or no token: an anonymous post,
- *     refused (401) when publish_requires_token is on or the channel is
- *     private, else allowed as before tokens;
- *   - a token that is refused: 401 (never quietly anonymous).
+ *     refused when publish_requires_token is on or the channel is private
+ *     (401 without a token, 403 with one), else allowed as before tokens.
  */
-void gate_publish(const struct config *cfg, const struct token_keys *keys,
-                  const char *channel, const char *authorization,
-                  const char *cookie_header, long long now_s,
-                  struct gate_verdict *out);
+void gate_token(const struct config *cfg, const struct token_keys *keys,
+                const char *authorization, const char *cookie_header,
+                long long now_s, struct gate_verdict *out);
+const char *gate_signer(const struct gate_verdict *v);
+void gate_publish(const struct config *cfg, const char *channel,
+                  struct gate_verdict *v);
 
 #endif

@@ -799,12 +799,14 @@ struct chat_args {
 /* Builds the message's JSON in its row and keeps a copy of it. */
 static int chat_data(struct store *st, struct chat_args *a)
 {
-	/* json_object escapes every string correctly; the id is the row's. */
+	/* json_object escapes every string correctly; the id is the row's.
+	 * A signed post gets "signed":true last (json_patch appends it). */
 	int rc = SQLITE_OK;
 	sqlite3_stmt *stmt = kept_stmt(st,
-	        "UPDATE messages SET data = json_object('id', id,"
+	        "UPDATE messages SET data = json_patch(json_object('id', id,"
 	        " 'channel', channel, 'user', ?2, 'text', ?3,"
-	        " 'time', strftime('%Y-%m-%dT%H:%M:%SZ', created, 'unixepoch'))"
+	        " 'time', strftime('%Y-%m-%dT%H:%M:%SZ', created, 'unixepoch')),"
+	        " CASE WHEN ?4 THEN '{\"signed\":true}' ELSE '{}' END)"
 	        " WHERE id = ?1 RETURNING data", &rc);
 	if (stmt == NULL)
 		return rc;
@@ -813,6 +815,8 @@ static int chat_data(struct store *st, struct chat_args *a)
 		rc = sqlite3_bind_text(stmt, 2, a->p->user, -1, SQLITE_STATIC);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_bind_text(stmt, 3, a->p->text, -1, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int(stmt, 4, a->p->signed_user);
 	sb_reset(a->data);
 	if (rc == SQLITE_OK)
 		while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)

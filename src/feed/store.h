@@ -159,6 +159,7 @@ struct chat_post {
 	const char *addr;     /* client address for the rate limit */
 	long rate_limit;      /* posts per minute per address, 0 = off */
 	long retention;
+	bool signed_user;     /* user is a token's name: "signed": true */
 };
 enum store_status store_post_chat(struct store *st, const struct chat_post *p,
                                   long long *id, struct strbuf *data);

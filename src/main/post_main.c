@@ -10,6 +10,14 @@
  * 201, so an answered post is durable and an unanswered one is either
  * wholly there or absent.  Start-up, the configuration and the database
  * connection are endpoint.c's, shared with events.fcgi.
+ *
+ * Tokens (auth/gate.h): a token the request carries is checked before the
+ * body is read (401 when refused); the body is then read with the token's
+ * name as the user when its publish claim is there (the form's user field
+ * is ignored), and the channel the body names is checked against the
+ * claim and the configuration (401, 403).  A signed message is stored
+ * with "signed": true, so pages can tell a name a site vouched for from
+ * one typed into the form.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +25,9 @@
 #include <strings.h>
 
 #include "chatmsg.h"
+#include "clock.h"
 #include "endpoint.h"
+#include "gate.h"
 #include "http.h"
 #include "log.h"
 #include "publish.h"
@@ -89,6 +99,8 @@ static int check_request(struct request *req, const struct config *cfg,
 	const char *method = req_param(req, "REQUEST_METHOD");
 	if (method == NULL || strcmp(method, "POST") != 0)
 		return *why = "only POST", 405;
+	if (query_has_token(req_param(req, "QUERY_STRING")))
+		return *why = QUERY_TOKEN_REFUSED, 400;
 	if (!origin_allowed(req_param(req, "HTTP_ORIGIN"),
 	                    req_param(req, "HTTP_SEC_FETCH_SITE"),
 	                    req_param(req, "HTTP_HOST"), cfg->allowed_origins))
@@ -110,7 +122,8 @@ static int check_request(struct request *req, const struct config *cfg,
 
 /* Stores a valid message; the status to answer with. */
 static enum store_status store_message(struct request *req, struct endpoint *ep,
-                                       const struct chatmsg *msg, long long *id)
+                                       const struct chatmsg *msg, bool signed_user,
+                                       long long *id)
 {
 	const struct config *cfg = endpoint_config(ep);
 	struct store *st;
@@ -125,11 +138,45 @@ static enum store_status store_message(struct request *req, struct endpoint *ep,
 		.addr = addr != NULL ? addr : "unknown",
 		.rate_limit = cfg->rate_limit,
 		.retention = cfg->retention,
+		.signed_user = signed_user,
 	};
 	s = publish_chat(st, &post, id);
 	if (s != STORE_OK && s != STORE_RATE_LIMITED)
 		log_msg(endpoint_name(ep), "%s: %s", cfg->database, store_error(st));
 	return s;
+}
+
+/* A post the gate refused (401, 403): the answer and one log line. */
+static void refuse(struct request *req, const struct gate_verdict *v,
+                   const char *channel)
+{
+	log_msg("post", "%d%s%s: %s", v->status, channel ? " for channel " : "",
+	        channel ? channel : "", v->reason);
+	http_error(req, v->status, v->challenge, v->reason);
+}
+
+/* The body, read and judged with the token's name; then the channel. */
+static void post_body(struct request *req, struct endpoint *ep,
+                      enum body_type type, char *body, size_t length,
+                      struct gate_verdict *v)
+{
+	struct chatmsg msg = CHATMSG_INIT;
+	const char *error;
+	long long id;
+	if (chatmsg_parse_signed(type, body, length, gate_signer(v), &msg,
+	                         &error) != 0) {
+		http_error(req, 400, "", error);
+	} else if (gate_publish(endpoint_config(ep), sb_str(&msg.channel), v),
+	           v->status != 0) {
+		refuse(req, v, sb_str(&msg.channel));
+	} else {
+		enum store_status s = store_message(req, ep, &msg, v->signed_name, &id);
+		if (s == STORE_OK)
+			answer_created(req, id);
+		else
+			answer_store_failure(req, s);
+	}
+	chatmsg_free(&msg);
 }
 
 static void handle(struct request *req, void *arg)
@@ -147,6 +194,14 @@ static void handle(struct request *req, void *arg)
 		http_error(req, status, status == 405 ? "Allow: POST\r\n" : "", why);
 		return;
 	}
+	struct gate_verdict v;
+	gate_token(endpoint_config(ep), endpoint_keys(ep),
+	           req_param(req, "HTTP_AUTHORIZATION"), req_param(req, "HTTP_COOKIE"),
+	           clock_epoch_s(), &v);
+	if (v.status != 0) {
+		refuse(req, &v, NULL);
+		return;
+	}
 	char *body = malloc((size_t)length + 1);
 	if (body == NULL || !read_body(req, body, (size_t)length)) {
 		free(body);
@@ -154,19 +209,7 @@ static void handle(struct request *req, void *arg)
 		return;
 	}
 	body[length] = '\0';
-	struct chatmsg msg = CHATMSG_INIT;
-	const char *error;
-	long long id;
-	if (chatmsg_parse(type, body, (size_t)length, &msg, &error) != 0) {
-		http_error(req, 400, "", error);
-	} else {
-		enum store_status s = store_message(req, ep, &msg, &id);
-		if (s == STORE_OK)
-			answer_created(req, id);
-		else
-			answer_store_failure(req, s);
-	}
-	chatmsg_free(&msg);
+	post_body(req, ep, type, body, (size_t)length, &v);
 	free(body);
 }
 

@@ -148,6 +148,13 @@ static const char *parse_json(const char *body, size_t len, struct chatmsg *m,
 int chatmsg_parse(enum body_type type, const char *body, size_t len,
                   struct chatmsg *out, const char **error)
 {
+	return chatmsg_parse_signed(type, body, len, NULL, out, error);
+}
+
+int chatmsg_parse_signed(enum body_type type, const char *body, size_t len,
+                         const char *name, struct chatmsg *out,
+                         const char **error)
+{
 	bool present[3] = { false, false, false };  /* channel, user, text */
 	const char *err;
 	if (!utf8_valid(body, len))
@@ -160,8 +167,16 @@ int chatmsg_parse(enum body_type type, const char *body, size_t len,
 		sb_puts(&out->channel, DEFAULT_CHANNEL);
 	if (err == NULL && !sse_valid_name(sb_str(&out->channel), out->channel.len))
 		err = "channel must be " SSE_NAME_RULE;
+	if (err == NULL && name != NULL) {   /* the token's, not the body's */
+		sb_reset(&out->user);
+		sb_puts(&out->user, name);
+		present[1] = true;
+	}
 	if (err == NULL)
 		err = present[1] ? check_user(&out->user) : "user is required";
+	if (err != NULL && name != NULL && strncmp(err, "user ", 5) == 0)
+		err = "the token's name is not a valid user (1 to 32 characters,"
+		      " no control characters)";
 	if (err == NULL)
 		err = present[2] ? check_text(&out->text) : "text is required";
 	if (err == NULL && (sb_failed(&out->user) || sb_failed(&out->text)))

@@ -34,4 +34,12 @@ void chatmsg_free(struct chatmsg *m);
 int chatmsg_parse(enum body_type type, const char *body, size_t len,
                   struct chatmsg *out, const char **error);
 
+/*
+ * The same for a post signed by a token (gate.h): name, not the body's
+ * user field (present or not), is the user, under the same rules.
+ */
+int chatmsg_parse_signed(enum body_type type, const char *body, size_t len,
+                         const char *name, struct chatmsg *out,
+                         const char **error);
+
 #endif
