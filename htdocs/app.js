@@ -251,6 +251,7 @@
 		live: 'Live',
 		reconnecting: 'Reconnecting…',
 		offline: 'Offline',
+		'signed-out': 'Signed out',
 	};
 
 	function setHubState(state) {
@@ -397,7 +398,9 @@
 			lastDay = dayKey(t);
 			prev = null;
 		}
-		var cont = prev !== null && prev.user === m.user && t && prev.time &&
+		var signed = m.signed === true;   /* the name came from a token */
+		var cont = prev !== null && prev.user === m.user &&
+		           prev.signed === signed && t && prev.time &&
 		           t - prev.time < GROUP_MS && t >= prev.time;
 		var me = el.user.value.trim();
 
@@ -421,6 +424,15 @@
 		who.className = 'user';
 		who.textContent = m.user;
 		meta.appendChild(who);
+		if (signed) {
+			var mark = document.createElement('span');
+			mark.className = 'signed';
+			mark.textContent = '✓';
+			mark.title = 'Signed: this name was vouched for by the site';
+			mark.setAttribute('aria-label', 'signed');
+			meta.appendChild(document.createTextNode(' '));
+			meta.appendChild(mark);
+		}
 		if (me && m.user === me) {
 			var you = document.createElement('span');
 			you.className = 'you';
@@ -445,7 +457,7 @@
 		}
 		el.messages.appendChild(li);
 		shown++;
-		prev = { user: m.user, time: t };
+		prev = { user: m.user, time: t, signed: signed };
 		return li;
 	}
 

@@ -18,6 +18,15 @@
  *   {type:'replay', channel, events, state}  what the hub holds, on subscribe
  *   {type:'event', channel, ev}              ev = {kind:'message'|'reset', id, data}
  *   {type:'state', channel, state}           'connecting' | 'live' | 'reconnecting'
+ *                                            | 'signed-out'
+ *
+ * 'signed-out': the stream's channel is private and the server answered 401
+ * or 403 (no token, an expired one, one for other channels: docs/PROTOCOL.md,
+ * "Private channels and tokens").  An EventSource does not say which status
+ * ended it, so on any non-200 end the hub asks with a HEAD of the same URL;
+ * after 401 or 403 it stops retrying (retrying cannot sign anyone in) until
+ * a tab subscribes again (a reload after signing in) or the browser comes
+ * back online.
  *
  * Only 'message' (chat messages and plain published text) and 'reset' are
  * listened for: an EventSource drops events of other names by itself, which
@@ -104,6 +113,8 @@
 				retryTimer: null, closeTimer: null,
 			};
 			this.open(ch, false);
+		} else if (ch.state === 'signed-out' && !ch.es) {
+			this.open(ch, true);   /* signed in since, perhaps: try again */
 		}
 		ch.users++;
 		if (ch.closeTimer) {
@@ -186,9 +197,11 @@
 			if (ch.es !== es)
 				return;
 			if (es.readyState === EventSource.CLOSED) {
-				/* A non-200 answer: the browser will not retry, so we do. */
+				/* A non-200 answer: the browser will not retry, so we do,
+				 * unless the channel refused us (signed out). */
 				ch.es = null;
-				hub.retryLater(ch);
+				hub.whyClosed(ch, es.url);
+				return;
 			}
 			hub.setState(ch, ch.lastId > 0 || ch.state !== 'connecting'
 				? 'reconnecting' : 'connecting');
@@ -201,6 +214,30 @@
 			if (ch.es === es)
 				hub.receive(ch, 'reset', e);
 		});
+	};
+
+	/* After a non-200 end: 401 or 403 means signed out, else retry. */
+	Hub.prototype.whyClosed = function (ch, url) {
+		var hub = this;
+		var retry = function () {
+			hub.setState(ch, ch.lastId > 0 || ch.state !== 'connecting'
+				? 'reconnecting' : 'connecting');
+			hub.retryLater(ch);
+		};
+		if (typeof fetch !== 'function')
+			return retry();
+		fetch(url, { method: 'HEAD', credentials: 'same-origin', cache: 'no-store' })
+			.then(function (r) {
+				if (hub.channels[ch.key] !== ch || ch.es)
+					return;
+				if (r.status === 401 || r.status === 403)
+					hub.setState(ch, 'signed-out');
+				else
+					retry();
+			}, function () {
+				if (hub.channels[ch.key] === ch && !ch.es)
+					retry();
+			});
 	};
 
 	Hub.prototype.retryLater = function (ch) {
