@@ -558,6 +558,8 @@
 		if (none) {
 			el.empty.textContent = hubState === 'live'
 				? 'No messages in #' + channel + ' yet. Say hello!'
+				: hubState === 'signed-out'
+				? '#' + channel + ' is private: sign in to read it.'
 				: 'Loading messages…';
 		}
 	}

@@ -33,6 +33,8 @@
 #   SSE_TEST_SSECTL    ssectl binary to copy (default: the repo's ssectl)
 #   SSE_HTACCESS       .htaccess to ship (default: the repo's cgi-bin/.htaccess)
 #   SSE_CONF_EXTRA     lines appended to sse-cgi.conf (e.g. "keepalive_s = 1")
+#   SSE_TOKEN_SECRET   written to SITE/data/token.secret (mode 600, the serving
+#                      user's), for token_secret_file = ../../data/token.secret
 #   SSE_HTTPD_EXTRA    lines appended to httpd.conf (e.g. "SetOutputFilter
 #                      DEFLATE", "MaxRequestWorkers 400"); later lines win
 #   SSE_APACHE_SCRIPTALIAS=1  also "ScriptAlias /cgi-bin/ SITE/htdocs/cgi-bin/",
@@ -285,6 +287,10 @@ build_site() {
 			printf '%s\n' "$SSE_CONF_EXTRA"
 		fi
 	} >"$site/htdocs/cgi-bin/sse-cgi.conf"
+	if [ -n "${SSE_TOKEN_SECRET:-}" ]; then
+		printf '%s\n' "$SSE_TOKEN_SECRET" >"$site/data/token.secret"
+		chmod 600 "$site/data/token.secret"
+	fi
 	chmod -R a+rX "$site/htdocs" "$site/conf" "$site/bin"
 	if [ -n "$user" ]; then
 		chown "$user:" "$site/data"

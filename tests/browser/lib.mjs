@@ -1,6 +1,7 @@
 // Helpers for the browser tests: the Apache site that run.sh started, the
 // browser, and a few ways to look at the chat page.
 import { execFileSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { existsSync, readFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -143,6 +144,16 @@ export function streamRequests(roomName) {
 	const needle = `GET /cgi-bin/events.fcgi?channel=${roomName}`;
 	return readFileSync(env.accessLog, 'utf8').split('\n')
 		.filter((l) => l.includes(needle) && (l.includes(`${needle} `) || l.includes(`${needle}&`))).length;
+}
+
+/** A token for the site's secret (run.sh's SSE_TOKEN_SECRET), as login code mints it. */
+export function mintToken(claims) {
+	const b64 = (s) => Buffer.from(s).toString('base64url');
+	const head = b64(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
+	const body = b64(JSON.stringify(claims));
+	const sig = createHmac('sha256', need('SSE_TOKEN_SECRET')).update(`${head}.${body}`)
+		.digest('base64url');
+	return `${head}.${body}.${sig}`;
 }
 
 /** Polls fn until it returns a truthy value, or throws after timeout ms. */

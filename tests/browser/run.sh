@@ -63,9 +63,13 @@ mkdir -p "$out/screenshots"
 
 # Small limits make the error paths easy to reach: a 1 KiB body cap (413),
 # keepalives every 2 s (a closed tab's stream ends within 4 s), no rate limit.
+# Rooms named *-private* need a token (lib.mjs mints them with this secret).
+export SSE_TOKEN_SECRET=browser-test-secret-browser-test-secret-0123
 export SSE_CONF_EXTRA='max_body = 1024
 keepalive_s = 2
-rate_limit = 0'
+rate_limit = 0
+token_secret_file = ../../data/token.secret
+private_channels = *-private*'
 
 # Every Apache PID this run has seen: the harness's pidfile changes when the
 # restart test stops and starts Apache again.
