@@ -14,12 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "chatmsg.h"
 #include "endpoint.h"
 #include "http.h"
 #include "log.h"
+#include "origin.h"
 #include "publish.h"
 #include "request.h"
 
@@ -55,23 +55,25 @@ static void answer_store_failure(struct request *req, enum store_status s)
 	http_error(req, 503, headers, message);
 }
 
+/* Where the request arrived, as the web server says it (origin.h). */
+static struct site_vars site_of(const struct request *req)
+{
+	return (struct site_vars){
+		.host = req_param(req, "HTTP_HOST"),
+		.server_port = req_param(req, "SERVER_PORT"),
+		.https = req_param(req, "HTTPS"),
+		.scheme = req_param(req, "REQUEST_SCHEME"),
+	};
+}
+
 /* 201 with the id for scripts; 303 back to the page for a plain form. */
 static void answer_created(struct request *req, long long id)
 {
 	if (wants_html(req_param(req, "HTTP_ACCEPT"))) {
-		const char *referer = req_param(req, "HTTP_REFERER");
-		const char *host = req_param(req, "HTTP_HOST");
 		/* Back to the page that posted, if it is ours; else the site root. */
-		const char *target = "/";
-		if (referer != NULL && host != NULL && strlen(referer) < 1024 &&
-		    strchr(referer, '\r') == NULL && strchr(referer, '\n') == NULL) {
-			const char *rest = strstr(referer, "://");
-			size_t hl = strlen(host);
-			if (rest != NULL && strncasecmp(rest + 3, host, hl) == 0 &&
-			    (rest[3 + hl] == '/' || rest[3 + hl] == '\0'))
-				target = rest[3 + hl] == '/' ? rest + 3 + hl : "/";
-		}
-		char headers[1100];
+		struct site_vars site = site_of(req);
+		const char *target = referer_path(req_param(req, "HTTP_REFERER"), &site);
+		char headers[REFERER_MAX + 32];
 		snprintf(headers, sizeof(headers), "Location: %s\r\n", target);
 		http_respond(req, 303, headers, NULL, NULL);
 		return;
@@ -89,9 +91,10 @@ static int check_request(struct request *req, const struct config *cfg,
 	const char *method = req_param(req, "REQUEST_METHOD");
 	if (method == NULL || strcmp(method, "POST") != 0)
 		return *why = "only POST", 405;
+	struct site_vars site = site_of(req);
 	if (!origin_allowed(req_param(req, "HTTP_ORIGIN"),
-	                    req_param(req, "HTTP_SEC_FETCH_SITE"),
-	                    req_param(req, "HTTP_HOST"), cfg->allowed_origins))
+	                    req_param(req, "HTTP_SEC_FETCH_SITE"), &site,
+	                    cfg->allowed_origins))
 		return *why = "cross-origin posts are not allowed", 403;
 	*type = parse_content_type(req_param(req, "CONTENT_TYPE"));
 	if (*type == BODY_OTHER)
