@@ -25,11 +25,11 @@ struct http {
 	long long first_byte_ms;
 };
 
-/* A loopback port that was free a moment ago. */
-static inline int http_free_port(void)
+/* Binds a loopback port (0: any) and returns the one bound, -1 if none. */
+static inline int http_bind_port(int port)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = 0 };
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	socklen_t len = sizeof(sa);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
@@ -40,6 +40,36 @@ static inline int http_free_port(void)
 	}
 	close(fd);
 	return ntohs(sa.sin_port);
+}
+
+/*
+ * A loopback port that was free a moment ago: any, or one of
+ * SSE_TEST_PORTS=FIRST-LAST when set, for a machine whose runs must keep to
+ * a range of their own.  The range is tried from a point that moves on
+ * with each call, so that the fronts of one test get distinct ports.
+ */
+static inline int http_free_port(void)
+{
+	const char *range = getenv("SSE_TEST_PORTS");
+	int first, last;
+	if (range == NULL)
+		return http_bind_port(0);
+	if (sscanf(range, "%d-%d", &first, &last) != 2 || first < 1 || last > 65535 ||
+	    first > last) {
+		fprintf(stderr, "httpclient: SSE_TEST_PORTS=%s is not FIRST-LAST\n", range);
+		return -1;
+	}
+	static int next;
+	int span = last - first + 1;
+	for (int i = 0; i < span; i++) {
+		int port = first + (next + i) % span;
+		if (http_bind_port(port) == port) {
+			next = (next + i + 1) % span;
+			return port;
+		}
+	}
+	fprintf(stderr, "httpclient: no free port in SSE_TEST_PORTS=%s\n", range);
+	return -1;
 }
 
 static inline void http_send(struct http *h, int port, const char *method,
