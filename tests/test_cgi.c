@@ -107,6 +107,14 @@ static long long count_rows(const struct site *s)
 	return tu_sh_number("'%s' --db '%s' stats" TU_STATS_ROWS, s->ssectl, s->db);
 }
 
+/* The value of one series in `ssectl stats --prometheus` (-1: absent). */
+static long long metric(const struct site *s, const char *series)
+{
+	return tu_sh_number("'%s' --db '%s' stats --prometheus | "
+	                    "awk -v s='%s' '$1 == s { print $2; n++ } END { if (!n) print -1 }'",
+	                    s->ssectl, s->db, series);
+}
+
 /* ---- post.fcgi: a table of requests and the answer each must get -------- */
 
 struct post_case {
@@ -184,7 +192,7 @@ static void test_post_table(void **state)
 	(void)state;
 	struct site s;
 	site_make(&s, "rate_limit = 0\n");
-	long long rows = 0;
+	long long rows = 0, refused = 0, cross_origin = 0;
 	for (size_t i = 0; i < ARRAY_LEN(post_cases); i++) {
 		const struct post_case *c = &post_cases[i];
 		struct env e;
@@ -203,8 +211,17 @@ static void test_post_table(void **state)
 		rows += c->stored;
 		if (count_rows(&s) != rows)
 			fail_msg("%s: %lld rows stored, want %lld", c->what, count_rows(&s), rows);
+		refused += c->stored == 0;
+		cross_origin += strncmp(c->status, "Status: 403", 11) == 0;
 		sb_free(&out);
 	}
+	/* Every post counted in DATABASE.metrics, each process adding its own. */
+	assert_int_equal(metric(&s, "sse_messages_stored_total"), rows);
+	assert_int_equal(metric(&s, "sse_store_commit_seconds_count"), rows);
+	assert_int_equal(metric(&s, "sse_posts_refused_total{reason=\"origin\"}"), cross_origin);
+	assert_int_equal(tu_sh_number("'%s' --db '%s' stats --prometheus | awk "
+	                              "'/^sse_posts_refused_total/ { n += $2 } END { print n }'",
+	                              s.ssectl, s.db), refused);
 	tu_rmtree(s.dir);
 }
 
@@ -227,6 +244,7 @@ static void test_post_rate_limit(void **state)
 		sb_free(&out);
 	}
 	assert_int_equal(count_rows(&s), 2);
+	assert_int_equal(metric(&s, "sse_posts_refused_total{reason=\"rate_limit\"}"), 1);
 	tu_rmtree(s.dir);
 }
 

@@ -22,6 +22,7 @@
 #include "origin.h"
 #include "publish.h"
 #include "request.h"
+#include "tally.h"
 
 #define POST_RETRY_AFTER_S 5   /* Retry-After when the database is busy */
 
@@ -38,21 +39,30 @@ static bool read_body(struct request *req, char *buf, size_t len)
 	return true;
 }
 
+/* Every refusal once the configuration is read: counted, then answered. */
+static void refuse(struct request *req, const struct config *cfg, int status,
+                   const char *extra_headers, const char *why)
+{
+	tally_refused(cfg->database, status);
+	http_error(req, status, extra_headers, why);
+}
+
 /* Answers a store failure (already logged): 429 or 503, with Retry-After. */
-static void answer_store_failure(struct request *req, enum store_status s)
+static void answer_store_failure(struct request *req, const struct config *cfg,
+                                 enum store_status s)
 {
 	char headers[64];
 	if (s == STORE_RATE_LIMITED) {
 		snprintf(headers, sizeof(headers), "Retry-After: %d\r\n",
 		         STORE_RATE_WINDOW_S);
-		http_error(req, 429, headers, "too many posts: wait a minute");
+		refuse(req, cfg, 429, headers, "too many posts: wait a minute");
 		return;
 	}
 	snprintf(headers, sizeof(headers), "Retry-After: %d\r\n", POST_RETRY_AFTER_S);
 	char message[128];
 	snprintf(message, sizeof(message), "%s: try again shortly",
 	         store_status_text(s));
-	http_error(req, 503, headers, message);
+	refuse(req, cfg, 503, headers, message);
 }
 
 /* Where the request arrived, as the web server says it (origin.h). */
@@ -139,21 +149,22 @@ static void handle(struct request *req, void *arg)
 {
 	struct endpoint *ep = arg;
 	if (endpoint_config_broken(ep)) {
-		http_error(req, 500, "", CONFIG_PROBLEM);
+		http_error(req, 500, "", CONFIG_PROBLEM);   /* no database to count in */
 		return;
 	}
+	const struct config *cfg = endpoint_config(ep);
 	long long length = 0;
 	enum body_type type = BODY_OTHER;
 	const char *why = NULL;
-	int status = check_request(req, endpoint_config(ep), &length, &type, &why);
+	int status = check_request(req, cfg, &length, &type, &why);
 	if (status != 0) {
-		http_error(req, status, status == 405 ? "Allow: POST\r\n" : "", why);
+		refuse(req, cfg, status, status == 405 ? "Allow: POST\r\n" : "", why);
 		return;
 	}
 	char *body = malloc((size_t)length + 1);
 	if (body == NULL || !read_body(req, body, (size_t)length)) {
 		free(body);
-		http_error(req, 400, "", "body ended before Content-Length bytes");
+		refuse(req, cfg, 400, "", "body ended before Content-Length bytes");
 		return;
 	}
 	body[length] = '\0';
@@ -161,13 +172,13 @@ static void handle(struct request *req, void *arg)
 	const char *error;
 	long long id;
 	if (chatmsg_parse(type, body, (size_t)length, &msg, &error) != 0) {
-		http_error(req, 400, "", error);
+		refuse(req, cfg, 400, "", error);
 	} else {
 		enum store_status s = store_message(req, ep, &msg, &id);
 		if (s == STORE_OK)
 			answer_created(req, id);
 		else
-			answer_store_failure(req, s);
+			answer_store_failure(req, cfg, s);
 	}
 	chatmsg_free(&msg);
 	free(body);
