@@ -10,6 +10,9 @@
 /* CLOCK_MONOTONIC in ms. */
 long long clock_now_ms(void);
 
+/* CLOCK_MONOTONIC in microseconds (how long a commit took: metrics). */
+long long clock_now_us(void);
+
 /* A random word (getrandom, else the pid and the clock: platform.h). */
 unsigned clock_random_word(void);
 

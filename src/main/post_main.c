@@ -14,14 +14,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "chatmsg.h"
 #include "endpoint.h"
 #include "http.h"
 #include "log.h"
+#include "origin.h"
 #include "publish.h"
 #include "request.h"
+#include "tally.h"
 
 #define POST_RETRY_AFTER_S 5   /* Retry-After when the database is busy */
 
@@ -38,40 +39,51 @@ static bool read_body(struct request *req, char *buf, size_t len)
 	return true;
 }
 
+/* Every refusal once the configuration is read: counted, then answered. */
+static void refuse(struct request *req, const struct config *cfg, int status,
+                   const char *extra_headers, const char *why)
+{
+	tally_refused(cfg->database, status);
+	http_error(req, status, extra_headers, why);
+}
+
 /* Answers a store failure (already logged): 429 or 503, with Retry-After. */
-static void answer_store_failure(struct request *req, enum store_status s)
+static void answer_store_failure(struct request *req, const struct config *cfg,
+                                 enum store_status s)
 {
 	char headers[64];
 	if (s == STORE_RATE_LIMITED) {
 		snprintf(headers, sizeof(headers), "Retry-After: %d\r\n",
 		         STORE_RATE_WINDOW_S);
-		http_error(req, 429, headers, "too many posts: wait a minute");
+		refuse(req, cfg, 429, headers, "too many posts: wait a minute");
 		return;
 	}
 	snprintf(headers, sizeof(headers), "Retry-After: %d\r\n", POST_RETRY_AFTER_S);
 	char message[128];
 	snprintf(message, sizeof(message), "%s: try again shortly",
 	         store_status_text(s));
-	http_error(req, 503, headers, message);
+	refuse(req, cfg, 503, headers, message);
+}
+
+/* Where the request arrived, as the web server says it (origin.h). */
+static struct site_vars site_of(const struct request *req)
+{
+	return (struct site_vars){
+		.host = req_param(req, "HTTP_HOST"),
+		.server_port = req_param(req, "SERVER_PORT"),
+		.https = req_param(req, "HTTPS"),
+		.scheme = req_param(req, "REQUEST_SCHEME"),
+	};
 }
 
 /* 201 with the id for scripts; 303 back to the page for a plain form. */
 static void answer_created(struct request *req, long long id)
 {
 	if (wants_html(req_param(req, "HTTP_ACCEPT"))) {
-		const char *referer = req_param(req, "HTTP_REFERER");
-		const char *host = req_param(req, "HTTP_HOST");
 		/* Back to the page that posted, if it is ours; else the site root. */
-		const char *target = "/";
-		if (referer != NULL && host != NULL && strlen(referer) < 1024 &&
-		    strchr(referer, '\r') == NULL && strchr(referer, '\n') == NULL) {
-			const char *rest = strstr(referer, "://");
-			size_t hl = strlen(host);
-			if (rest != NULL && strncasecmp(rest + 3, host, hl) == 0 &&
-			    (rest[3 + hl] == '/' || rest[3 + hl] == '\0'))
-				target = rest[3 + hl] == '/' ? rest + 3 + hl : "/";
-		}
-		char headers[1100];
+		struct site_vars site = site_of(req);
+		const char *target = referer_path(req_param(req, "HTTP_REFERER"), &site);
+		char headers[REFERER_MAX + 32];
 		snprintf(headers, sizeof(headers), "Location: %s\r\n", target);
 		http_respond(req, 303, headers, NULL, NULL);
 		return;
@@ -89,9 +101,10 @@ static int check_request(struct request *req, const struct config *cfg,
 	const char *method = req_param(req, "REQUEST_METHOD");
 	if (method == NULL || strcmp(method, "POST") != 0)
 		return *why = "only POST", 405;
+	struct site_vars site = site_of(req);
 	if (!origin_allowed(req_param(req, "HTTP_ORIGIN"),
-	                    req_param(req, "HTTP_SEC_FETCH_SITE"),
-	                    req_param(req, "HTTP_HOST"), cfg->allowed_origins))
+	                    req_param(req, "HTTP_SEC_FETCH_SITE"), &site,
+	                    cfg->allowed_origins))
 		return *why = "cross-origin posts are not allowed", 403;
 	*type = parse_content_type(req_param(req, "CONTENT_TYPE"));
 	if (*type == BODY_OTHER)
@@ -136,21 +149,22 @@ static void handle(struct request *req, void *arg)
 {
 	struct endpoint *ep = arg;
 	if (endpoint_config_broken(ep)) {
-		http_error(req, 500, "", CONFIG_PROBLEM);
+		http_error(req, 500, "", CONFIG_PROBLEM);   /* no database to count in */
 		return;
 	}
+	const struct config *cfg = endpoint_config(ep);
 	long long length = 0;
 	enum body_type type = BODY_OTHER;
 	const char *why = NULL;
-	int status = check_request(req, endpoint_config(ep), &length, &type, &why);
+	int status = check_request(req, cfg, &length, &type, &why);
 	if (status != 0) {
-		http_error(req, status, status == 405 ? "Allow: POST\r\n" : "", why);
+		refuse(req, cfg, status, status == 405 ? "Allow: POST\r\n" : "", why);
 		return;
 	}
 	char *body = malloc((size_t)length + 1);
 	if (body == NULL || !read_body(req, body, (size_t)length)) {
 		free(body);
-		http_error(req, 400, "", "body ended before Content-Length bytes");
+		refuse(req, cfg, 400, "", "body ended before Content-Length bytes");
 		return;
 	}
 	body[length] = '\0';
@@ -158,13 +172,13 @@ static void handle(struct request *req, void *arg)
 	const char *error;
 	long long id;
 	if (chatmsg_parse(type, body, (size_t)length, &msg, &error) != 0) {
-		http_error(req, 400, "", error);
+		refuse(req, cfg, 400, "", error);
 	} else {
 		enum store_status s = store_message(req, ep, &msg, &id);
 		if (s == STORE_OK)
 			answer_created(req, id);
 		else
-			answer_store_failure(req, s);
+			answer_store_failure(req, cfg, s);
 	}
 	chatmsg_free(&msg);
 	free(body);
