@@ -10,6 +10,9 @@
 #   make bench-vps      only bench/vps.sh at N = 300: events.fcgi --listen behind
 #                       nginx, nginx + nchan, Apache fcgid side by side (~4 min;
 #                       needs libnginx-mod-nchan, VPS_INSTALL=1 installs it)
+#   make bench-rounds   bench/rounds.sh: the hub vs nginx + nchan, 3 alternating
+#                       rounds at N = 300 and 3,000, medians and the median
+#                       p99 ratio (~15 min; also the last step of make bench)
 #   make bench-10k      bench/vps.sh at N = 10000, 1 post/s, hub and nchan
 #                       (~4 min, not part of make bench); 2 nginx workers, so
 #                       that each needs ~10,000 descriptors (2 per stream)
@@ -35,7 +38,7 @@ $(BENCH_DIR)/jsonbench: bench/jsonbench.c bench/bench.mk $(BUILD)/libsse.a | nee
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(BENCH_CFLAGS) -o $@ $< $(BUILD)/libsse.a $(PKG_LIBS)
 
-.PHONY: bench bench-tools bench-vps bench-10k bench-json
+.PHONY: bench bench-tools bench-vps bench-10k bench-json bench-rounds
 bench-tools: $(BENCH_TOOLS) $(BENCH_DIR)/jsonbench
 
 bench-json: $(BENCH_DIR)/jsonbench
@@ -49,6 +52,13 @@ bench: $(STATIC_BINS) $(BENCH_TOOLS) bench-json
 	  SSE_TEST_SSECTL=$(CURDIR)/$(BUILD)/static/dist/ssectl bench/run.sh
 	BENCH_BIN=$(CURDIR)/$(BENCH_DIR) \
 	  SSE_TEST_BINARIES=$(CURDIR)/$(BUILD)/static/dist/cgi-bin bench/vps.sh
+	BENCH_BIN=$(CURDIR)/$(BENCH_DIR) \
+	  SSE_TEST_BINARIES=$(CURDIR)/$(BUILD)/static/dist/cgi-bin bench/rounds.sh
+
+# The hub against nginx + nchan, 3 alternating rounds at N = 300 and 3,000.
+bench-rounds: $(STATIC_BINS) $(BENCH_TOOLS)
+	BENCH_BIN=$(CURDIR)/$(BENCH_DIR) \
+	  SSE_TEST_BINARIES=$(CURDIR)/$(BUILD)/static/dist/cgi-bin bench/rounds.sh
 
 bench-vps: $(STATIC_BINS) $(BENCH_TOOLS)
 	BENCH_BIN=$(CURDIR)/$(BENCH_DIR) \

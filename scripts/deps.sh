@@ -13,7 +13,9 @@
 #   test     apache2 libapache2-mod-fcgid nginx-light lighttpd spawn-fcgi curl
 #            sqlite3 valgrind (the integration tests run a private Apache,
 #            scripts/apache.sh, and a private nginx and lighttpd:
-#            tests/integration/test_vps.c)
+#            tests/integration/test_vps.c), prometheus for its promtool
+#            (tests/test_prom.c checks the metrics with it; its service is
+#            not started, as for apache2 below)
 #   browser  chromium, nodejs and npm (Playwright drives Debian's chromium),
 #            ca-certificates (npm reaches its registry over https), and node
 #            20 from the npm registry where Debian's nodejs is older (below)
@@ -54,7 +56,7 @@ usage() {
 pkgs_compile="gcc make pkg-config libfcgi-dev libsqlite3-dev libjansson-dev libsodium-dev"
 pkgs_run="$pkgs_compile apache2 libapache2-mod-fcgid"
 pkgs_build="$pkgs_compile libcmocka-dev"
-pkgs_test="apache2 libapache2-mod-fcgid nginx-light lighttpd spawn-fcgi curl sqlite3 valgrind"
+pkgs_test="apache2 libapache2-mod-fcgid nginx-light lighttpd spawn-fcgi curl sqlite3 valgrind prometheus"
 pkgs_browser="chromium nodejs npm ca-certificates"
 pkgs_fuzz="clang libclang-rt-14-dev"
 

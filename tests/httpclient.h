@@ -25,11 +25,11 @@ struct http {
 	long long first_byte_ms;
 };
 
-/* A loopback port that was free a moment ago. */
-static inline int http_free_port(void)
+/* Binds a loopback port (0: any) and returns the one bound, -1 if none. */
+static inline int http_bind_port(int port)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = 0 };
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	socklen_t len = sizeof(sa);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
@@ -40,6 +40,36 @@ static inline int http_free_port(void)
 	}
 	close(fd);
 	return ntohs(sa.sin_port);
+}
+
+/*
+ * A loopback port that was free a moment ago: any, or one of
+ * SSE_TEST_PORTS=FIRST-LAST when set, for a machine whose runs must keep to
+ * a range of their own.  The range is tried from a point that moves on
+ * with each call, so that the fronts of one test get distinct ports.
+ */
+static inline int http_free_port(void)
+{
+	const char *range = getenv("SSE_TEST_PORTS");
+	int first, last;
+	if (range == NULL)
+		return http_bind_port(0);
+	if (sscanf(range, "%d-%d", &first, &last) != 2 || first < 1 || last > 65535 ||
+	    first > last) {
+		fprintf(stderr, "httpclient: SSE_TEST_PORTS=%s is not FIRST-LAST\n", range);
+		return -1;
+	}
+	static int next;
+	int span = last - first + 1;
+	for (int i = 0; i < span; i++) {
+		int port = first + (next + i) % span;
+		if (http_bind_port(port) == port) {
+			next = (next + i + 1) % span;
+			return port;
+		}
+	}
+	fprintf(stderr, "httpclient: no free port in SSE_TEST_PORTS=%s\n", range);
+	return -1;
 }
 
 static inline void http_send(struct http *h, int port, const char *method,
@@ -170,6 +200,90 @@ static inline int http_request(struct http *h, int port, const char *method,
 	if (!http_finish(h, 15000))
 		fail_msg("%s %s: no complete answer in 15 s", method, path);
 	return http_status(h);
+}
+
+/*
+ * What a browser sends when the chat page, loaded from http://127.0.0.1:PORT,
+ * posts (the client's Host header names PORT; whether the server sees that
+ * port in HTTP_HOST depends on the front: Debian's nginx passes $host,
+ * without it).  A case's Origin (and Referer) is http://HOST:PORT with the
+ * page's port or another port of the host, or a fixed one.
+ */
+enum origin_port { ORIGIN_PAGE, ORIGIN_OTHER, ORIGIN_NONE };
+
+struct origin_post {
+	const char *what;
+	enum origin_port port;      /* which port the Origin/Referer names */
+	const char *origin_host;    /* the Origin's host, with ORIGIN_PAGE/OTHER */
+	const char *origin;         /* a fixed Origin, with ORIGIN_NONE */
+	bool form;                  /* a plain HTML form (Accept: text/html) */
+	int status;
+	const char *location;       /* the 303's, or NULL */
+};
+
+#define HTTP_PAGE_PATH "/chat/?room=origin"
+
+static const struct origin_post http_origin_posts[] = {
+	{ "fetch() from the page", ORIGIN_PAGE, "127.0.0.1", NULL, false, 201, NULL },
+	{ "plain form from the page", ORIGIN_PAGE, "127.0.0.1", NULL, true, 303, HTTP_PAGE_PATH },
+	{ "another port of the host", ORIGIN_OTHER, "127.0.0.1", NULL, false, 403, NULL },
+	{ "another name of the host", ORIGIN_PAGE, "localhost", NULL, false, 403, NULL },
+	{ "another site's form", ORIGIN_NONE, NULL, "https://evil.example", true, 403, NULL },
+	{ "a sandboxed frame", ORIGIN_NONE, NULL, "null", false, 403, NULL },
+};
+
+/* The headers of one case: a browser's Origin, Referer, Sec-Fetch-Site. */
+static inline void http_origin_headers(struct strbuf *out, const struct origin_post *c,
+                                       int port, int other_port)
+{
+	char origin[128];
+	if (c->port == ORIGIN_NONE)
+		snprintf(origin, sizeof(origin), "%s", c->origin);
+	else
+		snprintf(origin, sizeof(origin), "http://%s:%d", c->origin_host,
+		         c->port == ORIGIN_PAGE ? port : other_port);
+	bool same = c->port == ORIGIN_PAGE && strcmp(c->origin_host, "127.0.0.1") == 0;
+	sb_printf(out, "Origin: %s\r\nSec-Fetch-Site: %s\r\n", origin,
+	          same ? "same-origin" : c->port == ORIGIN_NONE ? "cross-site" : "same-site");
+	if (strcmp(origin, "null") != 0)
+		sb_printf(out, "Referer: %s" HTTP_PAGE_PATH "\r\n", origin);
+	if (c->form)
+		sb_puts(out, "Accept: text/html,application/xhtml+xml,*/*;q=0.8\r\n"
+		             "Content-Type: application/x-www-form-urlencoded\r\n");
+	else
+		sb_puts(out, "Accept: */*\r\nContent-Type: application/json\r\n");
+}
+
+/*
+ * Every case of http_origin_posts through the front on port (post_path
+ * being its post.fcgi), other_port being another port of 127.0.0.1: the
+ * page's own posts are answered 201 and 303 (back to the page), every
+ * other origin 403.  `front` names it in a failure.
+ */
+static inline void http_check_origin_posts(const char *front, int port,
+                                           const char *post_path, int other_port)
+{
+	for (size_t i = 0; i < sizeof(http_origin_posts) / sizeof(http_origin_posts[0]); i++) {
+		const struct origin_post *c = &http_origin_posts[i];
+		struct strbuf headers = STRBUF_INIT;
+		http_origin_headers(&headers, c, port, other_port);
+		struct http h;
+		int status = http_request(&h, port, "POST", post_path, sb_str(&headers),
+		                          c->form ? "user=origin&text=posted"
+		                                  : "{\"user\":\"origin\",\"text\":\"posted\"}");
+		char location[256];
+		const char *got = http_header(&h, "Location", location, sizeof(location));
+		if (status != c->status)
+			fail_msg("%s: %s (port %d): %d, not %d: %.200s", front, c->what, port,
+			         status, c->status, http_body(&h));
+		if (c->location != NULL && (got == NULL || strcmp(got, c->location) != 0))
+			fail_msg("%s: %s: Location %s, not %s", front, c->what,
+			         got ? got : "(none)", c->location);
+		if (status == 403 && strstr(http_body(&h), "cross-origin") == NULL)
+			fail_msg("%s: %s: 403 without the reason: %s", front, c->what, http_body(&h));
+		http_close(&h);
+		sb_free(&headers);
+	}
 }
 
 #endif

@@ -39,6 +39,7 @@ struct env {
 
 static void env_add(struct env *e, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* A variable set again replaces the first one (getenv reads only that). */
 static void env_add(struct env *e, const char *fmt, ...)
 {
 	assert_true(e->n < MAX_ENV);
@@ -46,6 +47,13 @@ static void env_add(struct env *e, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(e->store[e->n], sizeof(e->store[0]), fmt, ap);
 	va_end(ap);
+	size_t name = strcspn(e->store[e->n], "=") + 1;
+	for (int i = 0; i < e->n; i++) {
+		if (strncmp(e->store[i], e->store[e->n], name) == 0) {
+			memcpy(e->store[i], e->store[e->n], sizeof(e->store[0]));
+			return;
+		}
+	}
 	e->vars[e->n] = e->store[e->n];
 	e->vars[++e->n] = NULL;
 }
@@ -101,6 +109,14 @@ static long long count_rows(const struct site *s)
 	return tu_sh_number("'%s' --db '%s' stats" TU_STATS_ROWS, s->ssectl, s->db);
 }
 
+/* The value of one series in `ssectl stats --prometheus` (-1: absent). */
+static long long metric(const struct site *s, const char *series)
+{
+	return tu_sh_number("'%s' --db '%s' stats --prometheus | "
+	                    "awk -v s='%s' '$1 == s { print $2; n++ } END { if (!n) print -1 }'",
+	                    s->ssectl, s->db, series);
+}
+
 /* ---- post.fcgi: a table of requests and the answer each must get -------- */
 
 struct post_case {
@@ -108,7 +124,7 @@ struct post_case {
 	const char *method;
 	const char *type;         /* CONTENT_TYPE, NULL: unset */
 	const char *body;         /* also sets CONTENT_LENGTH; NULL: neither */
-	const char *extra[3];     /* more "NAME=value" variables */
+	const char *extra[4];     /* more "NAME=value" variables */
 	const char *status;       /* expected first line */
 	const char *has[3];       /* substrings of the whole output */
 	int stored;               /* rows the request adds */
@@ -133,6 +149,13 @@ static const struct post_case post_cases[] = {
 	  "Status: 403", { 0 }, 0 },
 	{ "prefix origin", "POST", FORM_T, "user=a&text=b",
 	  { "HTTP_ORIGIN=http://localhost:8080.evil.example" }, "Status: 403", { 0 }, 0 },
+	{ "same origin, Host without its port (Debian's nginx)", "POST", JSON_T,
+	  "{\"user\":\"b\",\"text\":\"x\"}",
+	  { "HTTP_HOST=localhost", "SERVER_PORT=18203", "HTTP_ORIGIN=http://localhost:18203" },
+	  "Status: 201 Created", { 0 }, 1 },
+	{ "another port, Host without its port", "POST", FORM_T, "user=a&text=b",
+	  { "HTTP_HOST=localhost", "SERVER_PORT=18203", "HTTP_ORIGIN=http://localhost:18204" },
+	  "Status: 403 Forbidden", { "cross-origin" }, 0 },
 	{ "cross-site fetch without Origin", "POST", FORM_T, "user=a&text=b",
 	  { "HTTP_SEC_FETCH_SITE=cross-site" }, "Status: 403", { 0 }, 0 },
 	{ "no content type", "POST", NULL, "user=a&text=b", { 0 },
@@ -157,6 +180,10 @@ static const struct post_case post_cases[] = {
 	{ "back to the posting page", "POST", FORM_T, "user=a&text=b",
 	  { "HTTP_ACCEPT=text/html", "HTTP_REFERER=http://localhost:8080/chat/#room" },
 	  "Status: 303", { "Location: /chat/#room\r\n" }, 1 },
+	{ "back to the page, Host without its port", "POST", FORM_T, "user=a&text=b",
+	  { "HTTP_ACCEPT=text/html", "HTTP_HOST=localhost", "SERVER_PORT=18203",
+	    "HTTP_REFERER=http://localhost:18203/chat/" },
+	  "Status: 303", { "Location: /chat/\r\n" }, 1 },
 	{ "foreign referer goes home", "POST", FORM_T, "user=a&text=b",
 	  { "HTTP_ACCEPT=text/html", "HTTP_REFERER=http://localhost:8080.evil/x" },
 	  "Status: 303", { "Location: /\r\n" }, 1 },
@@ -167,7 +194,7 @@ static void test_post_table(void **state)
 	(void)state;
 	struct site s;
 	site_make(&s, "rate_limit = 0\n");
-	long long rows = 0;
+	long long rows = 0, refused = 0, cross_origin = 0;
 	for (size_t i = 0; i < ARRAY_LEN(post_cases); i++) {
 		const struct post_case *c = &post_cases[i];
 		struct env e;
@@ -186,8 +213,17 @@ static void test_post_table(void **state)
 		rows += c->stored;
 		if (count_rows(&s) != rows)
 			fail_msg("%s: %lld rows stored, want %lld", c->what, count_rows(&s), rows);
+		refused += c->stored == 0;
+		cross_origin += strncmp(c->status, "Status: 403", 11) == 0;
 		sb_free(&out);
 	}
+	/* Every post counted in DATABASE.metrics, each process adding its own. */
+	assert_int_equal(metric(&s, "sse_messages_stored_total"), rows);
+	assert_int_equal(metric(&s, "sse_store_commit_seconds_count"), rows);
+	assert_int_equal(metric(&s, "sse_posts_refused_total{reason=\"origin\"}"), cross_origin);
+	assert_int_equal(tu_sh_number("'%s' --db '%s' stats --prometheus | awk "
+	                              "'/^sse_posts_refused_total/ { n += $2 } END { print n }'",
+	                              s.ssectl, s.db), refused);
 	tu_rmtree(s.dir);
 }
 
@@ -210,6 +246,7 @@ static void test_post_rate_limit(void **state)
 		sb_free(&out);
 	}
 	assert_int_equal(count_rows(&s), 2);
+	assert_int_equal(metric(&s, "sse_posts_refused_total{reason=\"rate_limit\"}"), 1);
 	tu_rmtree(s.dir);
 }
 

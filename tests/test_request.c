@@ -113,52 +113,6 @@ static void test_content_types(void **state)
 			fail_msg("content type '%s'", types[i].header ? types[i].header : "(null)");
 }
 
-struct origin_case {
-	const char *origin;
-	const char *fetch_site;
-	const char *host;
-	const char *allowed;
-	bool ok;
-};
-
-static const struct origin_case origins[] = {
-	{ NULL, NULL, "example.org", "", true },               /* curl */
-	{ NULL, "same-origin", "example.org", "", true },
-	{ NULL, "none", "example.org", "", true },
-	{ NULL, "cross-site", "example.org", "", false },
-	{ NULL, "same-site", "example.org", "", false },
-	{ "https://example.org", NULL, "example.org", "", true },
-	{ "http://example.org", NULL, "example.org", "", true },
-	{ "http://EXAMPLE.org", NULL, "example.org", "", true },
-	{ "http://127.0.0.1:8080", NULL, "127.0.0.1:8080", "", true },
-	{ "http://127.0.0.1:8081", NULL, "127.0.0.1:8080", "", false },
-	{ "http://127.0.0.1", NULL, "127.0.0.1:8080", "", false },
-	{ "null", NULL, "example.org", "", false },
-	{ "", NULL, "example.org", "", false },
-	{ "https://example.org.evil.com", NULL, "example.org", "", false },
-	{ "https://evil.com", NULL, "example.org", "", false },
-	{ "https://example.org/", NULL, "example.org", "", false },
-	{ "ftp://example.org", NULL, "example.org", "", false },
-	{ "https://example.org", NULL, NULL, "", false },
-	{ "https://app.example.org", NULL, "example.org", "https://app.example.org", true },
-	{ "https://app.example.org", NULL, "example.org", "https://a.example.org https://app.example.org", true },
-	{ "https://app.example.org.evil", NULL, "example.org", "https://app.example.org", false },
-	{ "https://app.example", NULL, "example.org", "https://app.example.org", false },
-	{ "http://app.example.org", NULL, "example.org", "https://app.example.org", false },
-};
-
-static void test_origins(void **state)
-{
-	(void)state;
-	for (size_t i = 0; i < ARRAY_LEN(origins); i++) {
-		const struct origin_case *c = &origins[i];
-		if (origin_allowed(c->origin, c->fetch_site, c->host, c->allowed) != c->ok)
-			fail_msg("origin case %zu ('%s' on %s) should be %s", i,
-			         c->origin ? c->origin : "(none)", c->host ? c->host : "(no host)",
-			         c->ok ? "allowed" : "refused");
-	}
-}
-
 static void test_misc(void **state)
 {
 	(void)state;
@@ -229,7 +183,6 @@ int main(void)
 		cmocka_unit_test(test_stream_queries),
 		cmocka_unit_test(test_events_requests),
 		cmocka_unit_test(test_content_types),
-		cmocka_unit_test(test_origins),
 		cmocka_unit_test(test_misc),
 	};
 	return cmocka_run_group_tests_name("request parsing", tests, NULL, NULL);

@@ -20,6 +20,13 @@ long long clock_epoch_s(void)
 	return (long long)ts.tv_sec;
 }
 
+long long clock_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 unsigned clock_random_word(void)
 {
 #if SSE_HAVE_GETRANDOM

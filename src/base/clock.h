@@ -13,6 +13,9 @@ long long clock_now_ms(void);
 /* CLOCK_REALTIME in seconds since the epoch: for token times (exp). */
 long long clock_epoch_s(void);
 
+/* CLOCK_MONOTONIC in microseconds (how long a commit took: metrics). */
+long long clock_now_us(void);
+
 /* A random word (getrandom, else the pid and the clock: platform.h). */
 unsigned clock_random_word(void);
 

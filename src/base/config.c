@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "digits.h"
-#include "request.h"
+#include "origin.h"
 
 enum key_type { KEY_LONG, KEY_PATH, KEY_ORIGINS, KEY_BOOL, KEY_COOKIE,
                 KEY_PATTERNS };

@@ -1,8 +1,11 @@
 /*
- * fnv: the 64-bit FNV-1a hash, for the two places that need a cheap,
- * stable digest of a few bytes: the ring's record checks (a torn copy
- * shows as a mismatch) and a database file's identity (store.c).  Neither
- * guards against forgery: only our own writers write these bytes.
+ * fnv: the 64-bit FNV-1a hash, for the places that need a cheap, stable
+ * digest of a few bytes: the ring's record checks (a torn copy shows as a
+ * mismatch), a database file's identity (store.c) and the hub's channel
+ * table (channels.c).  None guards against forgery or chosen collisions:
+ * the first two hash our own writers' bytes, and a channel name passes
+ * sse.h's name rule and costs a stream per name, so a crafted set of
+ * names only lengthens one bucket.
  */
 #ifndef SSE_FNV_H
 #define SSE_FNV_H

@@ -4,6 +4,7 @@
  *   DATABASE.notify   the ring of newest messages and the streams' wake
  *                     (ring.h, watch.h)
  *   DATABASE.streams  the stream cap's byte locks (slots.h)
+ *   DATABASE.metrics  the counters every process adds to (tally.h)
  *
  * One helper builds their paths and opens them, so a path too long for
  * PATH_MAX fails the same way (ENAMETOOLONG) wherever it is used, and no
@@ -18,6 +19,7 @@
 
 #define SIDECAR_NOTIFY ".notify"
 #define SIDECAR_STREAMS ".streams"
+#define SIDECAR_METRICS ".metrics"
 
 /* database followed by suffix, in out; false when it does not fit. */
 bool sidecar_path(char *out, size_t outlen, const char *database,

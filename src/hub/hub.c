@@ -1,5 +1,6 @@
 /* hub: see hub.h for how one process serves many streams. */
 #include "hub.h"
+#include "hub_private.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "channels.h"
 #include "clock.h"
 #include "fcgi_wire.h"
 #include "http.h"
@@ -22,135 +24,13 @@
 #include "request.h"
 #include "sse.h"
 
-enum conn_state {
-	CONN_ASKING,   /* reading the request's records */
-	CONN_LIVE,     /* a stream, on its channel's list */
-	CONN_ENDING,   /* its end is written, not all of it has left yet */
-	CONN_CLOSING,  /* all has left and our side is shut: the web server
-	                * may still be sending the request's last records
-	                * (Apache sends the empty STDIN apart, and a close
-	                * before it arrives makes Apache answer 503), so the
-	                * connection closes when it closes, or at a deadline */
-};
-
-struct channel;
-struct hub;
-
-/* One FastCGI connection: one request at a time, mostly one stream. */
-struct conn {
-	struct loop_watch watch;   /* first: the loop hands it back */
-	struct hub *hub;
-	enum conn_state state;
-	bool overflow;             /* taken on the reserve descriptor */
-	uint16_t id;               /* the FastCGI request id */
-	struct fcgi_parser parser;
-	struct channel *channel;   /* the list it is on */
-	struct conn *prev, *next;
-	long long deadline;        /* ms: asking, ending or closing */
-	struct queue queue;
-	struct stream stream;      /* the machine: every rule of the stream */
-};
-
-/* The streams of one channel, and the feed's position for it. */
-struct channel {
-	char name[SSE_NAME_MAX + 1];
-	struct feed_channel fc;
-	struct conn *first;
-	struct channel *next;
-};
-
-struct hub {
-	struct endpoint *ep;
-	const struct config *cfg;
-	struct feed *feed;
-	struct loop *loop;
-	struct loop_watch listen, wake;
-	int reserve_fd;
-	bool accepting;            /* the listening socket is watched */
-	long long next_look;       /* ms: the fallback look at the feed */
-	struct channel asking;     /* connections that have not asked yet */
-	struct channel ending;     /* ended, their last bytes still leaving */
-	struct channel *channels;
-	long live, max_live;
-	long open, max_open;       /* connections not closed yet, and room */
-	bool overflowing;          /* an overflow connection is being answered */
-	struct conn *dead;         /* closed this round, freed after it */
-	long long now;             /* ms, at the start of this round's work */
-	struct strbuf frame, records;  /* scratch: one event, its records */
-	char readbuf[HUB_READ_CHUNK];
-};
-
-/* ---- lists ------------------------------------------------------------ */
-
-static void list_add(struct channel *ch, struct conn *c)
+/* The connection that follows by f. */
+static struct conn *conn_of(struct follower *f)
 {
-	c->channel = ch;
-	c->prev = NULL;
-	c->next = ch->first;
-	if (ch->first != NULL)
-		ch->first->prev = c;
-	ch->first = c;
-}
-
-static void list_remove(struct conn *c)
-{
-	if (c->channel == NULL)
-		return;
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		c->channel->first = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
-	c->channel = NULL;
-	c->prev = c->next = NULL;
-}
-
-/* The streams of a channel, or NULL when nobody follows it. */
-static struct channel *channel_find(struct hub *h, const char *name)
-{
-	for (struct channel *ch = h->channels; ch != NULL; ch = ch->next)
-		if (strcmp(ch->name, name) == 0)
-			return ch;
-	return NULL;
-}
-
-/* The channel's list, created when the first stream of it arrives. */
-static struct channel *channel_get(struct hub *h, const char *name,
-                                   long long after)
-{
-	struct channel *ch = channel_find(h, name);
-	if (ch != NULL)
-		return ch;
-	ch = calloc(1, sizeof(*ch));
-	if (ch == NULL)
-		return NULL;
-	snprintf(ch->name, sizeof(ch->name), "%s", name);
-	ch->fc.name = ch->name;
-	ch->fc.after = after;
-	ch->next = h->channels;
-	h->channels = ch;
-	return ch;
-}
-
-/* Frees the lists of channels nobody follows any more. */
-static void channels_prune(struct hub *h)
-{
-	struct channel **link = &h->channels;
-	while (*link != NULL) {
-		struct channel *ch = *link;
-		if (ch->first == NULL) {
-			*link = ch->next;
-			free(ch);
-		} else {
-			link = &ch->next;
-		}
-	}
+	return (struct conn *)((char *)f - offsetof(struct conn, link));
 }
 
 /* ---- connections ------------------------------------------------------ */
-
-static void accepting(struct hub *h, bool on);
 
 /* Closes at once; the memory goes at the end of the round. */
 static void conn_close(struct hub *h, struct conn *c)
@@ -160,7 +40,7 @@ static void conn_close(struct hub *h, struct conn *c)
 	if (c->state == CONN_LIVE)
 		h->live--;
 	assert(h->live >= 0);
-	list_remove(c);
+	channel_remove(&c->link);
 	int fd = c->watch.fd;
 	loop_remove(h->loop, &c->watch);
 	close(fd);
@@ -170,9 +50,9 @@ static void conn_close(struct hub *h, struct conn *c)
 		h->overflowing = false;
 		if (h->reserve_fd < 0)
 			h->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		accepting(h, true);
+		hub_accepting(h, true);
 	}
-	c->next = h->dead;
+	c->next_dead = h->dead;
 	h->dead = c;
 }
 
@@ -180,7 +60,7 @@ static void free_dead(struct hub *h)
 {
 	while (h->dead != NULL) {
 		struct conn *c = h->dead;
-		h->dead = c->next;
+		h->dead = c->next_dead;
 		fcgi_parser_free(&c->parser);
 		queue_free(&c->queue);
 		stream_free(&c->stream);
@@ -188,14 +68,12 @@ static void free_dead(struct hub *h)
 	}
 }
 
-static const uint32_t READABLE = EPOLLIN | EPOLLRDHUP;
-
 /* Writes what waits; an ending connection is shut once all of it left. */
 static void conn_flush(struct hub *h, struct conn *c)
 {
 	switch (queue_flush(&c->queue)) {
 	case QUEUE_WAITING:
-		loop_change(h->loop, &c->watch, READABLE | EPOLLOUT);
+		loop_change(h->loop, &c->watch, HUB_READABLE | EPOLLOUT);
 		return;
 	case QUEUE_BROKEN:
 	case QUEUE_OVER:
@@ -204,7 +82,7 @@ static void conn_flush(struct hub *h, struct conn *c)
 	case QUEUE_EMPTY:
 		break;
 	}
-	loop_change(h->loop, &c->watch, READABLE);
+	loop_change(h->loop, &c->watch, HUB_READABLE);
 	if (c->state == CONN_ENDING) {
 		shutdown(c->watch.fd, SHUT_WR);   /* the web server reads our end */
 		c->state = CONN_CLOSING;
@@ -227,7 +105,7 @@ static void conn_send(struct hub *h, struct conn *c, const void *data,
 	case QUEUE_EMPTY:
 		return;
 	case QUEUE_WAITING:
-		loop_change(h->loop, &c->watch, READABLE | EPOLLOUT);
+		loop_change(h->loop, &c->watch, HUB_READABLE | EPOLLOUT);
 		return;
 	case QUEUE_OVER:
 		log_msg("events", "a stream's client stopped reading: %d KiB waiting;"
@@ -263,8 +141,7 @@ static void conn_end(struct hub *h, struct conn *c)
 		return;
 	if (c->state == CONN_LIVE)
 		h->live--;
-	list_remove(c);
-	list_add(&h->ending, c);
+	channel_add(&h->ending, &c->link);
 	c->state = CONN_ENDING;
 	c->deadline = h->now + HUB_LINGER_MS;
 	struct strbuf rec = STRBUF_INIT;
@@ -301,12 +178,12 @@ static void conn_end_behind(struct hub *h, struct conn *c)
 /* Ends every live stream, each with the machine's words. */
 static void end_all(struct hub *h, enum stream_end why)
 {
-	for (struct channel *ch = h->channels; ch != NULL; ch = ch->next)
+	for (struct channel *ch = h->channels.first; ch != NULL; ch = ch->next)
 		while (ch->first != NULL) {
-			struct conn *c = ch->first;
+			struct conn *c = conn_of(ch->first);
 			stream_end(&c->stream, why, feed_failure(h->feed));
 			settle(h, c);
-			if (c->channel == ch)   /* still here: the end was refused */
+			if (c->link.channel == ch)   /* still here: the end was refused */
 				conn_close(h, c);
 		}
 }
@@ -340,10 +217,11 @@ static enum store_status hub_ready(struct hub *h)
 	return s;
 }
 
-/* The sink: channels are the hub's own list. */
+/* The sink: channels are the hub's own registry. */
 static struct feed_channel *sink_find(void *ctx, const char *name)
 {
-	struct channel *ch = channel_find(ctx, name);
+	struct hub *h = ctx;
+	struct channel *ch = channels_find(&h->channels, name);
 	return ch != NULL && ch->first != NULL ? &ch->fc : NULL;
 }
 
@@ -351,14 +229,9 @@ static void sink_each(void *ctx, void (*fn)(void *, struct feed_channel *),
                       void *arg)
 {
 	struct hub *h = ctx;
-	for (struct channel *ch = h->channels; ch != NULL; ch = ch->next)
+	for (struct channel *ch = h->channels.first; ch != NULL; ch = ch->next)
 		if (ch->first != NULL)
 			fn(arg, &ch->fc);
-}
-
-static struct channel *channel_of(struct feed_channel *fc)
-{
-	return (struct channel *)((char *)fc - offsetof(struct channel, fc));
 }
 
 /* Frames one message once and sends it to each stream the machine says
@@ -373,8 +246,9 @@ static void sink_deliver(void *ctx, struct feed_channel *fc,
 	fcgi_write_stdout(&h->records, 1, h->frame.data, h->frame.len);
 	if (sb_failed(&h->frame) || sb_failed(&h->records))
 		return;   /* out of memory: the streams catch up at the next look */
-	for (struct conn *c = channel_of(fc)->first, *next; c != NULL; c = next) {
-		next = c->next;   /* c may end below */
+	for (struct follower *f = channel_of(fc)->first, *next; f != NULL; f = next) {
+		next = f->next;   /* c may end below */
+		struct conn *c = conn_of(f);
 		if (!stream_take(&c->stream, m->id, h->now))
 			continue;
 		if (c->id == 1)   /* nginx, lighttpd and Apache all use id 1 */
@@ -388,8 +262,9 @@ static void sink_deliver(void *ctx, struct feed_channel *fc,
 static void sink_lost(void *ctx, struct feed_channel *fc)
 {
 	struct hub *h = ctx;
-	for (struct conn *c = channel_of(fc)->first, *next; c != NULL; c = next) {
-		next = c->next;
+	for (struct follower *f = channel_of(fc)->first, *next; f != NULL; f = next) {
+		next = f->next;
+		struct conn *c = conn_of(f);
 		stream_on_lost(&c->stream, h->feed, h->now);
 		settle(h, c);
 	}
@@ -429,7 +304,8 @@ static void answer_once(struct hub *h, struct conn *c, const struct strbuf *out)
 /* Makes c a live stream of its channel: the machine said it is live. */
 static void go_live(struct hub *h, struct conn *c)
 {
-	struct channel *ch = channel_get(h, c->stream.channel, c->stream.after);
+	struct channel *ch = channels_get(&h->channels, c->stream.channel,
+	                                  c->stream.after);
 	if (ch == NULL) {
 		stream_on_gone(&c->stream);
 		conn_end(h, c);
@@ -437,8 +313,7 @@ static void go_live(struct hub *h, struct conn *c)
 	}
 	if (h->live == 0)   /* nobody was following: the feed starts here */
 		feed_follow_first(h->feed, c->stream.after);
-	list_remove(c);
-	list_add(ch, c);
+	channel_add(ch, &c->link);
 	c->state = CONN_LIVE;
 	h->live++;
 }
@@ -586,51 +461,11 @@ static void on_conn_event(struct loop_watch *w, uint32_t events)
 		on_readable(h, c);
 }
 
-/* ---- accepting ---------------------------------------------------------- */
-
-static void on_listen(struct loop_watch *w, uint32_t events);
-
-static void accepting(struct hub *h, bool on)
-{
-	if (on == h->accepting)
-		return;
-	if (on)
-		on = loop_add(h->loop, &h->listen, h->listen.fd >= 0 ? h->listen.fd : -1,
-		              EPOLLIN, on_listen);
-	else
-		loop_remove(h->loop, &h->listen);
-	h->accepting = on;
-}
-
-/*
- * Takes one waiting connection, or -1.  Past max_open, or when the kernel
- * has no descriptor left (the reserve's is given up for it), a connection
- * is still taken, one at a time, marked overflow: it is answered one-shot,
- * and taking more waits until it has gone.
- */
-static int take_one(struct hub *h, int listen_fd, bool *overflow)
-{
-	*overflow = h->open >= h->max_open;
-	if (*overflow && h->overflowing)
-		return -1;
-	int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd < 0 && (errno == EMFILE || errno == ENFILE) && !h->overflowing &&
-	    h->reserve_fd >= 0) {
-		close(h->reserve_fd);
-		h->reserve_fd = -1;
-		fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		*overflow = true;
-		if (fd < 0)
-			h->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	}
-	return fd;
-}
-
 /* A new connection, asking, watched. */
-static bool conn_new(struct hub *h, int fd, bool overflow)
+bool hub_conn_new(struct hub *h, int fd, bool overflow)
 {
 	struct conn *c = calloc(1, sizeof(*c));
-	if (c == NULL || !loop_add(h->loop, &c->watch, fd, READABLE, on_conn_event)) {
+	if (c == NULL || !loop_add(h->loop, &c->watch, fd, HUB_READABLE, on_conn_event)) {
 		free(c);
 		return false;
 	}
@@ -642,30 +477,8 @@ static bool conn_new(struct hub *h, int fd, bool overflow)
 	fcgi_parser_init(&c->parser);
 	queue_init(&c->queue, fd);
 	stream_init(&c->stream, h->cfg, conn_output, c);
-	list_add(&h->asking, c);
+	channel_add(&h->asking, &c->link);
 	return true;
-}
-
-/* Takes every waiting connection there is room for. */
-static void on_listen(struct loop_watch *w, uint32_t events)
-{
-	(void)events;
-	struct hub *h = (struct hub *)((char *)w - offsetof(struct hub, listen));
-	int listen_fd = w->fd;
-	h->now = clock_now_ms();
-	for (;;) {
-		bool overflow;
-		int fd = take_one(h, listen_fd, &overflow);
-		if (fd < 0) {
-			if (h->overflowing || errno == EMFILE || errno == ENFILE) {
-				accepting(h, false);   /* until the overflow one goes */
-				h->listen.fd = listen_fd;
-			}
-			return;
-		}
-		if (!conn_new(h, fd, overflow))
-			close(fd);
-	}
 }
 
 /* ---- timers, drain, the whole run ----------------------------------------- */
@@ -678,22 +491,24 @@ static long long tick(void *ctx, long long now)
 {
 	struct hub *h = ctx;
 	h->now = now;
-	for (struct channel *ch = h->channels; ch != NULL; ch = ch->next) {
-		for (struct conn *c = ch->first, *next; c != NULL; c = next) {
-			next = c->next;
+	for (struct channel *ch = h->channels.first; ch != NULL; ch = ch->next) {
+		for (struct follower *f = ch->first, *next; f != NULL; f = next) {
+			next = f->next;
+			struct conn *c = conn_of(f);
 			stream_on_tick(&c->stream, now);
 			settle(h, c);
 		}
 	}
 	struct channel *waiting[] = { &h->asking, &h->ending };
 	for (size_t i = 0; i < sizeof(waiting) / sizeof(waiting[0]); i++) {
-		for (struct conn *c = waiting[i]->first, *next; c != NULL; c = next) {
-			next = c->next;
+		for (struct follower *f = waiting[i]->first, *next; f != NULL; f = next) {
+			next = f->next;
+			struct conn *c = conn_of(f);
 			if (now >= c->deadline)
 				conn_close(h, c);
 		}
 	}
-	channels_prune(h);
+	channels_prune(&h->channels);
 	return now + HUB_TICK_MS;
 }
 
@@ -716,10 +531,10 @@ static long long fallback_look(void *ctx, long long now)
 static void drain(struct hub *h)
 {
 	h->now = clock_now_ms();
-	accepting(h, false);
+	hub_accepting(h, false);
 	loop_remove(h->loop, &h->wake);
 	while (h->asking.first != NULL)
-		conn_close(h, h->asking.first);
+		conn_close(h, conn_of(h->asking.first));
 	end_all(h, STREAM_END_SHUTDOWN);
 	free_dead(h);
 	long long until = clock_now_ms() + HUB_DRAIN_MS;
@@ -759,22 +574,22 @@ static bool hub_open(struct hub *h, struct endpoint *ep, int listen_fd)
 	if (!endpoint_config_broken(ep))
 		hub_ready(h);
 	h->next_look = h->now + feed_look_ms(h->feed, h->cfg->poll_interval_ms);
-	accepting(h, true);
+	hub_accepting(h, true);
 	return loop_timer(h->loop, h->now + HUB_TICK_MS, tick, h) &&
 	       loop_timer(h->loop, h->next_look, fallback_look, h) && h->accepting;
 }
 
 static void hub_close(struct hub *h)
 {
-	for (struct channel *ch = h->channels; ch != NULL; ch = ch->next)
+	for (struct channel *ch = h->channels.first; ch != NULL; ch = ch->next)
 		while (ch->first != NULL)
-			conn_close(h, ch->first);
-	while (h->asking.first != NULL)
-		conn_close(h, h->asking.first);
-	while (h->ending.first != NULL)
-		conn_close(h, h->ending.first);
+			conn_close(h, conn_of(ch->first));
+	struct channel *waiting[] = { &h->asking, &h->ending };
+	for (size_t i = 0; i < sizeof(waiting) / sizeof(waiting[0]); i++)
+		while (waiting[i]->first != NULL)
+			conn_close(h, conn_of(waiting[i]->first));
 	free_dead(h);
-	channels_prune(h);
+	channels_free(&h->channels);
 	sb_free(&h->frame);
 	sb_free(&h->records);
 	if (h->reserve_fd >= 0)

@@ -16,9 +16,11 @@
  * machine's (stream/machine.h), the same that runs one stream per process:
  * the hub only turns epoll events and timers into the machine's events.
  *
- * Files: hub.c holds the channels, the fan-out, accepting (with the
- * reserve descriptor), answering requests and the drain; loop.c the epoll
- * loop and timers; queue.c a connection's bounded write queue.
+ * Files: hub.c answers requests, fans messages out, runs the timers and
+ * the drain; channels.c is who follows which channel (a hash table of
+ * follower lists); accept.c takes connections, with the reserve
+ * descriptor; loop.c is the epoll loop and timers; queue.c a connection's
+ * bounded write queue.  hub_private.h has the connection and the hub.
  *
  * A slow client never delays the others: writes never block, and what a
  * socket does not take waits in that stream's own queue.  Past

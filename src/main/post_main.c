@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "chatmsg.h"
 #include "clock.h"
@@ -30,8 +29,10 @@
 #include "gate.h"
 #include "http.h"
 #include "log.h"
+#include "origin.h"
 #include "publish.h"
 #include "request.h"
+#include "tally.h"
 
 #define POST_RETRY_AFTER_S 5   /* Retry-After when the database is busy */
 
@@ -48,40 +49,61 @@ static bool read_body(struct request *req, char *buf, size_t len)
 	return true;
 }
 
+/* Every refusal once the configuration is read: counted, then answered. */
+static void refuse(struct request *req, const struct config *cfg, int status,
+                   const char *extra_headers, const char *why)
+{
+	tally_refused(cfg->database, status);
+	http_error(req, status, extra_headers, why);
+}
+
+/* A token refused, or one (or none) without the right (401, 403): one log
+ * line, then refused like the rest.  Never the token itself. */
+static void refuse_token(struct request *req, const struct config *cfg,
+                         const struct gate_verdict *v, const char *channel)
+{
+	log_msg("post", "%d%s%s: %s", v->status, channel ? " for channel " : "",
+	        channel ? channel : "", v->reason);
+	refuse(req, cfg, v->status, v->challenge, v->reason);
+}
+
 /* Answers a store failure (already logged): 429 or 503, with Retry-After. */
-static void answer_store_failure(struct request *req, enum store_status s)
+static void answer_store_failure(struct request *req, const struct config *cfg,
+                                 enum store_status s)
 {
 	char headers[64];
 	if (s == STORE_RATE_LIMITED) {
 		snprintf(headers, sizeof(headers), "Retry-After: %d\r\n",
 		         STORE_RATE_WINDOW_S);
-		http_error(req, 429, headers, "too many posts: wait a minute");
+		refuse(req, cfg, 429, headers, "too many posts: wait a minute");
 		return;
 	}
 	snprintf(headers, sizeof(headers), "Retry-After: %d\r\n", POST_RETRY_AFTER_S);
 	char message[128];
 	snprintf(message, sizeof(message), "%s: try again shortly",
 	         store_status_text(s));
-	http_error(req, 503, headers, message);
+	refuse(req, cfg, 503, headers, message);
+}
+
+/* Where the request arrived, as the web server says it (origin.h). */
+static struct site_vars site_of(const struct request *req)
+{
+	return (struct site_vars){
+		.host = req_param(req, "HTTP_HOST"),
+		.server_port = req_param(req, "SERVER_PORT"),
+		.https = req_param(req, "HTTPS"),
+		.scheme = req_param(req, "REQUEST_SCHEME"),
+	};
 }
 
 /* 201 with the id for scripts; 303 back to the page for a plain form. */
 static void answer_created(struct request *req, long long id)
 {
 	if (wants_html(req_param(req, "HTTP_ACCEPT"))) {
-		const char *referer = req_param(req, "HTTP_REFERER");
-		const char *host = req_param(req, "HTTP_HOST");
 		/* Back to the page that posted, if it is ours; else the site root. */
-		const char *target = "/";
-		if (referer != NULL && host != NULL && strlen(referer) < 1024 &&
-		    strchr(referer, '\r') == NULL && strchr(referer, '\n') == NULL) {
-			const char *rest = strstr(referer, "://");
-			size_t hl = strlen(host);
-			if (rest != NULL && strncasecmp(rest + 3, host, hl) == 0 &&
-			    (rest[3 + hl] == '/' || rest[3 + hl] == '\0'))
-				target = rest[3 + hl] == '/' ? rest + 3 + hl : "/";
-		}
-		char headers[1100];
+		struct site_vars site = site_of(req);
+		const char *target = referer_path(req_param(req, "HTTP_REFERER"), &site);
+		char headers[REFERER_MAX + 32];
 		snprintf(headers, sizeof(headers), "Location: %s\r\n", target);
 		http_respond(req, 303, headers, NULL, NULL);
 		return;
@@ -101,9 +123,10 @@ static int check_request(struct request *req, const struct config *cfg,
 		return *why = "only POST", 405;
 	if (query_has_token(req_param(req, "QUERY_STRING")))
 		return *why = QUERY_TOKEN_REFUSED, 400;
+	struct site_vars site = site_of(req);
 	if (!origin_allowed(req_param(req, "HTTP_ORIGIN"),
-	                    req_param(req, "HTTP_SEC_FETCH_SITE"),
-	                    req_param(req, "HTTP_HOST"), cfg->allowed_origins))
+	                    req_param(req, "HTTP_SEC_FETCH_SITE"), &site,
+	                    cfg->allowed_origins))
 		return *why = "cross-origin posts are not allowed", 403;
 	*type = parse_content_type(req_param(req, "CONTENT_TYPE"));
 	if (*type == BODY_OTHER)
@@ -146,35 +169,26 @@ static enum store_status store_message(struct request *req, struct endpoint *ep,
 	return s;
 }
 
-/* A post the gate refused (401, 403): the answer and one log line. */
-static void refuse(struct request *req, const struct gate_verdict *v,
-                   const char *channel)
-{
-	log_msg("post", "%d%s%s: %s", v->status, channel ? " for channel " : "",
-	        channel ? channel : "", v->reason);
-	http_error(req, v->status, v->challenge, v->reason);
-}
-
 /* The body, read and judged with the token's name; then the channel. */
 static void post_body(struct request *req, struct endpoint *ep,
-                      enum body_type type, char *body, size_t length,
+                      enum body_type type, const char *body, size_t length,
                       struct gate_verdict *v)
 {
+	const struct config *cfg = endpoint_config(ep);
 	struct chatmsg msg = CHATMSG_INIT;
 	const char *error;
 	long long id;
 	if (chatmsg_parse_signed(type, body, length, gate_signer(v), &msg,
 	                         &error) != 0) {
-		http_error(req, 400, "", error);
-	} else if (gate_publish(endpoint_config(ep), sb_str(&msg.channel), v),
-	           v->status != 0) {
-		refuse(req, v, sb_str(&msg.channel));
+		refuse(req, cfg, 400, "", error);
+	} else if (gate_publish(cfg, sb_str(&msg.channel), v), v->status != 0) {
+		refuse_token(req, cfg, v, sb_str(&msg.channel));
 	} else {
 		enum store_status s = store_message(req, ep, &msg, v->signed_name, &id);
 		if (s == STORE_OK)
 			answer_created(req, id);
 		else
-			answer_store_failure(req, s);
+			answer_store_failure(req, cfg, s);
 	}
 	chatmsg_free(&msg);
 }
@@ -183,29 +197,29 @@ static void handle(struct request *req, void *arg)
 {
 	struct endpoint *ep = arg;
 	if (endpoint_config_broken(ep)) {
-		http_error(req, 500, "", CONFIG_PROBLEM);
+		http_error(req, 500, "", CONFIG_PROBLEM);   /* no database to count in */
 		return;
 	}
+	const struct config *cfg = endpoint_config(ep);
 	long long length = 0;
 	enum body_type type = BODY_OTHER;
 	const char *why = NULL;
-	int status = check_request(req, endpoint_config(ep), &length, &type, &why);
+	int status = check_request(req, cfg, &length, &type, &why);
 	if (status != 0) {
-		http_error(req, status, status == 405 ? "Allow: POST\r\n" : "", why);
+		refuse(req, cfg, status, status == 405 ? "Allow: POST\r\n" : "", why);
 		return;
 	}
 	struct gate_verdict v;
-	gate_token(endpoint_config(ep), endpoint_keys(ep),
-	           req_param(req, "HTTP_AUTHORIZATION"), req_param(req, "HTTP_COOKIE"),
-	           clock_epoch_s(), &v);
+	gate_token(cfg, endpoint_keys(ep), req_param(req, "HTTP_AUTHORIZATION"),
+	           req_param(req, "HTTP_COOKIE"), clock_epoch_s(), &v);
 	if (v.status != 0) {
-		refuse(req, &v, NULL);
+		refuse_token(req, cfg, &v, NULL);
 		return;
 	}
 	char *body = malloc((size_t)length + 1);
 	if (body == NULL || !read_body(req, body, (size_t)length)) {
 		free(body);
-		http_error(req, 400, "", "body ended before Content-Length bytes");
+		refuse(req, cfg, 400, "", "body ended before Content-Length bytes");
 		return;
 	}
 	body[length] = '\0';

@@ -5,7 +5,7 @@
  *   ssectl ... publish [--channel C] [--event E] (TEXT | -)
  *   ssectl ... tail [--channel C] [--since ID]
  *   ssectl ... prune --keep N
- *   ssectl ... stats
+ *   ssectl ... stats [--prometheus]
  *   ssectl ... token [--subscribe C]... [--publish C]... [--name N] [--ttl T]
  *
  * It reads the same sse-cgi.conf as the binaries (beside itself, else the
@@ -22,6 +22,7 @@
  * failure is reported by fail() as "ssectl: <what>: <why>" and exit 1, every
  * usage problem by usage() and exit 2.
  */
+#include <errno.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -37,10 +38,12 @@
 #include "config.h"
 #include "secret.h"
 #include "publish.h"
+#include "sidecar.h"
 #include "request.h"
 #include "slots.h"
 #include "sse.h"
 #include "store.h"
+#include "tally.h"
 #include "process.h"
 #include "strbuf.h"
 #include "token.h"
@@ -58,7 +61,8 @@ static const char usage_text[] =
 	"                                         store one event (- reads stdin)\n"
 	"  tail [--channel C] [--since ID]        print events as a client sees them\n"
 	"  prune --keep N                         keep the newest N per channel\n"
-	"  stats                                  messages per channel, file, streams\n"
+	"  stats [--prometheus]                   messages per channel, file, streams;\n"
+	"                                         or the metrics, for node_exporter\n"
 	"  token [--subscribe C]... [--publish C]... [--name N] [--ttl T]\n"
 	"                                         print a token signed with\n"
 	"                                         token_secret_file (C: a channel\n"
@@ -97,6 +101,7 @@ struct options {
 	const char *subscribe[TOKEN_CHANNELS_MAX];
 	const char *publish[TOKEN_CHANNELS_MAX];
 	size_t n_subscribe, n_publish;
+	bool prometheus;           /* stats: the metrics in Prometheus's format */
 	/* Filled by the command's prepare step, before the database opens. */
 	long long since_id;        /* tail: STREAM_NO_RESUME when not given */
 	long long keep_n;          /* prune */
@@ -131,6 +136,10 @@ static bool parse_command_options(int argc, char **argv, struct options *o,
 			slot = &o->name;
 		else if (strcmp(argv[i], "--ttl") == 0)
 			slot = &o->ttl;
+		if (strcmp(argv[i], "--prometheus") == 0) {
+			o->prometheus = true;
+			continue;
+		}
 		bool sub = strcmp(argv[i], "--subscribe") == 0;
 		if (sub || strcmp(argv[i], "--publish") == 0) {
 			if (i + 1 >= argc)
@@ -400,10 +409,36 @@ static void print_channel(void *ctx, const struct store_channel_stats *c)
 	       c->oldest, c->newest);
 }
 
+/*
+ * stats --prometheus: the counters every process added to (tally.h) and the
+ * streams live now, from their slots; with no cap (max_streams = 0) streams
+ * take no slot and the gauge is left out rather than shown as 0.  Written
+ * whole to stdout for node_exporter's textfile collector.
+ */
+static int print_prometheus(const struct config *cfg)
+{
+	struct tally t;
+	if (!tally_read(cfg->database, &t))
+		return fail("%s%s: %s", cfg->database, SIDECAR_METRICS, strerror(errno));
+	long open = -1;
+	if (cfg->max_streams > 0) {
+		open = slots_in_use(cfg->database, cfg->max_streams);
+		if (open < 0)
+			return fail("%s%s: %s", cfg->database, SIDECAR_STREAMS, strerror(errno));
+	}
+	struct strbuf out = STRBUF_INIT;
+	tally_put_prometheus(&out, &t, open, "process");
+	bool written = !sb_failed(&out) && fwrite(out.data, 1, out.len, stdout) == out.len &&
+	               fflush(stdout) == 0;
+	sb_free(&out);
+	return written ? 0 : fail("writing the metrics: %s", strerror(errno));
+}
+
 static int cmd_stats(const struct config *cfg, const struct options *o,
                      struct store *st)
 {
-	(void)o;
+	if (o->prometheus)
+		return print_prometheus(cfg);
 	struct stat sb;
 	char mode[16];
 	store_journal_mode(st, mode, sizeof(mode));
@@ -489,6 +524,8 @@ int main(int argc, char **argv)
 	const char *problem = NULL;
 	if (!parse_command_options(argc - i, argv + i, &o, &problem))
 		return usage(problem);
+	if (o.prometheus && command->run != cmd_stats)
+		return usage("--prometheus is an option of stats only");
 
 	struct config cfg;
 	char err[CONFIG_ERROR_MAX] = "";

@@ -69,36 +69,40 @@ static bool has_control(const struct strbuf *sb, bool allow_newline)
 	return false;
 }
 
-/* Trims the user name in place; NULL when it is valid, else why not. */
-static const char *check_user(struct strbuf *user)
-{
-	if (!utf8_valid(user->data, user->len))
-		return "user is not valid UTF-8";
-	trim(user);
-	size_t n = utf8_count(user->data, user->len);
-	if (n == 0)
-		return "user is required";
-	if (n > CHAT_USER_MAX)
-		return "user must be at most 32 characters";
-	if (has_control(user, false))
-		return "user must not contain control characters";
-	return NULL;
-}
+/* What a field must be, and the words that say what it is not. */
+struct field_rule {
+	size_t max;             /* characters */
+	bool multiline;         /* newlines allowed (any kind, stored as LF) */
+	const char *invalid, *required, *too_long, *control;
+};
 
-/* Normalises and trims the text in place; NULL when valid, else why not. */
-static const char *check_text(struct strbuf *text)
+static const struct field_rule user_rule = {
+	CHAT_USER_MAX, false, "user is not valid UTF-8", "user is required",
+	"user must be at most 32 characters",
+	"user must not contain control characters",
+};
+
+static const struct field_rule text_rule = {
+	CHAT_TEXT_MAX, true, "text is not valid UTF-8", "text is required",
+	"text must be at most 2000 characters",
+	"text must not contain control characters other than newlines",
+};
+
+/* Normalises and trims the field in place; NULL when valid, else why not. */
+static const char *check_field(struct strbuf *v, const struct field_rule *r)
 {
-	if (!utf8_valid(text->data, text->len))
-		return "text is not valid UTF-8";
-	normalise_newlines(text);
-	trim(text);
-	size_t n = utf8_count(text->data, text->len);
+	if (!utf8_valid(v->data, v->len))
+		return r->invalid;
+	if (r->multiline)
+		normalise_newlines(v);
+	trim(v);
+	size_t n = utf8_count(v->data, v->len);
 	if (n == 0)
-		return "text is required";
-	if (n > CHAT_TEXT_MAX)
-		return "text must be at most 2000 characters";
-	if (has_control(text, true))
-		return "text must not contain control characters other than newlines";
+		return r->required;
+	if (n > r->max)
+		return r->too_long;
+	if (has_control(v, r->multiline))
+		return r->control;
 	return NULL;
 }
 
@@ -173,12 +177,12 @@ int chatmsg_parse_signed(enum body_type type, const char *body, size_t len,
 		present[1] = true;
 	}
 	if (err == NULL)
-		err = present[1] ? check_user(&out->user) : "user is required";
+		err = present[1] ? check_field(&out->user, &user_rule) : user_rule.required;
 	if (err != NULL && name != NULL && strncmp(err, "user ", 5) == 0)
 		err = "the token's name is not a valid user (1 to 32 characters,"
 		      " no control characters)";
 	if (err == NULL)
-		err = present[2] ? check_text(&out->text) : "text is required";
+		err = present[2] ? check_field(&out->text, &text_rule) : text_rule.required;
 	if (err == NULL && (sb_failed(&out->user) || sb_failed(&out->text)))
 		err = "out of memory";
 	*error = err;

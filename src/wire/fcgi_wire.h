@@ -151,7 +151,8 @@ void fcgi_parser_free(struct fcgi_parser *p);
  * Consumes bytes from buf[0..len) up to and including the next event, which
  * goes to *ev (FCGI_EV_NONE when all len bytes were taken without one), and
  * returns how many it consumed.  Call again with the rest.  After an
- * FCGI_EV_ERROR every call returns 0 and the error again.
+ * FCGI_EV_ERROR every call returns 0 and an FCGI_EV_ERROR saying that the
+ * connection already had one (the first error's words are not kept).
  */
 size_t fcgi_parse(struct fcgi_parser *p, const void *buf, size_t len,
                   struct fcgi_event *ev);

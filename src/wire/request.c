@@ -152,54 +152,6 @@ bool parse_content_length(const char *s, long long *out)
 	return parse_digits(s, out);
 }
 
-static bool origin_is_host(const char *origin, const char *host)
-{
-	const char *rest;
-	if (strncasecmp(origin, "http://", 7) == 0)
-		rest = origin + 7;
-	else if (strncasecmp(origin, "https://", 8) == 0)
-		rest = origin + 8;
-	else
-		return false;
-	return host != NULL && *host != '\0' && strcasecmp(rest, host) == 0;
-}
-
-bool origin_list_next(const char **cursor, const char **word, size_t *len)
-{
-	const char *p = *cursor;
-	while (*p == ' ' || *p == '\t')
-		p++;
-	*word = p;
-	while (*p && *p != ' ' && *p != '\t')
-		p++;
-	*len = (size_t)(p - *word);
-	*cursor = p;
-	return *len > 0;
-}
-
-static bool origin_listed(const char *origin, const char *allowed)
-{
-	size_t n = strlen(origin), len;
-	const char *cursor = allowed != NULL ? allowed : "", *word;
-	while (origin_list_next(&cursor, &word, &len))
-		if (len == n && strncasecmp(word, origin, n) == 0)
-			return true;
-	return false;
-}
-
-bool origin_allowed(const char *origin, const char *sec_fetch_site,
-                    const char *host, const char *allowed)
-{
-	if (origin == NULL) {
-		return sec_fetch_site == NULL ||
-		       strcmp(sec_fetch_site, "same-origin") == 0 ||
-		       strcmp(sec_fetch_site, "none") == 0;
-	}
-	if (strcmp(origin, "null") == 0 || *origin == '\0')
-		return false;
-	return origin_is_host(origin, host) || origin_listed(origin, allowed);
-}
-
 bool wants_html(const char *accept)
 {
 	if (accept == NULL)

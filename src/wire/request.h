@@ -65,22 +65,6 @@ enum body_type parse_content_type(const char *content_type);
 /* CONTENT_LENGTH: false when absent, not a number, or negative. */
 bool parse_content_length(const char *s, long long *out);
 
-/*
- * The Origin rule for posts.  An Origin header must name this host (the Host
- * header, with its port, compared case-insensitively; http or https) or be
- * one of `allowed` (space-separated, exact).  "null" and anything else fail.
- * With no Origin header (curl, old browsers) a browser's Sec-Fetch-Site, when
- * sent, must say same-origin or none.
- */
-bool origin_allowed(const char *origin, const char *sec_fetch_site,
-                    const char *host, const char *allowed);
-
-/*
- * Steps through a space-separated origin list (allowed_origins): true with
- * the next word, false at the end.  Shared by the check and the config.
- */
-bool origin_list_next(const char **cursor, const char **word, size_t *len);
-
 /* True when an Accept header prefers an HTML page (a plain form post). */
 bool wants_html(const char *accept);
 

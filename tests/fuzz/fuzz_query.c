@@ -11,7 +11,8 @@
  *     with the value strtoll gives, never negative.
  * The same bytes also go, as header values, through the other parsers that
  * see client input (Content-Type, Content-Length, Origin, Accept), which
- * must not crash and must answer within their ranges.
+ * must not crash and must answer within their ranges; the 303 target taken
+ * from a Referer is "/" or a path of it with no byte that could end a header.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 
 #include "form.h"
 #include "fuzz_ref.h"
+#include "origin.h"
 #include "request.h"
 #include "sse.h"
 
@@ -94,12 +96,22 @@ static void check_headers(const char *s, const char *const field[4])
 	enum body_type t = parse_content_type(s);
 	FUZZ_ASSERT(t == BODY_FORM || t == BODY_JSON || t == BODY_OTHER);
 	(void)wants_html(s);
-	/* Origin, Sec-Fetch-Site, Host, allowed_origins from the NUL-split input. */
-	bool allowed = origin_allowed(field[0], field[1], field[2], field[3]);
+	/* Origin, Sec-Fetch-Site, Host, allowed_origins from the NUL-split input;
+	 * the second field also stands for SERVER_PORT, HTTPS and the scheme. */
+	struct site_vars site = { field[2], field[1], field[1], field[1] };
+	bool allowed = origin_allowed(field[0], field[1], &site, field[3]);
 	if (allowed && field[0] != NULL)
 		FUZZ_ASSERT(strcmp(field[0], "null") != 0 && field[0][0] != '\0');
-	(void)origin_allowed(NULL, field[0], field[2], field[3]);
-	(void)origin_allowed(field[0], NULL, NULL, NULL);
+	(void)origin_allowed(NULL, field[0], &site, field[3]);
+	struct site_vars nothing = { NULL, NULL, NULL, NULL };
+	FUZZ_ASSERT(!origin_allowed(field[0] != NULL ? field[0] : "", NULL, &nothing, NULL));
+	/* The 303 target: "/" or the Referer from its path on, header-safe. */
+	const char *path = referer_path(field[0], &site);
+	FUZZ_ASSERT(path[0] == '/');
+	FUZZ_ASSERT(strcmp(path, "/") == 0 ||
+	            (field[0] != NULL && path > field[0] && path < field[0] + strlen(field[0])));
+	for (const char *p = path; *p; p++)
+		FUZZ_ASSERT((unsigned char)*p > ' ' && (unsigned char)*p != 0x7f);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -373,6 +373,24 @@ static void test_error_statuses_store_nothing(void **state)
 	sb_free(&big);
 }
 
+/*
+ * Issue 21: the chat page's own posts, from a browser on Apache's port
+ * (never 80 or 443 here), get 201 and 303 back to the page and store one
+ * message each; another port, name or site, and "null", get 403 and store
+ * nothing (httpclient.h, http_origin_posts).
+ */
+static void test_page_posts_on_its_port(void **state)
+{
+	struct it *t = *state;
+	long long before = stored_rows(t);
+	char front[32];
+	snprintf(front, sizeof(front), "apache %s", t->mode);
+	http_check_origin_posts(front, t->port, POST_URL, t->port == 65535 ? 1 : t->port + 1);
+	assert_int_equal(stored_rows(t), before + 2);
+	print_message("it[%s]: on port %d the page's posts got 201 and 303, %zu other "
+	              "origins 403\n", t->mode, t->port, ARRAY_LEN(http_origin_posts) - 2);
+}
+
 static void test_rate_limit(void **state)
 {
 	struct it *t = *state;
@@ -599,6 +617,7 @@ int main(void)
 		cmocka_unit_test(test_live_delivery_to_every_stream),
 		cmocka_unit_test(test_resume_after_drop),
 		cmocka_unit_test(test_error_statuses_store_nothing),
+		cmocka_unit_test(test_page_posts_on_its_port),
 		cmocka_unit_test(test_streams_closed_processes_return),
 		cmocka_unit_test(test_concurrent_posters_and_listeners),
 		cmocka_unit_test(test_database_read_only_then_gone),
@@ -613,7 +632,11 @@ int main(void)
 		cmocka_unit_test(test_live_delivery_to_every_stream),
 		cmocka_unit_test(test_resume_after_drop),
 		cmocka_unit_test(test_error_statuses_store_nothing),
+		cmocka_unit_test(test_page_posts_on_its_port),
 	};
+	/* SSE_IT_ONLY=test_page_posts_on_its_port (a cmocka pattern) runs a part. */
+	if (getenv("SSE_IT_ONLY") != NULL)
+		cmocka_set_test_filter(getenv("SSE_IT_ONLY"));
 	char name[64];
 	snprintf(name, sizeof(name), "Apache integration (%s%s)",
 	         getenv("SSE_IT_MODE") ? getenv("SSE_IT_MODE") : "fcgid",

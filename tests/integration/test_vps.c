@@ -25,7 +25,9 @@
  * test's setup puts events.fcgi in its mode).  What it pins: streaming through each front (no buffer
  * holds an event), posts reach post.fcgi and streams events.fcgi (two
  * ProxyPass lines naming the same fcgi://localhost share one socket),
- * Last-Event-ID passes through, and a stream's slot (a process, or one of
+ * the page's own posts on the front's port pass the origin check and
+ * other origins do not (nginx's stock fastcgi_params drops the port from
+ * HTTP_HOST), Last-Event-ID passes through, and a stream's slot (a process, or one of
  * listen_max_streams) comes free after its client leaves (nginx closes the
  * FastCGI connection at once; lighttpd and mod_proxy_fcgi only let the
  * next write fail, within two keepalives).  In the one-process mode also:
@@ -535,6 +537,31 @@ static void test_stream_and_post_through_each_front(void **state)
 }
 
 /*
+ * Issue 21: the chat page's own posts, from a browser on the front's port
+ * (never 80 or 443 here), are answered 201 (fetch) and 303 back to the page
+ * (a plain form) through every front, Debian's nginx with its stock
+ * fastcgi_params included as is (HTTP_HOST is $host there, without the
+ * port); another port of the host, another name for it, another site and
+ * "null" are refused 403 (httpclient.h, http_origin_posts).
+ */
+static void test_page_posts_on_its_port_through_each_front(void **state)
+{
+	const struct vps *v = *state;
+	bool host_only = tu_sh("grep -Eq '^[[:space:]]*fastcgi_param[[:space:]]+HTTP_HOST"
+	                       "[[:space:]]+\\$host;' /etc/nginx/fastcgi_params") == 0;
+	for (int i = 0; i < FRONTS; i++) {
+		struct front f = front(v, i);
+		http_check_origin_posts(f.name, f.port, f.post, front(v, (i + 1) % FRONTS).port);
+		print_message("%s[%s]: on port %d the page's posts got 201 and 303, %zu "
+		              "other origins 403%s\n", tag(v), f.name, f.port,
+		              ARRAY_LEN(http_origin_posts) - 2,
+		              i == 0 ? (host_only ? " (HTTP_HOST is $host, no port)"
+		                                  : " (this fastcgi_params passes Host whole)")
+		                     : "");
+	}
+}
+
+/*
  * Each path reaches its own program: post.fcgi refuses GET with Allow: POST,
  * events.fcgi refuses POST with Allow: GET, HEAD.
  */
@@ -933,10 +960,12 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		PER_PROCESS_TEST(test_stream_and_post_through_each_front),
 		PER_PROCESS_TEST(test_each_path_reaches_its_program),
+		PER_PROCESS_TEST(test_page_posts_on_its_port_through_each_front),
 		PER_PROCESS_TEST(test_last_event_id_passes_through),
 		PER_PROCESS_TEST(test_slots_come_free_after_clients_leave),
 		ONE_PROCESS_TEST(test_stream_and_post_through_each_front),
 		ONE_PROCESS_TEST(test_each_path_reaches_its_program),
+		ONE_PROCESS_TEST(test_page_posts_on_its_port_through_each_front),
 		ONE_PROCESS_TEST(test_last_event_id_passes_through),
 		ONE_PROCESS_TEST(test_slots_come_free_after_clients_leave),
 		ONE_PROCESS_TEST(test_one_process_serves_many_streams),
@@ -944,5 +973,8 @@ int main(void)
 		ONE_PROCESS_TEST(test_sigterm_ends_every_stream),
 		ONE_PROCESS_TEST(test_listen_unix_started_directly),
 	};
+	/* SSE_IT_ONLY="*posts_on_its_port*" (a cmocka pattern) runs a part. */
+	if (getenv("SSE_IT_ONLY") != NULL)
+		cmocka_set_test_filter(getenv("SSE_IT_ONLY"));
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -1,0 +1,204 @@
+/* tally: see tally.h for why the counters live in a shared file. */
+#include "tally.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "prom.h"
+#include "sidecar.h"
+
+#define TALLY_FILE_SIZE 4096      /* one page; the layout below fits in it */
+#define TALLY_VERSION 1
+#define US_PER_S 1e6
+
+static const char tally_magic[8] = { 's', 's', 'e', '-', 't', 'a', 'l', 'y' };
+
+/* The file: a header, then the counters of struct tally, each atomic. */
+struct tally_file {
+	char magic[8];
+	uint32_t version;
+	uint32_t size;                 /* sizeof(struct tally_file) */
+	_Atomic uint64_t messages_stored;
+	_Atomic uint64_t posts_refused[TALLY_REFUSALS];
+	_Atomic uint64_t commit_buckets[TALLY_COMMIT_BOUNDS + 1];
+	_Atomic uint64_t commit_sum_us;
+};
+_Static_assert(sizeof(struct tally_file) <= TALLY_FILE_SIZE, "tally file fits a page");
+
+static const double commit_bounds[TALLY_COMMIT_BOUNDS] = {
+	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5,
+};
+
+/* The status of each refusal, in enum order; its label value beside it. */
+static const struct {
+	int status;
+	const char *reason;
+} refusals[TALLY_REFUSALS] = {
+	[TALLY_BAD_REQUEST] = { 400, "bad_request" },
+	[TALLY_ORIGIN] = { 403, "origin" },
+	[TALLY_METHOD] = { 405, "method" },
+	[TALLY_LENGTH] = { 411, "length_required" },
+	[TALLY_TOO_LARGE] = { 413, "too_large" },
+	[TALLY_CONTENT_TYPE] = { 415, "content_type" },
+	[TALLY_RATE_LIMIT] = { 429, "rate_limit" },
+	[TALLY_UNAVAILABLE] = { 503, "unavailable" },
+};
+
+static bool header_valid(const struct tally_file *f)
+{
+	return memcmp(f->magic, tally_magic, sizeof(tally_magic)) == 0 &&
+	       f->version == TALLY_VERSION && f->size == sizeof(*f);
+}
+
+/* Logs the first failure of this process only: a broken file would
+ * otherwise put one line per post into the error log. */
+static void log_once(const char *database, const char *what)
+{
+	static bool logged;
+	if (logged)
+		return;
+	logged = true;
+	log_msg("metrics", "%s%s: %s: %s (not counted from now on in this process)",
+	        database, SIDECAR_METRICS, what, strerror(errno));
+}
+
+/*
+ * Maps the file for adding, creating it (zeroed) when missing.  Two
+ * processes that create it at once write the same header: harmless.
+ */
+static struct tally_file *map_for_adding(const char *database)
+{
+	int fd = sidecar_open(database, SIDECAR_METRICS, O_RDWR | O_CREAT, 0644);
+	if (fd < 0)
+		return log_once(database, "open"), NULL;
+	/* Blocks for the whole page, not a sparse hole: a store into a hole
+	 * that the disk has no room for is a SIGBUS, and a post on a full disk
+	 * must answer 503, not die. */
+	int rc = posix_fallocate(fd, 0, TALLY_FILE_SIZE);
+	if (rc != 0) {
+		errno = rc;
+		log_once(database, "allocate its page");
+		close(fd);
+		return NULL;
+	}
+	void *map = mmap(NULL, TALLY_FILE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (map == MAP_FAILED)
+		return log_once(database, "mmap"), NULL;
+	struct tally_file *f = map;
+	if (f->version == 0) {   /* new: all zero; the version goes last */
+		memcpy(f->magic, tally_magic, sizeof(tally_magic));
+		f->size = sizeof(*f);
+		atomic_thread_fence(memory_order_release);
+		f->version = TALLY_VERSION;
+	}
+	if (!header_valid(f)) {
+		errno = EPROTO;
+		log_once(database, "not a counter file of this version");
+		munmap(map, TALLY_FILE_SIZE);
+		return NULL;
+	}
+	return f;
+}
+
+static void add(_Atomic uint64_t *counter, uint64_t n)
+{
+	atomic_fetch_add_explicit(counter, n, memory_order_relaxed);
+}
+
+void tally_stored(const char *database, long long commit_us)
+{
+	struct tally_file *f = map_for_adding(database);
+	if (f == NULL)
+		return;
+	uint64_t us = commit_us > 0 ? (uint64_t)commit_us : 0;
+	size_t b = 0;
+	while (b < TALLY_COMMIT_BOUNDS && (double)us > commit_bounds[b] * US_PER_S)
+		b++;
+	add(&f->messages_stored, 1);
+	add(&f->commit_buckets[b], 1);
+	add(&f->commit_sum_us, us);
+	munmap(f, TALLY_FILE_SIZE);
+}
+
+void tally_refused(const char *database, int status)
+{
+	for (size_t i = 0; i < TALLY_REFUSALS; i++) {
+		if (refusals[i].status != status)
+			continue;
+		struct tally_file *f = map_for_adding(database);
+		if (f != NULL) {
+			add(&f->posts_refused[i], 1);
+			munmap(f, TALLY_FILE_SIZE);
+		}
+		return;
+	}
+}
+
+bool tally_read(const char *database, struct tally *out)
+{
+	memset(out, 0, sizeof(*out));
+	int fd = sidecar_open(database, SIDECAR_METRICS, O_RDONLY, 0);
+	if (fd < 0)
+		return errno == ENOENT;   /* nothing counted yet */
+	struct stat sb;
+	if (fstat(fd, &sb) != 0) {
+		int saved = errno;
+		close(fd);
+		return errno = saved, false;
+	}
+	if (sb.st_size < TALLY_FILE_SIZE) {
+		close(fd);
+		return true;   /* created, not yet sized: nothing counted */
+	}
+	/* Mapped, not read: each counter is then one atomic load, never a
+	 * copy torn by a process adding to it. */
+	void *map = mmap(NULL, TALLY_FILE_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (map == MAP_FAILED)
+		return false;
+	struct tally_file *f = map;
+	bool fresh = f->version == 0;   /* sized, header not written yet */
+	bool ours = fresh || header_valid(f);
+	if (ours && !fresh) {
+		out->messages_stored = atomic_load(&f->messages_stored);
+		for (size_t i = 0; i < TALLY_REFUSALS; i++)
+			out->posts_refused[i] = atomic_load(&f->posts_refused[i]);
+		for (size_t i = 0; i <= TALLY_COMMIT_BOUNDS; i++)
+			out->commit_buckets[i] = atomic_load(&f->commit_buckets[i]);
+		out->commit_sum_us = atomic_load(&f->commit_sum_us);
+	}
+	munmap(map, TALLY_FILE_SIZE);
+	if (!ours)
+		errno = EPROTO;
+	return ours;
+}
+
+void tally_put_prometheus(struct strbuf *out, const struct tally *t,
+                          long streams_open, const char *mode)
+{
+	if (streams_open >= 0) {
+		prom_family(out, "sse_streams_open", "gauge",
+		            "Live streams now, from the live state (the stream slots).");
+		prom_sample(out, "sse_streams_open", "mode", mode, (uint64_t)streams_open);
+	}
+	prom_family(out, "sse_messages_stored_total", "counter",
+	            "Messages committed to the database (posts and ssectl publish).");
+	prom_sample(out, "sse_messages_stored_total", NULL, NULL, t->messages_stored);
+	prom_family(out, "sse_posts_refused_total", "counter",
+	            "Posts answered with an error status, by reason.");
+	for (size_t i = 0; i < TALLY_REFUSALS; i++)
+		prom_sample(out, "sse_posts_refused_total", "reason", refusals[i].reason,
+		            t->posts_refused[i]);
+	prom_family(out, "sse_store_commit_seconds", "histogram",
+	            "Time from BEGIN to COMMIT of a stored message, lock wait included.");
+	prom_histogram(out, "sse_store_commit_seconds", commit_bounds, t->commit_buckets,
+	               TALLY_COMMIT_BOUNDS, (double)t->commit_sum_us / US_PER_S);
+}
