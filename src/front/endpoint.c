@@ -1,10 +1,8 @@
 /* endpoint: see endpoint.h for what the two endpoints share. */
 #include "endpoint.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "log.h"
 
@@ -86,18 +84,8 @@ enum store_status endpoint_ready(struct endpoint *ep, bool *reopened)
 	return feed_ready(ep->feed, reopened);
 }
 
-enum store_status endpoint_store_for_writing(struct endpoint *ep,
-                                             struct store **out)
+enum store_status endpoint_ready_for_writing(struct endpoint *ep)
 {
-	const char *database = ep->cfg.database;
-	*out = NULL;
-	if (access(database, W_OK) != 0 && errno != ENOENT) {
-		log_msg(ep->name, "%s: not writable: %s", database, strerror(errno));
-		return STORE_READONLY;
-	}
 	bool reopened;
-	enum store_status s = feed_ready(ep->feed, &reopened);
-	if (s == STORE_OK)
-		*out = feed_store(ep->feed);
-	return s;
+	return feed_ready_for(ep->feed, FEED_FOR_WRITING, &reopened);
 }

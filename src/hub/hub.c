@@ -395,13 +395,18 @@ static void sink_lost(void *ctx, struct feed_channel *fc)
 	}
 }
 
+static struct feed_sink hub_sink(struct hub *h)
+{
+	return (struct feed_sink){ h, sink_find, sink_each, sink_deliver,
+	                           sink_lost };
+}
+
 /* Woken, or the fallback look: everything new, to every stream. */
 static void look(struct hub *h, bool woken)
 {
-	if (h->live == 0 || feed_store(h->feed) == NULL)
+	if (h->live == 0 || !feed_is_open(h->feed))
 		return;
-	const struct feed_sink sink = { h, sink_find, sink_each, sink_deliver,
-	                                sink_lost };
+	const struct feed_sink sink = hub_sink(h);
 	enum stream_end why;
 	if (stream_end_of_pull(feed_pull(h->feed, woken, &sink), &why))
 		end_all(h, why);
@@ -435,12 +440,19 @@ static void go_live(struct hub *h, struct conn *c)
 		conn_end(h, c);
 		return;
 	}
+	bool followed = ch->first != NULL;
+	if (!followed)   /* new, or left by all until the tick frees it */
+		ch->fc.after = c->stream.after;
 	if (h->live == 0)   /* nobody was following: the feed starts here */
 		feed_follow_first(h->feed, c->stream.after);
 	list_remove(c);
 	list_add(ch, c);
 	c->state = CONN_LIVE;
 	h->live++;
+	if (!followed) {   /* an engine that waits per channel waits on it too */
+		const struct feed_sink sink = hub_sink(h);
+		feed_followed(h->feed, &sink);
+	}
 }
 
 /* The request's parameters are in: answer it as events.fcgi would. */

@@ -20,7 +20,6 @@
 #include "endpoint.h"
 #include "http.h"
 #include "log.h"
-#include "publish.h"
 #include "request.h"
 
 #define POST_RETRY_AFTER_S 5   /* Retry-After when the database is busy */
@@ -113,8 +112,7 @@ static enum store_status store_message(struct request *req, struct endpoint *ep,
                                        const struct chatmsg *msg, long long *id)
 {
 	const struct config *cfg = endpoint_config(ep);
-	struct store *st;
-	enum store_status s = endpoint_store_for_writing(ep, &st);
+	enum store_status s = endpoint_ready_for_writing(ep);
 	if (s != STORE_OK)
 		return s;   /* it logged why */
 	const char *addr = req_param(req, "REMOTE_ADDR");
@@ -126,9 +124,10 @@ static enum store_status store_message(struct request *req, struct endpoint *ep,
 		.rate_limit = cfg->rate_limit,
 		.retention = cfg->retention,
 	};
-	s = publish_chat(st, &post, id);
+	struct feed *feed = endpoint_feed(ep);
+	s = feed_post_chat(feed, &post, id);
 	if (s != STORE_OK && s != STORE_RATE_LIMITED)
-		log_msg(endpoint_name(ep), "%s: %s", cfg->database, store_error(st));
+		log_msg(endpoint_name(ep), "%s: %s", cfg->database, feed_error(feed));
 	return s;
 }
 

@@ -28,11 +28,10 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "publish.h"
+#include "feed.h"
 #include "request.h"
 #include "slots.h"
 #include "sse.h"
-#include "store.h"
 #include "process.h"
 #include "strbuf.h"
 #include "utf8.h"
@@ -176,22 +175,22 @@ static int prepare_prune(struct options *o)
 }
 
 static int cmd_init(const struct config *cfg, const struct options *o,
-                    struct store *st)
+                    struct feed *feed)
 {
 	(void)o;
-	char mode[16];
-	store_journal_mode(st, mode, sizeof(mode));
-	printf("%s: ready (journal_mode %s)\n", cfg->database, mode);
+	char about[64];
+	feed_describe(feed, about, sizeof(about));
+	printf("%s: ready (%s)\n", cfg->database, about);
 	return 0;
 }
 
 static int cmd_publish(const struct config *cfg, const struct options *o,
-                       struct store *st)
+                       struct feed *feed)
 {
 	long long id;
-	if (publish_event(st, o->channel, o->event, sb_str(&o->data), o->data.len,
-	                  cfg->retention, &id) != STORE_OK)
-		return fail("%s: %s", cfg->database, store_error(st));
+	if (feed_publish(feed, o->channel, o->event, sb_str(&o->data),
+	                 o->data.len, cfg->retention, &id) != STORE_OK)
+		return fail("%s: %s", cfg->database, feed_error(feed));
 	printf("%lld\n", id);
 	return 0;
 }
@@ -217,9 +216,9 @@ static enum wait_result tail_wait(void *ctx, int timeout_ms, int wake_fd)
 
 /* tail drives the stream machine as events.fcgi does, without headers. */
 static int cmd_tail(const struct config *cfg, const struct options *o,
-                    struct store *st)
+                    struct feed *opened)
 {
-	(void)st;   /* the feed opens its own connection */
+	(void)opened;   /* the stream's feed opens its own connection */
 	struct config follow = *cfg;
 	follow.lifetime_s = TAIL_FOREVER_S;
 	follow.max_streams = 0;
@@ -240,11 +239,11 @@ static int cmd_tail(const struct config *cfg, const struct options *o,
 }
 
 static int cmd_prune(const struct config *cfg, const struct options *o,
-                     struct store *st)
+                     struct feed *feed)
 {
 	long long deleted = 0;
-	if (store_prune_all(st, (long)o->keep_n, &deleted) != STORE_OK)
-		return fail("%s: %s", cfg->database, store_error(st));
+	if (feed_prune_all(feed, (long)o->keep_n, &deleted) != STORE_OK)
+		return fail("%s: %s", cfg->database, feed_error(feed));
 	printf("deleted %lld messages\n", deleted);
 	return 0;
 }
@@ -257,40 +256,43 @@ static void print_channel(void *ctx, const struct store_channel_stats *c)
 }
 
 static int cmd_stats(const struct config *cfg, const struct options *o,
-                     struct store *st)
+                     struct feed *feed)
 {
 	(void)o;
 	struct stat sb;
-	char mode[16];
-	store_journal_mode(st, mode, sizeof(mode));
+	char about[64];
+	feed_describe(feed, about, sizeof(about));
+	size_t key = strcspn(about, " ");   /* "journal_mode wal" */
 	printf("database: %s\n", cfg->database);
-	printf("size: %lld bytes\n", stat(cfg->database, &sb) == 0 ? (long long)sb.st_size : -1LL);
-	printf("journal_mode: %s\n", mode);
+	if (!feed_is_redis(cfg->database))
+		printf("size: %lld bytes\n", stat(cfg->database, &sb) == 0
+		       ? (long long)sb.st_size : -1LL);
+	printf("%.*s:%s\n", (int)key, about, about + key);
 	if (cfg->max_streams > 0)
 		printf("streams: %ld of %ld in use\n",
 		       slots_in_use(cfg->database, cfg->max_streams), cfg->max_streams);
 	else
 		printf("streams: no cap\n");
 	printf("%-24s %10s %12s %12s\n", "channel", "messages", "oldest", "newest");
-	if (store_stats(st, print_channel, NULL) != STORE_OK)
-		return fail("%s: %s", cfg->database, store_error(st));
+	if (feed_stats(feed, print_channel, NULL) != STORE_OK)
+		return fail("%s: %s", cfg->database, feed_error(feed));
 	return 0;
 }
 
 struct command {
 	const char *name;
 	int (*prepare)(struct options *o);   /* NULL: takes no options */
-	bool create;   /* may create the database (else it must exist) */
+	enum feed_use use;   /* FEED_EXISTING: the database must exist */
 	int (*run)(const struct config *cfg, const struct options *o,
-	           struct store *st);
+	           struct feed *feed);
 };
 
 static const struct command commands[] = {
-	{ "init", NULL, true, cmd_init },
-	{ "publish", prepare_publish, true, cmd_publish },
-	{ "tail", prepare_tail, true, cmd_tail },
-	{ "prune", prepare_prune, false, cmd_prune },
-	{ "stats", NULL, false, cmd_stats },
+	{ "init", NULL, FEED_FOR_STREAMS, cmd_init },
+	{ "publish", prepare_publish, FEED_FOR_STREAMS, cmd_publish },
+	{ "tail", prepare_tail, FEED_FOR_STREAMS, cmd_tail },
+	{ "prune", prepare_prune, FEED_EXISTING, cmd_prune },
+	{ "stats", NULL, FEED_EXISTING, cmd_stats },
 };
 
 static const struct command *find_command(const char *name)
@@ -308,12 +310,15 @@ static int run_command(const struct command *c, const struct config *cfg,
 	int rc = c->prepare != NULL ? c->prepare(o) : 0;
 	if (rc != 0)
 		return rc;
-	struct store *st;
-	char error[STORE_ERROR_MAX];
-	if (store_open(cfg->database, c->create, &st, error, sizeof(error)) != STORE_OK)
-		return fail("%s: %s", cfg->database, error);
-	rc = c->run(cfg, o, st);
-	store_close(st);
+	struct feed *feed = feed_new(cfg->database, "ssectl");
+	if (feed == NULL)
+		return fail("out of memory");
+	bool reopened;
+	if (feed_ready_for(feed, c->use, &reopened) == STORE_OK)
+		rc = c->run(cfg, o, feed);
+	else
+		rc = 1;   /* the feed said what failed and why on stderr */
+	feed_free(feed);
 	return rc;
 }
 
