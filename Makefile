@@ -24,7 +24,7 @@
 
 CC       ?= cc
 # pkg-config modules: the binaries need PKGS, the test programs TEST_PKGS.
-PKGS      = fcgi sqlite3 jansson
+PKGS      = fcgi sqlite3 jansson hiredis
 TEST_PKGS = $(PKGS) cmocka
 # Deferred (=, not :=), and used only inside recipes: "make deps all" in one
 # command installs the libraries after this Makefile was read, and a value
@@ -137,7 +137,7 @@ SAN_BINS = $(addprefix $(BUILD)/san/,$(BINS))
 # Debian ships libfcgi.a, libsqlite3.a and libjansson.a; with glibc's own
 # static archive the binaries need nothing at all from the host (we call no
 # NSS function).
-$(eval $(call binaries,$(BUILD)/static,$(BUILD)/static/dist/,-static -s,-lfcgi -lsqlite3 -ljansson -lm -lpthread))
+$(eval $(call binaries,$(BUILD)/static,$(BUILD)/static/dist/,-static -s,-lfcgi -lsqlite3 -ljansson -lhiredis -lm -lpthread))
 STATIC_BINS = $(addprefix $(BUILD)/static/dist/,$(BINS))
 static: $(STATIC_BINS)
 	@echo "static binaries in $(BUILD)/static/dist/"

@@ -4,12 +4,15 @@
 #   scripts/deps.sh [run|build|test|browser|fuzz|all]...   (default: all)
 #
 #   run      what make run needs to build the binaries and serve them:
-#            gcc make pkg-config libfcgi-dev libsqlite3-dev libjansson-dev,
-#            and apache2
+#            gcc make pkg-config libfcgi-dev libsqlite3-dev libjansson-dev
+#            libhiredis-dev, and apache2
 #            with libapache2-mod-fcgid for scripts/apache.sh (MODE=cgid
 #            uses mod_cgid, which is in apache2)
 #   build    gcc make pkg-config libfcgi-dev libsqlite3-dev libjansson-dev
-#            libcmocka-dev
+#            libhiredis-dev libcmocka-dev, and redis-server (make check's
+#            test_feed runs the feed's cases on a Redis server it starts
+#            itself on a unix socket; the package's own service is not
+#            started: see policy-rc.d below)
 #   test     apache2 libapache2-mod-fcgid nginx-light lighttpd spawn-fcgi curl
 #            sqlite3 valgrind (the integration tests run a private Apache,
 #            scripts/apache.sh, and a private nginx and lighttpd:
@@ -51,9 +54,9 @@ usage() {
 
 # Packages per group.  npm: NodeSource's nodejs package contains npm and
 # conflicts with Debian's npm package, so an npm already on PATH counts.
-pkgs_compile="gcc make pkg-config libfcgi-dev libsqlite3-dev libjansson-dev"
+pkgs_compile="gcc make pkg-config libfcgi-dev libsqlite3-dev libjansson-dev libhiredis-dev"
 pkgs_run="$pkgs_compile apache2 libapache2-mod-fcgid"
-pkgs_build="$pkgs_compile libcmocka-dev"
+pkgs_build="$pkgs_compile libcmocka-dev redis-server"
 pkgs_test="apache2 libapache2-mod-fcgid nginx-light lighttpd spawn-fcgi curl sqlite3 valgrind"
 pkgs_browser="chromium nodejs npm ca-certificates"
 pkgs_fuzz="clang libclang-rt-14-dev"

@@ -23,6 +23,7 @@ packages() {
 	fcgi) echo "libfcgi-dev fcgi-dev fcgi-devel" ;;
 	sqlite3) echo "libsqlite3-dev sqlite-dev sqlite-devel" ;;
 	jansson) echo "libjansson-dev jansson-dev jansson-devel" ;;
+	hiredis) echo "libhiredis-dev hiredis-dev hiredis-devel" ;;
 	cmocka) echo "libcmocka-dev cmocka-dev libcmocka-devel" ;;
 	*) echo "? ? ?" ;;
 	esac

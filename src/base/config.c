@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dburl.h"
 #include "digits.h"
 #include "request.h"
 
@@ -42,6 +43,8 @@ static const struct key_spec keys[] = {
 	LONG_KEY(rate_limit, 0, 1000000),
 	{ "allowed_origins", KEY_ORIGINS, 0, 0,
 	  offsetof(struct config, allowed_origins) },
+	{ "redis_password_file", KEY_PATH, 0, 0,
+	  offsetof(struct config, redis_password_file) },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -282,20 +285,41 @@ static bool read_small_file(const char *path, char *buf, size_t cap,
 	return true;
 }
 
-/* Makes cfg->database absolute against base_dir. */
-static bool absolutise_database(struct config *cfg, const char *base_dir,
-                                char *err, size_t errlen)
+/* Makes a path setting (PATH_MAX long) absolute against base_dir. */
+static bool absolutise(char *path, const char *key, const char *base_dir,
+                       char *err, size_t errlen)
 {
-	if (cfg->database[0] == '/')
+	if (path[0] == '/' || path[0] == '\0')
 		return true;
 	char joined[PATH_MAX];
-	int n = snprintf(joined, sizeof(joined), "%s/%s", base_dir, cfg->database);
+	int n = snprintf(joined, sizeof(joined), "%s/%s", base_dir, path);
 	if (n < 0 || (size_t)n >= sizeof(joined)) {
-		set_error(err, errlen, "database path too long");
+		set_error(err, errlen, "%s path too long", key);
 		return false;
 	}
-	memcpy(cfg->database, joined, sizeof(joined));
+	memcpy(path, joined, sizeof(joined));
 	return true;
+}
+
+/*
+ * The database is a path, made absolute, or a Redis URL, checked here so
+ * that a typo in it is a configuration error like any other.
+ */
+static bool finish_database(struct config *cfg, const char *base_dir,
+                            char *err, size_t errlen)
+{
+	if (!absolutise(cfg->redis_password_file, "redis_password_file",
+	                base_dir, err, errlen))
+		return false;
+	if (!dburl_is_redis(cfg->database))
+		return absolutise(cfg->database, "database", base_dir, err, errlen);
+	struct dburl url;
+	const char *why;
+	if (dburl_parse(cfg->database, &url, &why))
+		return true;
+	set_error(err, errlen, "%s: database '%s': %s",
+	          cfg->source[0] ? cfg->source : "environment", cfg->database, why);
+	return false;
 }
 
 bool config_load(struct config *cfg, const char *exe_dir,
@@ -336,7 +360,7 @@ bool config_load(struct config *cfg, const char *exe_dir,
 	}
 	if (!config_apply_env(cfg, getenv_fn, err, errlen))
 		return false;
-	return absolutise_database(cfg, base_dir, err, errlen);
+	return finish_database(cfg, base_dir, err, errlen);
 }
 
 bool config_exe_dir(const char *argv0, char *out, size_t outlen)

@@ -35,7 +35,8 @@
 #define CONFIG_PROBLEM "server configuration error (see the error log)"
 
 struct config {
-	char database[PATH_MAX];      /* absolute once config_load() is done */
+	char database[PATH_MAX];      /* absolute once config_load() is done,
+	                               * or a Redis URL (dburl.h) */
 	long poll_interval_ms;
 	long keepalive_s;
 	long lifetime_s;
@@ -47,6 +48,7 @@ struct config {
 	long max_body;
 	long rate_limit;
 	char allowed_origins[CONFIG_ORIGINS_MAX]; /* space-separated */
+	char redis_password_file[PATH_MAX];  /* "" none; absolute once loaded */
 	char source[PATH_MAX];        /* the file read, or "" for none */
 };
 

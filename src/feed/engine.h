@@ -53,10 +53,26 @@ struct feed {
 	const struct feed_ops *ops;
 	const char *log_name;        /* "events", "ssectl": the log's component */
 	enum store_status failure;   /* of the last failed read or pull */
-	char error[STORE_ERROR_MAX]; /* why the last writer's call failed */
+	unsigned wake_epoch;         /* moved on by the engine: feed.h */
 };
+
+/* Hands a message to its channel when followed and not had yet. */
+void feed_offer(const struct feed_sink *sink, struct feed_channel *ch,
+                const struct message *m);
+
+/*
+ * Reads channel ch after ch->after with feed_read, offering each row;
+ * when the read says gap or unknown id, moves ch->after past it and has
+ * the sink's streams resume by their own read (lost).  False when a read
+ * failed (logged).
+ */
+bool feed_catch_up(struct feed *f, const struct feed_sink *sink,
+                   struct feed_channel *ch);
 
 /* The engines' constructors (NULL: out of memory). */
 struct feed *feed_sqlite_new(const char *database, const char *log_name);
+struct feed *feed_redis_new(const char *database, const char *log_name);
+/* Where the Redis engine reads its password ("": none). */
+void feed_redis_password_file(struct feed *f, const char *path);
 
 #endif

@@ -8,15 +8,12 @@
 #include <assert.h>
 #include <string.h>
 
+#include "dburl.h"
 #include "engine.h"
-
-#define REDIS_SCHEME "redis://"
-#define REDIS_UNIX_SCHEME "redis+unix://"
 
 bool feed_is_redis(const char *database)
 {
-	return strncmp(database, REDIS_SCHEME, strlen(REDIS_SCHEME)) == 0 ||
-	       strncmp(database, REDIS_UNIX_SCHEME, strlen(REDIS_UNIX_SCHEME)) == 0;
+	return dburl_is_redis(database);
 }
 
 /* Every operation of an engine is set: a NULL would crash far from here. */
@@ -31,9 +28,19 @@ static void check_ops(const struct feed_ops *o)
 
 struct feed *feed_new(const char *database, const char *log_name)
 {
-	struct feed *f = feed_sqlite_new(database, log_name);
+	struct feed *f = feed_is_redis(database)
+	               ? feed_redis_new(database, log_name)
+	               : feed_sqlite_new(database, log_name);
 	if (f != NULL)
 		check_ops(f->ops);
+	return f;
+}
+
+struct feed *feed_new_for(const struct config *cfg, const char *log_name)
+{
+	struct feed *f = feed_new(cfg->database, log_name);
+	if (f != NULL && feed_is_redis(cfg->database))
+		feed_redis_password_file(f, cfg->redis_password_file);
 	return f;
 }
 
@@ -92,6 +99,11 @@ int feed_wake_fd(const struct feed *f)
 	return f->ops->wake_fd(f);
 }
 
+unsigned feed_wake_epoch(const struct feed *f)
+{
+	return f->wake_epoch;
+}
+
 void feed_wake_drain(struct feed *f)
 {
 	f->ops->wake_drain(f);
@@ -117,12 +129,50 @@ void feed_followed(struct feed *f, const struct feed_sink *sink)
 	f->ops->followed(f, sink);
 }
 
-/* A writer's call: the reason of a failure stays for feed_error. */
-static enum store_status wrote(struct feed *f, enum store_status s)
+void feed_offer(const struct feed_sink *sink, struct feed_channel *ch,
+                const struct message *m)
 {
-	if (s == STORE_OK)
-		f->error[0] = '\0';
-	return s;
+	if (ch == NULL || m->id <= ch->after)
+		return;
+	sink->deliver(sink->ctx, ch, m);
+	ch->after = m->id;
+}
+
+/* feed_catch_up's read, row by row. */
+struct catch_up {
+	const struct feed_sink *sink;
+	struct feed_channel *ch;
+};
+
+static bool on_row(void *ctx, const struct message *m)
+{
+	struct catch_up *c = ctx;
+	feed_offer(c->sink, c->ch, m);
+	return true;
+}
+
+/*
+ * A read asks for no history (0): in a gap the read would hand over the
+ * newest rows, and streams given those would resume past the gap without
+ * hearing of it.  The sink's lost() has each stream read for itself.
+ */
+bool feed_catch_up(struct feed *f, const struct feed_sink *sink,
+                   struct feed_channel *ch)
+{
+	struct catch_up c = { sink, ch };
+	feed_read_result res;
+	do {
+		if (feed_read(f, ch->name, ch->after, 0, on_row, &c, &res) != STORE_OK)
+			return false;
+		if (res.resume != RESUME_OK) {
+			ch->after = res.next_after;
+			sink->lost(sink->ctx, ch);
+			return true;
+		}
+		if (res.next_after > ch->after)
+			ch->after = res.next_after;
+	} while (res.more);
+	return true;
 }
 
 enum store_status feed_publish(struct feed *f, const char *channel,
@@ -130,28 +180,28 @@ enum store_status feed_publish(struct feed *f, const char *channel,
                                size_t len, long retention, long long *id)
 {
 	assert(feed_is_open(f));
-	return wrote(f, f->ops->publish(f, channel, event, data, len, retention,
-	                                id));
+	return f->ops->publish(f, channel, event, data, len, retention,
+	                                id);
 }
 
 enum store_status feed_post_chat(struct feed *f, const struct chat_post *p,
                                  long long *id)
 {
 	assert(feed_is_open(f));
-	return wrote(f, f->ops->post_chat(f, p, id));
+	return f->ops->post_chat(f, p, id);
 }
 
 enum store_status feed_prune_all(struct feed *f, long keep, long long *deleted)
 {
 	assert(feed_is_open(f));
 	*deleted = 0;
-	return wrote(f, f->ops->prune_all(f, keep, deleted));
+	return f->ops->prune_all(f, keep, deleted);
 }
 
 enum store_status feed_stats(struct feed *f, store_stats_fn fn, void *ctx)
 {
 	assert(feed_is_open(f));
-	return wrote(f, f->ops->stats(f, fn, ctx));
+	return f->ops->stats(f, fn, ctx);
 }
 
 void feed_describe(struct feed *f, char *out, size_t len)
@@ -160,7 +210,3 @@ void feed_describe(struct feed *f, char *out, size_t len)
 	f->ops->describe(f, out, len);
 }
 
-const char *feed_error(const struct feed *f)
-{
-	return f->error;
-}

@@ -29,6 +29,7 @@
 
 #include <stdbool.h>
 
+#include "config.h"
 #include "message.h"
 #include "store.h"
 
@@ -84,6 +85,9 @@ bool feed_is_redis(const char *database);
  * feed_is_redis); nothing is opened yet.  NULL: out of memory.
  */
 struct feed *feed_new(const char *database, const char *log_name);
+/* feed_new for the configured database, with what else the engine needs
+ * from the configuration (redis_password_file). */
+struct feed *feed_new_for(const struct config *cfg, const char *log_name);
 void feed_free(struct feed *f);
 
 /* "sqlite", "redis": the engine feed_new chose. */
@@ -128,6 +132,13 @@ void feed_listen(struct feed *f);
 /* The descriptor to poll for news (-1: none, look every feed_look_ms). */
 int feed_wake_fd(const struct feed *f);
 
+/*
+ * Changes whenever the feed closed its wake descriptor and opened another
+ * (which may have the same number): a caller that registered the old one
+ * (epoll) registers the new one.
+ */
+unsigned feed_wake_epoch(const struct feed *f);
+
 /* Consumes the wake after feed_wake_fd was readable. */
 void feed_wake_drain(struct feed *f);
 
@@ -156,10 +167,10 @@ void feed_followed(struct feed *f, const struct feed_sink *sink);
 
 /*
  * The writers.  Each stores after feed_ready_for(f, FEED_FOR_WRITING or
- * FEED_FOR_STREAMS), wakes the streams, and on failure leaves the reason
- * in feed_error for the caller to log or print (the password of a Redis
- * server is never in it).  Nothing is half stored: a failure stores
- * nothing.
+ * FEED_FOR_STREAMS) and wakes the streams.  A failure is logged by the
+ * engine, once (the Redis engine: once per outage), never with a Redis
+ * password in it; the caller only turns the status into its answer.  A
+ * failure stores nothing.
  */
 /* One event; the channel is then pruned to `retention`. */
 enum store_status feed_publish(struct feed *f, const char *channel,
@@ -174,7 +185,5 @@ enum store_status feed_prune_all(struct feed *f, long keep, long long *deleted);
 enum store_status feed_stats(struct feed *f, store_stats_fn fn, void *ctx);
 /* One line about the open database for ssectl ("journal_mode wal"). */
 void feed_describe(struct feed *f, char *out, size_t len);
-/* Why the last writer's call failed ("" when none did). */
-const char *feed_error(const struct feed *f);
 
 #endif

@@ -88,6 +88,7 @@ static void start_listening(struct sqlite_feed *f)
 	if (f->copy == NULL) {
 		f->copy = malloc(sizeof(*f->copy));   /* one page, once */
 		watch_open(&f->watch, f->database);
+		f->base.wake_epoch++;
 		ring_open(&f->ring, f->database, store_identity(f->store));
 	}
 	if (store_data_version(f->store, &f->version) != STORE_OK)
@@ -125,7 +126,6 @@ static enum store_status sqlite_ready(struct feed *base, enum feed_use use,
 	                                 &f->store, error, sizeof(error));
 	if (s != STORE_OK) {
 		log_msg(f->base.log_name, "%s: %s", f->database, error);
-		snprintf(f->base.error, sizeof(f->base.error), "%s", error);
 		return s;
 	}
 	*reopened = had;
@@ -210,16 +210,6 @@ static void sqlite_followed(struct feed *base, const struct feed_sink *sink)
 	(void)base, (void)sink;
 }
 
-/* Hands a message to its channel when followed and not had yet. */
-static void offer(const struct feed_sink *sink, struct feed_channel *ch,
-                  const struct message *m)
-{
-	if (ch == NULL || m->id <= ch->after)
-		return;
-	sink->deliver(sink->ctx, ch, m);
-	ch->after = m->id;
-}
-
 /*
  * Takes what follows f->after from the ring, every channel's, until it
  * has no more.  RING_NOT_YET once everything committed was taken; any
@@ -243,53 +233,25 @@ static enum ring_result walk_ring(struct sqlite_feed *f,
 		assert(slot->id == f->after + 1);
 		struct message m = { slot->id, slot->channel, slot->event,
 		                     slot->data, slot->len };
-		offer(sink, sink->find(sink->ctx, m.channel), &m);
+		feed_offer(sink, sink->find(sink->ctx, m.channel), &m);
 		f->after = m.id;
 	}
 }
 
-/* One channel's read of SQLite, batch by batch, for each/read_store. */
+/* Each followed channel's read of SQLite, for read_store. */
 struct store_walk {
 	struct sqlite_feed *f;
 	const struct feed_sink *sink;
-	struct feed_channel *ch;
 	long long until;      /* the highest position read, over channels */
 	bool failed;
 };
 
-static bool on_store_row(void *ctx, const struct message *m)
-{
-	struct store_walk *w = ctx;
-	offer(w->sink, w->ch, m);
-	return true;
-}
-
-/*
- * A read asks for no history (0): in a gap store_read would hand over the
- * newest rows, and streams given those would resume past the gap without
- * hearing of it.  The sink's lost() has each stream read for itself.
- */
 static void read_channel(void *arg, struct feed_channel *ch)
 {
 	struct store_walk *w = arg;
 	if (w->failed)
 		return;
-	w->ch = ch;
-	feed_read_result res;
-	do {
-		if (feed_read(&w->f->base, ch->name, ch->after, 0, on_store_row,
-		              w, &res) != STORE_OK) {
-			w->failed = true;
-			return;
-		}
-		if (res.resume != RESUME_OK) {
-			ch->after = res.next_after;
-			w->sink->lost(w->sink->ctx, ch);
-			break;
-		}
-		if (res.next_after > ch->after)
-			ch->after = res.next_after;
-	} while (res.more);
+	w->failed = !feed_catch_up(&w->f->base, w->sink, ch);
 	if (ch->after > w->until)
 		w->until = ch->after;
 }
@@ -297,7 +259,7 @@ static void read_channel(void *arg, struct feed_channel *ch)
 /* What the ring could not answer: every followed channel from SQLite. */
 static bool read_store(struct sqlite_feed *f, const struct feed_sink *sink)
 {
-	struct store_walk w = { f, sink, NULL, f->after, false };
+	struct store_walk w = { f, sink, f->after, false };
 	sink->each(sink->ctx, read_channel, &w);
 	if (!w.failed && w.until > f->after)
 		f->after = w.until;
@@ -343,12 +305,12 @@ static enum feed_pull sqlite_pull(struct feed *base, bool woken,
 
 /* ---- the writers ------------------------------------------------------ */
 
-/* A failed write's reason, for feed_error. */
+/* A failed write, logged (a refusal by the rate limit is no failure). */
 static enum store_status noted(struct sqlite_feed *f, enum store_status s)
 {
-	if (s != STORE_OK)
-		snprintf(f->base.error, sizeof(f->base.error), "%s",
-		         store_error(f->store));
+	if (s != STORE_OK && s != STORE_RATE_LIMITED)
+		log_msg(f->base.log_name, "%s: %s", f->database,
+		        store_error(f->store));
 	return s;
 }
 

@@ -31,7 +31,7 @@ struct endpoint *endpoint_start(const char *name, const char *argv0)
 	if (ep != NULL) {
 		ep->name = name;
 		load_config(ep, argv0);
-		ep->feed = feed_new(ep->cfg.database, name);
+		ep->feed = feed_new_for(&ep->cfg, name);
 	}
 	if (ep == NULL || ep->feed == NULL) {
 		log_msg(name, "cannot start: out of memory");

@@ -65,6 +65,7 @@ struct hub {
 	struct feed *feed;
 	struct loop *loop;
 	struct loop_watch listen, wake;
+	unsigned wake_epoch;       /* feed_wake_epoch of wake.fd */
 	int reserve_fd;
 	bool accepting;            /* the listening socket is watched */
 	long long next_look;       /* ms: the fallback look at the feed */
@@ -322,8 +323,16 @@ static void on_wake(struct loop_watch *w, uint32_t events);
 static void follow_wake(struct hub *h)
 {
 	int fd = feed_wake_fd(h->feed);
-	if (fd == h->wake.fd)
+	unsigned epoch = feed_wake_epoch(h->feed);
+	if (fd == h->wake.fd && epoch == h->wake_epoch)
 		return;
+	/*
+	 * Another epoch: the feed closed the descriptor it had, and epoll
+	 * forgot it with its close; the new one may even have its number.
+	 */
+	if (epoch != h->wake_epoch)
+		h->wake.fd = -1;
+	h->wake_epoch = epoch;
 	loop_remove(h->loop, &h->wake);
 	if (fd >= 0)
 		loop_add(h->loop, &h->wake, fd, EPOLLIN, on_wake);
@@ -404,12 +413,13 @@ static struct feed_sink hub_sink(struct hub *h)
 /* Woken, or the fallback look: everything new, to every stream. */
 static void look(struct hub *h, bool woken)
 {
-	if (h->live == 0 || !feed_is_open(h->feed))
+	if (h->live == 0)
 		return;
 	const struct feed_sink sink = hub_sink(h);
 	enum stream_end why;
 	if (stream_end_of_pull(feed_pull(h->feed, woken, &sink), &why))
 		end_all(h, why);
+	follow_wake(h);   /* Redis's wake connection comes and goes */
 }
 
 static void on_wake(struct loop_watch *w, uint32_t events)
@@ -452,6 +462,7 @@ static void go_live(struct hub *h, struct conn *c)
 	if (!followed) {   /* an engine that waits per channel waits on it too */
 		const struct feed_sink sink = hub_sink(h);
 		feed_followed(h->feed, &sink);
+		follow_wake(h);
 	}
 }
 

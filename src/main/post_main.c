@@ -19,7 +19,6 @@
 #include "chatmsg.h"
 #include "endpoint.h"
 #include "http.h"
-#include "log.h"
 #include "request.h"
 
 #define POST_RETRY_AFTER_S 5   /* Retry-After when the database is busy */
@@ -124,11 +123,7 @@ static enum store_status store_message(struct request *req, struct endpoint *ep,
 		.rate_limit = cfg->rate_limit,
 		.retention = cfg->retention,
 	};
-	struct feed *feed = endpoint_feed(ep);
-	s = feed_post_chat(feed, &post, id);
-	if (s != STORE_OK && s != STORE_RATE_LIMITED)
-		log_msg(endpoint_name(ep), "%s: %s", cfg->database, feed_error(feed));
-	return s;
+	return feed_post_chat(endpoint_feed(ep), &post, id);   /* it logged */
 }
 
 static void handle(struct request *req, void *arg)

@@ -15,7 +15,9 @@
  *
  * Commands are rows of one table (name, a prepare step that checks options
  * and reads input before the database is opened, its function); every
- * failure is reported by fail() as "ssectl: <what>: <why>" and exit 1, every
+ * failure is reported by fail() as "ssectl: <what>: <why>" and exit 1 (one
+ * of the database is reported by the feed, which knows what failed and
+ * why: "sse-cgi: ssectl: <database>: <why>", and exit 1), every
  * usage problem by usage() and exit 2.
  */
 #include <limits.h>
@@ -190,7 +192,7 @@ static int cmd_publish(const struct config *cfg, const struct options *o,
 	long long id;
 	if (feed_publish(feed, o->channel, o->event, sb_str(&o->data),
 	                 o->data.len, cfg->retention, &id) != STORE_OK)
-		return fail("%s: %s", cfg->database, feed_error(feed));
+		return 1;   /* the feed said what failed and why */
 	printf("%lld\n", id);
 	return 0;
 }
@@ -222,7 +224,7 @@ static int cmd_tail(const struct config *cfg, const struct options *o,
 	struct config follow = *cfg;
 	follow.lifetime_s = TAIL_FOREVER_S;
 	follow.max_streams = 0;
-	struct feed *feed = feed_new(cfg->database, "ssectl");
+	struct feed *feed = feed_new_for(cfg, "ssectl");
 	if (feed == NULL)
 		return fail("out of memory");
 	bool reopened;
@@ -241,9 +243,10 @@ static int cmd_tail(const struct config *cfg, const struct options *o,
 static int cmd_prune(const struct config *cfg, const struct options *o,
                      struct feed *feed)
 {
+	(void)cfg;
 	long long deleted = 0;
 	if (feed_prune_all(feed, (long)o->keep_n, &deleted) != STORE_OK)
-		return fail("%s: %s", cfg->database, feed_error(feed));
+		return 1;   /* the feed said what failed and why */
 	printf("deleted %lld messages\n", deleted);
 	return 0;
 }
@@ -275,7 +278,7 @@ static int cmd_stats(const struct config *cfg, const struct options *o,
 		printf("streams: no cap\n");
 	printf("%-24s %10s %12s %12s\n", "channel", "messages", "oldest", "newest");
 	if (feed_stats(feed, print_channel, NULL) != STORE_OK)
-		return fail("%s: %s", cfg->database, feed_error(feed));
+		return 1;   /* the feed said what failed and why */
 	return 0;
 }
 
@@ -310,7 +313,7 @@ static int run_command(const struct command *c, const struct config *cfg,
 	int rc = c->prepare != NULL ? c->prepare(o) : 0;
 	if (rc != 0)
 		return rc;
-	struct feed *feed = feed_new(cfg->database, "ssectl");
+	struct feed *feed = feed_new_for(cfg, "ssectl");
 	if (feed == NULL)
 		return fail("out of memory");
 	bool reopened;
