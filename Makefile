@@ -65,7 +65,7 @@ BINS    = cgi-bin/events.fcgi cgi-bin/post.fcgi ssectl
 # then the slower end-to-end ones (test_cgi, test_fastcgi).
 UNIT_TESTS = test_machine test_sse test_utf8 test_form test_request test_config test_ring test_wake test_publish \
              test_chatmsg test_store test_cgi test_fastcgi test_portability \
-             test_fcgi_wire test_hub test_listen test_cases
+             test_fcgi_wire test_hub test_listen test_cases test_feed
 # Programs with a second group of cases too slow for make check (hundreds
 # of processes forked per case): with SSE_TEST_SLOW=1 such a program runs
 # that group, and only it.  make test runs them (slow-test, and san-test
@@ -143,7 +143,7 @@ static: $(STATIC_BINS)
 	@echo "static binaries in $(BUILD)/static/dist/"
 
 # --- tests ----------------------------------------------------------------
-$(BUILD)/tests/%: tests/%.c tests/testutil.h $(BUILD)/libsse.a | need-test-libs
+$(BUILD)/tests/%: tests/%.c tests/testutil.h tests/redisutil.h $(BUILD)/libsse.a | need-test-libs
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-strict-prototypes -o $@ $< $(BUILD)/libsse.a $(PKG_LIBS) $(CMOCKA_LIBS)
 $(BUILD)/san/tests/%: tests/%.c tests/testutil.h $(BUILD)/san/libsse.a | need-test-libs
