@@ -157,7 +157,8 @@ $(BUILD)/san/tests/%: tests/%.c tests/testutil.h $(BUILD)/san/libsse.a | need-te
 # the list rather than after half a build.
 check: need-test-libs $(BINS) $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
 	@SSE_TEST_BIN_DIR=$(CURDIR) \
-	  scripts/run-tests.sh plain $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
+	  scripts/run-tests.sh plain $(addprefix $(BUILD)/tests/,$(UNIT_TESTS)) \
+	    "SSE_TEST_ENGINE=redis $(BUILD)/tests/test_cases"
 unit-test: check
 
 # The cases make check leaves out (UNIT_TESTS_SLOW); part of make test.

@@ -14,6 +14,7 @@
 #include "testutil.h"
 
 #define TU_REDIS_START_MS 5000   /* a server answers PING by then */
+#define TU_REDIS_DATABASES "1000"  /* one per test of a run (test_cases) */
 
 struct tu_redis {
 	pid_t pid;
@@ -47,7 +48,7 @@ static inline void tu_redis_run(struct tu_redis *r)
 	if (r->pid == 0) {
 		execlp("redis-server", "redis-server", "--port", "0",
 		       "--unixsocket", r->sock, "--unixsocketperm", "700",
-		       "--dir", r->dir, "--save", "",
+		       "--dir", r->dir, "--save", "", "--databases", TU_REDIS_DATABASES,
 		       "--appendonly", r->appendonly ? "yes" : "no",
 		       "--appendfsync", "always", "--logfile", logfile,
 		       "--daemonize", "no", (char *)NULL);
