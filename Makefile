@@ -65,7 +65,7 @@ BINS    = cgi-bin/events.fcgi cgi-bin/post.fcgi ssectl
 # then the slower end-to-end ones (test_cgi, test_fastcgi).
 UNIT_TESTS = test_machine test_sse test_utf8 test_form test_request test_config test_ring test_wake test_publish \
              test_chatmsg test_store test_cgi test_fastcgi test_portability \
-             test_fcgi_wire test_hub test_listen test_cases test_feed
+             test_fcgi_wire test_hub test_listen test_cases test_feed test_redis
 # Programs with a second group of cases too slow for make check (hundreds
 # of processes forked per case): with SSE_TEST_SLOW=1 such a program runs
 # that group, and only it.  make test runs them (slow-test, and san-test
