@@ -317,8 +317,12 @@ static bool finish_database(struct config *cfg, const char *base_dir,
 	const char *why;
 	if (dburl_parse(cfg->database, &url, &why))
 		return true;
-	set_error(err, errlen, "%s: database '%s': %s",
-	          cfg->source[0] ? cfg->source : "environment", cfg->database, why);
+	const char *where = cfg->source[0] ? cfg->source : "environment";
+	if (strcmp(why, DBURL_NO_USERINFO) == 0)   /* the URL holds a secret */
+		set_error(err, errlen, "%s: database: %s", where, why);
+	else
+		set_error(err, errlen, "%s: database '%s': %s", where, cfg->database,
+		          why);
 	return false;
 }
 

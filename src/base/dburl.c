@@ -35,6 +35,8 @@ static bool parse_tcp(const char *s, struct dburl *u, const char **why)
 {
 	const char *end;
 	size_t hl;
+	if (strchr(s, '@') != NULL)
+		return *why = DBURL_NO_USERINFO, false;
 	if (*s == '[') {   /* [IPv6] */
 		end = strchr(s, ']');
 		if (end == NULL || end == s + 1)

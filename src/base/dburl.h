@@ -31,6 +31,11 @@ struct dburl {
 	int db;
 };
 
+/* The reason for a URL with a user or password in it: the URL is then
+ * not repeated in any message, since it holds a secret. */
+#define DBURL_NO_USERINFO "a user or password does not belong in the URL:" \
+	" put the password in redis_password_file"
+
 /* True when the setting names a Redis server (by its scheme). */
 bool dburl_is_redis(const char *setting);
 
