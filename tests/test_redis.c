@@ -262,6 +262,7 @@ static void test_redis_stopped_then_back(void **state)
 		close(fd);
 	}
 	assert_int_equal(count_lines(s.db, "unavailable: reconnecting"), 1);
+	assert_int_equal(count_lines(s.db, "epoll_ctl"), 0);   /* the closed wake */
 	tu_redis_run(&redis);
 	/* Back: a stream resuming after "before" gets what follows, posts
 	 * are stored again. */

@@ -65,6 +65,7 @@ struct redis_feed {
 	char *password_file;        /* NULL: none */
 	struct rconn cmd, wake;
 	long long wake_id;          /* the wake connection's CLIENT ID */
+	bool wake_shown;            /* its socket was handed out (wake_fd) */
 	bool listening;
 	bool armed;                 /* an XREAD waits on the wake connection */
 	long long armed_at;         /* ms */
@@ -151,12 +152,26 @@ static enum store_status report(struct redis_feed *f, enum store_status s)
 	return s;
 }
 
-/* The wake connection goes; its streams end with the feed's failure. */
-static enum feed_pull pull_failed(struct redis_feed *f, const char *why)
+/*
+ * The wake connection goes (rconn may have closed it already, on the
+ * failure): a new epoch, so that whoever watched its socket forgets it.
+ */
+static void close_wake(struct redis_feed *f)
 {
 	rconn_close(&f->wake);
 	f->armed = false;
-	went_down(f, why);
+	if (f->wake_shown)
+		f->base.wake_epoch++;
+	f->wake_shown = false;
+}
+
+/* The wake connection goes; its streams end with the feed's failure. */
+static enum feed_pull pull_failed(struct redis_feed *f, const char *why)
+{
+	char reason[STORE_ERROR_MAX];
+	snprintf(reason, sizeof(reason), "%s", why);   /* why may be wake's */
+	close_wake(f);
+	went_down(f, reason);
 	f->base.failure = STORE_UNAVAILABLE;
 	return FEED_FAILED;
 }
@@ -242,7 +257,6 @@ static bool open_wake(struct redis_feed *f)
 		return true;
 	if (connect_one(f, &f->wake) != STORE_OK)
 		return false;
-	f->base.wake_epoch++;
 	const char *argv[] = { "CLIENT", "ID" };
 	redisReply *r = rconn_call(&f->wake, 2, argv, NULL);
 	bool ok = r != NULL && r->type == REDIS_REPLY_INTEGER;
@@ -252,9 +266,11 @@ static bool open_wake(struct redis_feed *f)
 		freeReplyObject(r);
 	if (!ok || !rconn_unblock(&f->wake)) {
 		went_down(f, "CLIENT ID: no answer");
-		rconn_close(&f->wake);
+		close_wake(f);
 		return false;
 	}
+	f->wake_shown = true;   /* a new socket: a new epoch */
+	f->base.wake_epoch++;
 	return true;
 }
 
@@ -291,7 +307,7 @@ enum { XREAD_HEAD = 6 };   /* XREAD BLOCK ms COUNT n STREAMS */
 /* Sends XREAD BLOCK over the sink's channels; false when it failed. */
 static bool send_xread(struct redis_feed *f, struct xread *x)
 {
-	static char block[16], count[16];
+	char block[16], count[16];
 	snprintf(block, sizeof(block), "%d", REDIS_WAKE_BLOCK_MS);
 	snprintf(count, sizeof(count), "%d", STORE_READ_BATCH);
 	const char *head[XREAD_HEAD] = { "XREAD", "BLOCK", block, "COUNT", count,
@@ -326,8 +342,10 @@ static bool arm(struct redis_feed *f, const struct feed_sink *sink)
 	if (ok) {
 		sink->each(sink->ctx, add_channel, &x);
 		ok = send_xread(f, &x);
-		if (!ok)
+		if (!ok) {
 			went_down(f, f->wake.error);
+			close_wake(f);
+		}
 	} else {
 		log_msg(f->base.log_name, "%s: XREAD: out of memory", f->setting);
 	}
@@ -404,7 +422,7 @@ static enum feed_pull redis_pull(struct feed *base, bool woken,
 		return pull_failed(f, "XREAD: no answer in time");
 	if (!f->armed && f->listening && !arm(f, sink)) {
 		f->base.failure = STORE_UNAVAILABLE;
-		rconn_close(&f->wake);
+		close_wake(f);
 		return FEED_FAILED;
 	}
 	return FEED_PULLED;

@@ -67,6 +67,8 @@ struct feed *feed_sqlite_new(const char *database, const char *log_name)
 /* The wake and the ring belong to one file: both go when it goes. */
 static void stop_listening(struct sqlite_feed *f)
 {
+	if (f->watch.fd >= 0)
+		f->base.wake_epoch++;   /* its watchers forget the closed one */
 	ring_close(&f->ring);
 	watch_close(&f->watch);
 	free(f->copy);
