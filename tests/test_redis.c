@@ -12,6 +12,8 @@
  *   - Redis stopped: posts answer 503 with Retry-After, open streams end
  *     with retry: (hub and per-process), one log line for the outage, and
  *     all works again once Redis is back;
+ *   - Redis frozen (SIGSTOP): the hub's loop goes on, a post gives up
+ *     after its bound, the streams end once their XREAD is overdue;
  *   - Redis killed and restarted with appendonly: no acknowledged post lost,
  *     ids go on increasing;
  *   - redis_password_file: used, refused when others may read it, and the
@@ -24,6 +26,7 @@
 #define FOLLOW_MS 1000        /* well under the XREAD's 5 s BLOCK */
 #define LISTENERS 20
 #define RECOVER_MS 15000      /* the back-off is at most 8 s */
+#define SLOW_END_MS 15000     /* XREAD overdue (5 + 3 s), seen at a look (5 s) */
 
 static struct tu_redis redis;
 
@@ -289,6 +292,36 @@ static void test_redis_stopped_then_back(void **state)
 	server_stop(&s);
 }
 
+/*
+ * Redis stopped in its tracks (SIGSTOP): the hub's loop is not blocked
+ * (keepalives go on), a post answers 503 once its command bound passed,
+ * and the streams end with retry: once the XREAD is overdue.
+ */
+static void test_redis_slow(void **state)
+{
+	(void)state;
+	struct server s;
+	hub_start(&s, "lifetime_s = 60\nkeepalive_s = 1\nretry_ms = 500\n");
+	int fd = live_stream(&s, "channel=chat", NULL);
+	kill(redis.pid, SIGSTOP);
+	struct strbuf out = STRBUF_INIT, cgi = STRBUF_INIT;
+	assert_true(read_answer(fd, &out, ": keepalive\n", 3000));
+	long long t0 = tu_now_ms();
+	assert_int_equal(post("slow", &cgi), 503);
+	long long took = tu_now_ms() - t0;
+	if (took > 3500)
+		fail_msg("a post waited %lld ms for a stopped Redis", took);
+	sb_reset(&out);
+	if (!read_answer(fd, &out, NULL, SLOW_END_MS) ||
+	    strstr(sb_str(&out), "retry: 500\n: database is unavailable") == NULL)
+		fail_msg("the stream did not end with retry: [%s]", sb_str(&out));
+	kill(redis.pid, SIGCONT);
+	close(fd);
+	sb_free(&out);
+	sb_free(&cgi);
+	server_stop(&s);
+}
+
 /* A per-process stream (CGI) ends with retry: when Redis goes. */
 static void test_cgi_stream_ends_when_redis_goes(void **state)
 {
@@ -399,6 +432,7 @@ int main(void)
 		T(test_two_fronts_once_each_in_order),
 		T(test_kill_9_of_a_hub_fails_over_by_last_event_id),
 		T(test_redis_stopped_then_back),
+		T(test_redis_slow),
 		T(test_cgi_stream_ends_when_redis_goes),
 		T(test_acknowledged_posts_survive_kill_9_with_appendonly),
 		T(test_password_file),
