@@ -24,7 +24,7 @@
 
 CC       ?= cc
 # pkg-config modules: the binaries need PKGS, the test programs TEST_PKGS.
-PKGS      = fcgi sqlite3 jansson libsodium
+PKGS      = fcgi sqlite3 jansson libsodium hiredis
 TEST_PKGS = $(PKGS) cmocka
 # Deferred (=, not :=), and used only inside recipes: "make deps all" in one
 # command installs the libraries after this Makefile was read, and a value
@@ -65,7 +65,7 @@ BINS    = cgi-bin/events.fcgi cgi-bin/post.fcgi ssectl
 # then the slower end-to-end ones (test_cgi, test_fastcgi).
 UNIT_TESTS = test_machine test_channels test_sse test_utf8 test_form test_request test_token test_secret test_origin test_prom test_config test_ring test_wake test_publish \
              test_chatmsg test_store test_cgi test_fastcgi test_portability \
-             test_fcgi_wire test_hub test_listen test_cases
+             test_fcgi_wire test_hub test_listen test_cases test_feed test_redis
 # Programs with a second group of cases too slow for make check (hundreds
 # of processes forked per case): with SSE_TEST_SLOW=1 such a program runs
 # that group, and only it.  make test runs them (slow-test, and san-test
@@ -134,16 +134,17 @@ $(eval $(call binaries,$(BUILD)/san,$(BUILD)/san/,$(SAN_FLAGS),$$(PKG_LIBS)))
 SAN_BINS = $(addprefix $(BUILD)/san/,$(BINS))
 
 # --- static build ---------------------------------------------------------
-# Debian ships libfcgi.a, libsqlite3.a, libjansson.a and libsodium.a; with glibc's own
+# Debian ships libfcgi.a, libsqlite3.a, libjansson.a, libsodium.a and
+# libhiredis.a; with glibc's own
 # static archive the binaries need nothing at all from the host (we call no
 # NSS function).
-$(eval $(call binaries,$(BUILD)/static,$(BUILD)/static/dist/,-static -s,-lfcgi -lsqlite3 -ljansson -lsodium -lm -lpthread))
+$(eval $(call binaries,$(BUILD)/static,$(BUILD)/static/dist/,-static -s,-lfcgi -lsqlite3 -ljansson -lsodium -lhiredis -lm -lpthread))
 STATIC_BINS = $(addprefix $(BUILD)/static/dist/,$(BINS))
 static: $(STATIC_BINS)
 	@echo "static binaries in $(BUILD)/static/dist/"
 
 # --- tests ----------------------------------------------------------------
-$(BUILD)/tests/%: tests/%.c tests/testutil.h $(BUILD)/libsse.a | need-test-libs
+$(BUILD)/tests/%: tests/%.c tests/testutil.h tests/redisutil.h $(BUILD)/libsse.a | need-test-libs
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-strict-prototypes -o $@ $< $(BUILD)/libsse.a $(PKG_LIBS) $(CMOCKA_LIBS)
 $(BUILD)/san/tests/%: tests/%.c tests/testutil.h $(BUILD)/san/libsse.a | need-test-libs
@@ -157,7 +158,8 @@ $(BUILD)/san/tests/%: tests/%.c tests/testutil.h $(BUILD)/san/libsse.a | need-te
 # the list rather than after half a build.
 check: need-test-libs $(BINS) $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
 	@SSE_TEST_BIN_DIR=$(CURDIR) \
-	  scripts/run-tests.sh plain $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
+	  scripts/run-tests.sh plain $(addprefix $(BUILD)/tests/,$(UNIT_TESTS)) \
+	    "SSE_TEST_ENGINE=redis $(BUILD)/tests/test_cases"
 unit-test: check
 
 # The cases make check leaves out (UNIT_TESTS_SLOW); part of make test.

@@ -5,11 +5,14 @@
 #
 #   run      what make run needs to build the binaries and serve them:
 #            gcc make pkg-config libfcgi-dev libsqlite3-dev libjansson-dev
-#            libsodium-dev, and apache2
+#            libsodium-dev libhiredis-dev, and apache2
 #            with libapache2-mod-fcgid for scripts/apache.sh (MODE=cgid
 #            uses mod_cgid, which is in apache2)
 #   build    gcc make pkg-config libfcgi-dev libsqlite3-dev libjansson-dev
-#            libsodium-dev libcmocka-dev
+#            libsodium-dev libhiredis-dev libcmocka-dev, and redis-server
+#            (make check's test_feed runs the feed's cases on a Redis server
+#            it starts itself on a unix socket; the package's own service is
+#            not started: see policy-rc.d below)
 #   test     apache2 libapache2-mod-fcgid nginx-light lighttpd spawn-fcgi curl
 #            sqlite3 valgrind (the integration tests run a private Apache,
 #            scripts/apache.sh, and a private nginx and lighttpd:
@@ -53,9 +56,9 @@ usage() {
 
 # Packages per group.  npm: NodeSource's nodejs package contains npm and
 # conflicts with Debian's npm package, so an npm already on PATH counts.
-pkgs_compile="gcc make pkg-config libfcgi-dev libsqlite3-dev libjansson-dev libsodium-dev"
+pkgs_compile="gcc make pkg-config libfcgi-dev libsqlite3-dev libjansson-dev libsodium-dev libhiredis-dev"
 pkgs_run="$pkgs_compile apache2 libapache2-mod-fcgid"
-pkgs_build="$pkgs_compile libcmocka-dev"
+pkgs_build="$pkgs_compile libcmocka-dev redis-server"
 pkgs_test="apache2 libapache2-mod-fcgid nginx-light lighttpd spawn-fcgi curl sqlite3 valgrind prometheus"
 pkgs_browser="chromium nodejs npm ca-certificates"
 pkgs_fuzz="clang libclang-rt-14-dev"

@@ -24,6 +24,7 @@ packages() {
 	sqlite3) echo "libsqlite3-dev sqlite-dev sqlite-devel" ;;
 	jansson) echo "libjansson-dev jansson-dev jansson-devel" ;;
 	libsodium) echo "libsodium-dev libsodium-dev libsodium-devel" ;;
+	hiredis) echo "libhiredis-dev hiredis-dev hiredis-devel" ;;
 	cmocka) echo "libcmocka-dev cmocka-dev libcmocka-devel" ;;
 	*) echo "? ? ?" ;;
 	esac

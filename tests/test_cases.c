@@ -28,7 +28,8 @@
 #include <fnmatch.h>
 #include <strings.h>
 
-#include "publish.h"
+#include "feed.h"
+#include "redisutil.h"
 
 #define WAIT_MS 5000        /* the default bound for anything to arrive */
 #define MAX_HOLDS 4         /* streams a case may hold open */
@@ -39,10 +40,17 @@
 enum mode { MODE_CGI, MODE_FASTCGI, MODE_HUB, MODE_COUNT };
 static const char *const mode_names[MODE_COUNT] = { "cgi", "fastcgi", "hub" };
 
+/* The feed's engine under every stream (SSE_TEST_ENGINE; sqlite unless
+ * told): with redis, each test gets its own database of one server. */
+enum engine { ENGINE_SQLITE, ENGINE_REDIS, ENGINE_COUNT };
+static const char *const engine_names[ENGINE_COUNT] = { "sqlite", "redis" };
+static enum engine engine;
+static struct tu_redis redis;
+
 /* ---- the cases ---------------------------------------------------------- */
 
 enum op {
-	OP_CONFIG, OP_ENV, OP_FILE, OP_SECRET, OP_MODES,   /* setup */
+	OP_CONFIG, OP_ENV, OP_FILE, OP_SECRET, OP_MODES, OP_ENGINES, /* setup */
 	OP_PUBLISH, OP_BURST, OP_HOLD, OP_REMOVE, OP_SIGNAL, /* any time */
 	OP_REQUEST, OP_REQUEST_HEADER,                     /* the request */
 	OP_STATUS, OP_STREAM_HEADERS, OP_HEADER, OP_NO_HEADER,
@@ -52,7 +60,8 @@ enum op {
 static const struct { const char *word; enum op op; } keywords[] = {
 	{ "config", OP_CONFIG }, { "env", OP_ENV }, { "file", OP_FILE },
 	{ "secret", OP_SECRET },
-	{ "modes", OP_MODES }, { "publish", OP_PUBLISH },
+	{ "modes", OP_MODES }, { "engines", OP_ENGINES },
+	{ "publish", OP_PUBLISH },
 	{ "publish-burst", OP_BURST }, { "hold", OP_HOLD },
 	{ "remove", OP_REMOVE }, { "signal", OP_SIGNAL },
 	{ "request", OP_REQUEST }, { "request-header", OP_REQUEST_HEADER },
@@ -92,6 +101,7 @@ struct case_file {
 	char path[PATH_MAX];
 	const char *name;      /* the file name, without the folder */
 	unsigned modes;        /* a bit per mode it runs in */
+	unsigned engines;      /* a bit per engine it runs on */
 	struct step *steps;
 	size_t nsteps;
 	char error[600];       /* why it could not be read ("" when it could) */
@@ -290,34 +300,42 @@ static bool parse_args(struct case_file *cf, struct step *s, const char *rest)
 		case_error(cf, s->line, "ends takes nothing or MIN..MAX (ms since the request)");
 		return false;
 	case OP_MODES:
+	case OP_ENGINES:
 		break;
 	}
 	return true;
 }
 
-/* `modes cgi fastcgi -- why the hub is left out` */
-static void parse_modes(struct case_file *cf, int line, const char *rest)
+/*
+ * `modes cgi fastcgi -- why the hub is left out`, and the same for
+ * `engines sqlite -- why Redis is left out`: the words name bits of names.
+ */
+static unsigned parse_subset(struct case_file *cf, int line, const char *rest,
+                             const char *what, const char *const *names,
+                             int count)
 {
 	const char *dash = strstr(rest, " -- ");
 	if (dash == NULL || dash[4] == '\0') {
-		case_error(cf, line, "modes wants MODE... -- the reason the others are left out");
-		return;
+		case_error(cf, line, "%s wants WORD... -- the reason the others are left out",
+		           what);
+		return 0;
 	}
-	cf->modes = 0;
+	unsigned set = 0;
 	char *words = strndup(rest, (size_t)(dash - rest));
 	const char *p = words;
 	while (*p) {
 		char *w = next_word(&p);
 		int m = 0;
-		while (m < MODE_COUNT && strcmp(w, mode_names[m]) != 0)
+		while (m < count && strcmp(w, names[m]) != 0)
 			m++;
-		if (m == MODE_COUNT)
-			case_error(cf, line, "unknown mode '%s' (cgi, fastcgi, hub)", w);
+		if (m == count)
+			case_error(cf, line, "%s: unknown word '%s'", what, w);
 		else
-			cf->modes |= 1u << m;
+			set |= 1u << m;
 		free(w);
 	}
 	free(words);
+	return set;
 }
 
 /* Where in a case each directive may stand. */
@@ -328,7 +346,7 @@ static void check_order(struct case_file *cf)
 		const struct step *s = &cf->steps[i];
 		switch (s->op) {
 		case OP_CONFIG: case OP_ENV: case OP_FILE: case OP_SECRET: case OP_MODES:
-		case OP_HOLD:
+		case OP_ENGINES: case OP_HOLD:
 			if (requested)
 				case_error(cf, s->line, "%s belongs before the request",
 				           op_word(s->op));
@@ -365,6 +383,7 @@ static void check_order(struct case_file *cf)
 static void case_load(struct case_file *cf)
 {
 	cf->modes = (1u << MODE_COUNT) - 1;
+	cf->engines = (1u << ENGINE_COUNT) - 1;
 	const char *slash = strrchr(cf->path, '/');
 	cf->name = slash ? slash + 1 : cf->path;
 	FILE *f = fopen(cf->path, "r");
@@ -418,7 +437,13 @@ static void case_load(struct case_file *cf)
 			continue;
 		}
 		if (keywords[k].op == OP_MODES) {
-			parse_modes(cf, lineno, p);
+			cf->modes = parse_subset(cf, lineno, p, "modes", mode_names,
+			                         MODE_COUNT);
+			continue;
+		}
+		if (keywords[k].op == OP_ENGINES) {
+			cf->engines = parse_subset(cf, lineno, p, "engines", engine_names,
+			                           ENGINE_COUNT);
 			continue;
 		}
 		cf->steps = realloc(cf->steps, (cf->nsteps + 1) * sizeof(*cf->steps));
@@ -554,7 +579,8 @@ struct run {
 	const struct step *request;
 	const char *headers[MAX_HEADERS];   /* request-header lines */
 	int nheaders;
-	struct store *st;
+	struct feed *feed;           /* the harness's writer */
+	int index;                   /* its test's: the Redis database number */
 	int line;                    /* the step being run */
 };
 
@@ -1037,7 +1063,9 @@ static void write_site(struct run *r)
 	r->retention = retention != NULL ? atol(retention) : 1000;
 	struct strbuf conf = STRBUF_INIT;
 	sb_puts(&conf, "# written by tests/test_cases.c\n");
-	if (database == NULL)
+	if (database == NULL && engine == ENGINE_REDIS)
+		sb_printf(&conf, "database = %s?db=%d\n", redis.url, r->index + 1);
+	else if (database == NULL)
 		sb_puts(&conf, "database = ../data/sse.db\n");
 	for (size_t i = 0; i < cf->nsteps; i++)
 		if (cf->steps[i].op == OP_CONFIG)
@@ -1046,7 +1074,9 @@ static void write_site(struct run *r)
 	snprintf(path, sizeof(path), "%s/cgi-bin/sse-cgi.conf", r->dir);
 	tu_write_file(path, sb_str(&conf));
 	sb_free(&conf);
-	if (database == NULL)
+	if (database == NULL && engine == ENGINE_REDIS)
+		snprintf(r->db, sizeof(r->db), "%s?db=%d", redis.url, r->index + 1);
+	else if (database == NULL)
 		snprintf(r->db, sizeof(r->db), "%s/data/sse.db", r->dir);
 	else if (database[0] == '/')
 		snprintf(r->db, sizeof(r->db), "%s", database);
@@ -1067,15 +1097,15 @@ static void write_site(struct run *r)
 
 static void publish(struct run *r, const struct step *s, const char *data, size_t len)
 {
-	if (r->st == NULL) {
-		char error[STORE_ERROR_MAX];
-		if (store_open(r->db, true, &r->st, error, sizeof(error)) != STORE_OK)
-			run_fail(r, "publish: cannot open %s: %s", r->db, error);
-	}
+	bool reopened;
+	if (r->feed == NULL)
+		r->feed = feed_new(r->db, "test_cases");
+	if (r->feed == NULL || feed_ready(r->feed, &reopened) != STORE_OK)
+		run_fail(r, "publish: cannot open %s (see the log above)", r->db);
 	long long id;
-	if (publish_event(r->st, s->arg[0], s->arg[1], data, len, r->retention, &id) !=
-	    STORE_OK)
-		run_fail(r, "publish failed: %s", store_error(r->st));
+	if (feed_publish(r->feed, s->arg[0], s->arg[1], data, len, r->retention,
+	                 &id) != STORE_OK)
+		run_fail(r, "publish failed (see the log above)");
 }
 
 /*
@@ -1089,8 +1119,8 @@ static void remove_file(struct run *r, const char *name)
 	snprintf(path, sizeof(path), "%s/%s", r->dir, name);
 	if (unlink(path) != 0 && errno != ENOENT)
 		run_fail(r, "remove %s: %s", path, strerror(errno));
-	store_close(r->st);
-	r->st = NULL;
+	feed_free(r->feed);
+	r->feed = NULL;
 }
 
 /* A signal to what serves the request: the CGI child, or every server
@@ -1131,6 +1161,7 @@ static void run_case(struct run *r)
 		r->line = s->line;
 		switch (s->op) {
 		case OP_CONFIG: case OP_ENV: case OP_FILE: case OP_SECRET: case OP_MODES:
+		case OP_ENGINES:
 			break;   /* the site has them */
 		case OP_PUBLISH:
 			publish(r, s, s->data.data ? s->data.data : "", s->data.len);
@@ -1276,8 +1307,8 @@ static void run_finish(struct run *r, bool check)
 		}
 		r->servers[i] = 0;
 	}
-	store_close(r->st);
-	r->st = NULL;
+	feed_free(r->feed);
+	r->feed = NULL;
 	if (check && bad != NULL)
 		run_fail(r, "%s (pid %d) did not exit with 0: wait status %d", bad,
 		         (int)bad_pid, bad_status);
@@ -1304,6 +1335,7 @@ struct entry {
 	const struct case_file *cf;
 	enum mode mode;
 	char name[PATH_MAX + 16];
+	int index;               /* in the run: its own Redis database */
 	pid_t worker;            /* running in this worker process */
 	long long started;
 	bool ran;                /* a worker ran it: the result below */
@@ -1325,6 +1357,7 @@ static void test_case(void **state)
 	assert_non_null(r);
 	r->cf = e->cf;
 	r->mode = e->mode;
+	r->index = e->index;
 	conn_init(&r->req);
 	current = r;
 	run_case(r);
@@ -1498,6 +1531,15 @@ int main(int argc, char **argv)
 			free(w);
 		}
 	}
+	const char *want_engine = getenv("SSE_TEST_ENGINE");
+	if (want_engine != NULL && strcmp(want_engine, "redis") == 0)
+		engine = ENGINE_REDIS;
+	else if (want_engine != NULL && strcmp(want_engine, "sqlite") != 0) {
+		fprintf(stderr, "test_cases: SSE_TEST_ENGINE is sqlite or redis\n");
+		return 1;
+	}
+	if (engine == ENGINE_REDIS)
+		tu_redis_start(&redis, false);
 	struct case_file *cases = calloc(npaths, sizeof(*cases));
 	struct entry *entries = calloc(npaths * MODE_COUNT, sizeof(*entries));
 	struct CMUnitTest *tests = calloc(npaths * MODE_COUNT, sizeof(*tests));
@@ -1506,13 +1548,15 @@ int main(int argc, char **argv)
 		snprintf(cases[i].path, sizeof(cases[i].path), "%s", paths[i]);
 		case_load(&cases[i]);
 		for (int m = 0; m < MODE_COUNT; m++) {
-			if (!(modes & cases[i].modes & (1u << m)))
+			if (!(modes & cases[i].modes & (1u << m)) ||
+			    !(cases[i].engines & (1u << engine)))
 				continue;
 			struct entry *e = &entries[ntests];
+			e->index = (int)ntests;
 			e->cf = &cases[i];
 			e->mode = (enum mode)m;
-			snprintf(e->name, sizeof(e->name), "%s [%s]", cases[i].name,
-			         mode_names[m]);
+			snprintf(e->name, sizeof(e->name), "%s [%s%s]", cases[i].name,
+			         mode_names[m], engine == ENGINE_REDIS ? ", redis" : "");
 			tests[ntests] = (struct CMUnitTest){
 				.name = e->name, .test_func = test_case,
 				.teardown_func = teardown, .initial_state = &entries[ntests],
@@ -1525,6 +1569,8 @@ int main(int argc, char **argv)
 		run_workers(entries, ntests, jobs);
 	int rc = _cmocka_run_group_tests("protocol cases x modes", tests, ntests,
 	                                 NULL, NULL);
+	if (engine == ENGINE_REDIS)
+		tu_redis_finish(&redis);
 	for (size_t i = 0; i < npaths; i++) {
 		case_free(&cases[i]);
 		free(paths[i]);

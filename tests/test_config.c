@@ -1,6 +1,8 @@
 /* Configuration: file text and environment in, values or a named error out. */
 #include "testutil.h"
 
+#include "dburl.h"
+
 #include "config.h"
 
 struct conf_case {
@@ -172,6 +174,78 @@ static void test_load_beside_binary(void **state)
 	tu_rmtree(dir);
 }
 
+/* The database as a Redis URL (dburl.h): what is taken, what is refused. */
+static const struct {
+	const char *url;
+	bool ok;
+	const char *host_or_path;   /* or the reason's words when refused */
+	int port, db;
+} urls[] = {
+	{ "redis://127.0.0.1:18400", true, "127.0.0.1", 18400, 0 },
+	{ "redis://cache.example/3", true, "cache.example", 6379, 3 },
+	{ "redis://[::1]:18401/2", true, "::1", 18401, 2 },
+	{ "redis://localhost/", true, "localhost", 6379, 0 },
+	{ "redis+unix:///run/redis/redis.sock", true, "/run/redis/redis.sock", 0, 0 },
+	{ "redis+unix:///run/r.sock?db=5", true, "/run/r.sock", 0, 5 },
+	{ "redis://", false, "no host", 0, 0 },
+	{ "redis://user:pw@host:6379", false, "redis_password_file", 0, 0 },
+	{ "redis://host:0", false, "port", 0, 0 },
+	{ "redis://host:70000", false, "port", 0, 0 },
+	{ "redis://host/db1", false, "database after /", 0, 0 },
+	{ "redis://[::1", false, "IPv6", 0, 0 },
+	{ "redis+unix://relative.sock", false, "absolute", 0, 0 },
+	{ "redis+unix:///r.sock?database=1", false, "?db=N", 0, 0 },
+	{ "redis+unix:///r.sock?db=10000", false, "?db=N", 0, 0 },
+};
+
+static void test_redis_urls(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(urls); i++) {
+		struct dburl u;
+		const char *why = NULL;
+		assert_true(dburl_is_redis(urls[i].url));
+		bool ok = dburl_parse(urls[i].url, &u, &why);
+		if (ok != urls[i].ok)
+			fail_msg("%s: ok=%d (%s)", urls[i].url, ok, why ? why : "");
+		if (!ok) {
+			if (strstr(why, urls[i].host_or_path) == NULL)
+				fail_msg("%s: reason '%s' lacks '%s'", urls[i].url, why,
+				         urls[i].host_or_path);
+			continue;
+		}
+		assert_string_equal(u.unix_socket ? u.path : u.host, urls[i].host_or_path);
+		assert_int_equal(u.port, urls[i].port);
+		assert_int_equal(u.db, urls[i].db);
+	}
+	assert_false(dburl_is_redis("/var/lib/sse-cgi/sse.db"));
+	assert_false(dburl_is_redis("redis.db"));   /* a relative SQLite path */
+}
+
+/* A Redis URL is not a path made absolute; a bad one stops the load. */
+static void test_load_redis_database(void **state)
+{
+	(void)state;
+	char dir[PATH_MAX], path[PATH_MAX + 32], err[CONFIG_ERROR_MAX] = "";
+	struct config cfg;
+	tu_tempdir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/" CONFIG_FILE_NAME, dir);
+	tu_write_file(path, "database = redis://127.0.0.1:18402/1\n"
+	              "redis_password_file = secret\n");
+	assert_true(config_load(&cfg, dir, NULL, no_env, err, sizeof(err)));
+	assert_string_equal(cfg.database, "redis://127.0.0.1:18402/1");
+	assert_true(strncmp(cfg.redis_password_file, dir, strlen(dir)) == 0);
+	tu_write_file(path, "database = redis://127.0.0.1:99999\n");
+	assert_false(config_load(&cfg, dir, NULL, no_env, err, sizeof(err)));
+	assert_non_null(strstr(err, "port"));
+	/* A password in the URL is refused without being repeated. */
+	tu_write_file(path, "database = redis://u:hunter2@127.0.0.1\n");
+	assert_false(config_load(&cfg, dir, NULL, no_env, err, sizeof(err)));
+	assert_non_null(strstr(err, "redis_password_file"));
+	assert_null(strstr(err, "hunter2"));
+	tu_rmtree(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -180,6 +254,8 @@ int main(void)
 		cmocka_unit_test(test_values_applied),
 		cmocka_unit_test(test_env_overrides),
 		cmocka_unit_test(test_load_beside_binary),
+		cmocka_unit_test(test_redis_urls),
+		cmocka_unit_test(test_load_redis_database),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

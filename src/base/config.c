@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dburl.h"
 #include "digits.h"
 #include "origin.h"
 
@@ -52,6 +53,8 @@ static const struct key_spec keys[] = {
 	  offsetof(struct config, private_channels) },
 	{ "publish_requires_token", KEY_BOOL, 0, 0,
 	  offsetof(struct config, publish_requires_token) },
+	{ "redis_password_file", KEY_PATH, 0, 0,
+	  offsetof(struct config, redis_password_file) },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -359,14 +362,34 @@ static bool absolutise(char path[PATH_MAX], const char *name,
 	return true;
 }
 
-static bool absolutise_paths(struct config *cfg, const char *base_dir,
-                             char *err, size_t errlen)
+/*
+ * The paths of secret files made absolute; the database a path, made
+ * absolute, or a Redis URL, checked here so that a typo in it is a
+ * configuration error like any other.
+ */
+static bool finish_paths(struct config *cfg, const char *base_dir,
+                         char *err, size_t errlen)
 {
-	return absolutise(cfg->database, "database", base_dir, err, errlen) &&
-	       absolutise(cfg->token_secret_file, "token_secret_file", base_dir,
-	                  err, errlen) &&
-	       absolutise(cfg->token_secret_file_previous,
-	                  "token_secret_file_previous", base_dir, err, errlen);
+	if (!absolutise(cfg->token_secret_file, "token_secret_file", base_dir,
+	                err, errlen) ||
+	    !absolutise(cfg->token_secret_file_previous,
+	                "token_secret_file_previous", base_dir, err, errlen) ||
+	    !absolutise(cfg->redis_password_file, "redis_password_file",
+	                base_dir, err, errlen))
+		return false;
+	if (!dburl_is_redis(cfg->database))
+		return absolutise(cfg->database, "database", base_dir, err, errlen);
+	struct dburl url;
+	const char *why;
+	if (dburl_parse(cfg->database, &url, &why))
+		return true;
+	const char *where = cfg->source[0] ? cfg->source : "environment";
+	if (strcmp(why, DBURL_NO_USERINFO) == 0)   /* the URL holds a secret */
+		set_error(err, errlen, "%s: database: %s", where, why);
+	else
+		set_error(err, errlen, "%s: database '%s': %s", where, cfg->database,
+		          why);
+	return false;
 }
 
 bool config_load(struct config *cfg, const char *exe_dir,
@@ -407,7 +430,7 @@ bool config_load(struct config *cfg, const char *exe_dir,
 	}
 	if (!config_apply_env(cfg, getenv_fn, err, errlen))
 		return false;
-	return absolutise_paths(cfg, base_dir, err, errlen);
+	return finish_paths(cfg, base_dir, err, errlen);
 }
 
 bool config_exe_dir(const char *argv0, char *out, size_t outlen)

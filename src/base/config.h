@@ -38,7 +38,8 @@
 #define CONFIG_PROBLEM "server configuration error (see the error log)"
 
 struct config {
-	char database[PATH_MAX];      /* absolute once config_load() is done */
+	char database[PATH_MAX];      /* absolute once config_load() is done,
+	                               * or a Redis URL (dburl.h) */
 	long poll_interval_ms;
 	long keepalive_s;
 	long lifetime_s;
@@ -56,6 +57,7 @@ struct config {
 	char token_cookie[CONFIG_COOKIE_MAX];
 	char private_channels[CONFIG_PATTERNS_MAX]; /* fnmatch globs, spaced */
 	bool publish_requires_token;
+	char redis_password_file[PATH_MAX];  /* "" none; absolute once loaded */
 	char source[PATH_MAX];        /* the file read, or "" for none */
 };
 

@@ -9,24 +9,27 @@
  * what holds the messages, so a second engine plugs in here without
  * touching the stream machine, the per-process driver or the hub.
  *
- * The first engine is the SQLite file with its ring and watch (store.h,
- * ring.h, watch.h): SQLite is the truth, the ring the fast path after a
- * wake, PRAGMA data_version the cheap question when the ring cannot answer
- * for sure.  Ids are issued in commit order across all channels, so this
- * engine keeps one position in the ring for the whole process and reads
- * SQLite per followed channel only when the ring cannot say.  An engine
- * whose ids are per channel would keep per-channel positions instead: the
- * sink's channels carry their own `after` for that reason.
+ * The first engine is the SQLite file with its ring and watch
+ * (feed_sqlite.c): ids are issued in commit order across all channels, so
+ * it keeps one position for the whole process.  An engine whose ids are
+ * per channel keeps per-channel positions instead: the sink's channels
+ * carry their own `after` for that reason.
  *
  * Trade-off: the sink is asked for its channels (find, each) rather than
  * the feed keeping a registry, so the hub's channel list stays the one
  * registry and a per-process stream needs no allocation at all.
+ *
+ * Engines: the database string picks one in feed_new (engine.h, feed.c
+ * only forwards).  The writers (post.fcgi, ssectl) store through
+ * this interface too (feed_publish, feed_post_chat, ...), so neither knows
+ * which engine holds the messages.
  */
 #ifndef SSE_FEED_H
 #define SSE_FEED_H
 
 #include <stdbool.h>
 
+#include "config.h"
 #include "message.h"
 #include "store.h"
 
@@ -66,9 +69,29 @@ typedef struct store_read_result feed_read_result;
 /* Called for each message, oldest first; false stops the read. */
 typedef bool (*feed_fn)(void *ctx, const struct message *m);
 
-/* A feed for the database at path (absolute); nothing is opened yet. */
+/* What the caller of feed_ready_for is about to do with the database. */
+enum feed_use {
+	FEED_FOR_STREAMS,   /* read and wake; a missing database is created */
+	FEED_FOR_WRITING,   /* store; a database that cannot be written is
+	                     * refused before it is opened */
+	FEED_EXISTING,      /* prune, stats: a missing database is an error */
+};
+
+/* True when database names a Redis server rather than a SQLite file. */
+bool feed_is_redis(const char *database);
+
+/*
+ * A feed for the database (an absolute path, or a Redis URL: see
+ * feed_is_redis); nothing is opened yet.  NULL: out of memory.
+ */
 struct feed *feed_new(const char *database, const char *log_name);
+/* feed_new for the configured database, with what else the engine needs
+ * from the configuration (redis_password_file). */
+struct feed *feed_new_for(const struct config *cfg, const char *log_name);
 void feed_free(struct feed *f);
+
+/* "sqlite", "redis": the engine feed_new chose. */
+const char *feed_engine(const struct feed *f);
 
 /*
  * Opens the database when it is not open, or reopens it when the file at
@@ -76,9 +99,16 @@ void feed_free(struct feed *f);
  * than the one before is now open (the streams of the old one must end).
  * A failure is logged; the status says what to tell the client.
  */
+enum store_status feed_ready_for(struct feed *f, enum feed_use use,
+                                 bool *reopened);
+
+/* feed_ready_for(f, FEED_FOR_STREAMS, reopened). */
 enum store_status feed_ready(struct feed *f, bool *reopened);
 
-/* The open store (after feed_ready), for the writers; NULL if none. */
+/* True once feed_ready succeeded (and no failure closed it since). */
+bool feed_is_open(const struct feed *f);
+
+/* The SQLite engine's open store (tests); NULL on another engine. */
 struct store *feed_store(struct feed *f);
 
 /*
@@ -102,6 +132,13 @@ void feed_listen(struct feed *f);
 /* The descriptor to poll for news (-1: none, look every feed_look_ms). */
 int feed_wake_fd(const struct feed *f);
 
+/*
+ * Changes whenever the feed closed its wake descriptor and opened another
+ * (which may have the same number): a caller that registered the old one
+ * (epoll) registers the new one.
+ */
+unsigned feed_wake_epoch(const struct feed *f);
+
 /* Consumes the wake after feed_wake_fd was readable. */
 void feed_wake_drain(struct feed *f);
 
@@ -121,5 +158,32 @@ enum store_status feed_failure(const struct feed *f);
 
 /* The position of a pull that follows from nobody starts at `after`. */
 void feed_follow_first(struct feed *f, long long after);
+
+/*
+ * The sink follows a channel it did not follow before: an engine that
+ * waits on a list of channels (Redis's XREAD) waits on the new list.
+ */
+void feed_followed(struct feed *f, const struct feed_sink *sink);
+
+/*
+ * The writers.  Each stores after feed_ready_for(f, FEED_FOR_WRITING or
+ * FEED_FOR_STREAMS) and wakes the streams.  A failure is logged by the
+ * engine, once (the Redis engine: once per outage), never with a Redis
+ * password in it; the caller only turns the status into its answer.  A
+ * failure stores nothing.
+ */
+/* One event; the channel is then pruned to `retention`. */
+enum store_status feed_publish(struct feed *f, const char *channel,
+                               const char *event, const char *data,
+                               size_t len, long retention, long long *id);
+/* One chat message (docs/PROTOCOL.md, "Chat messages"), rate-limited. */
+enum store_status feed_post_chat(struct feed *f, const struct chat_post *p,
+                                 long long *id);
+/* Keeps the newest `keep` messages of every channel. */
+enum store_status feed_prune_all(struct feed *f, long keep, long long *deleted);
+/* Calls fn for every channel that holds messages, in name order. */
+enum store_status feed_stats(struct feed *f, store_stats_fn fn, void *ctx);
+/* One line about the open database for ssectl ("journal_mode wal"). */
+void feed_describe(struct feed *f, char *out, size_t len);
 
 #endif

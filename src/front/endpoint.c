@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "log.h"
 #include "secret.h"
@@ -49,7 +48,7 @@ struct endpoint *endpoint_start(const char *name, const char *argv0)
 	if (ep != NULL) {
 		ep->name = name;
 		load_config(ep, argv0);
-		ep->feed = feed_new(ep->cfg.database, name);
+		ep->feed = feed_new_for(&ep->cfg, name);
 	}
 	if (ep == NULL || ep->feed == NULL) {
 		log_msg(name, "cannot start: out of memory");
@@ -108,18 +107,8 @@ enum store_status endpoint_ready(struct endpoint *ep, bool *reopened)
 	return feed_ready(ep->feed, reopened);
 }
 
-enum store_status endpoint_store_for_writing(struct endpoint *ep,
-                                             struct store **out)
+enum store_status endpoint_ready_for_writing(struct endpoint *ep)
 {
-	const char *database = ep->cfg.database;
-	*out = NULL;
-	if (access(database, W_OK) != 0 && errno != ENOENT) {
-		log_msg(ep->name, "%s: not writable: %s", database, strerror(errno));
-		return STORE_READONLY;
-	}
 	bool reopened;
-	enum store_status s = feed_ready(ep->feed, &reopened);
-	if (s == STORE_OK)
-		*out = feed_store(ep->feed);
-	return s;
+	return feed_ready_for(ep->feed, FEED_FOR_WRITING, &reopened);
 }

@@ -66,11 +66,9 @@ struct feed *endpoint_feed(struct endpoint *ep);
 enum store_status endpoint_ready(struct endpoint *ep, bool *reopened);
 
 /*
- * The open store for a writer.  Refuses a read-only file before opening
- * it (STORE_READONLY): SQLite would create -wal and -shm with the file's
- * read-only mode, and they would stay so after the owner fixed the file.
+ * The feed ready for a writer (feed_ready_for, FEED_FOR_WRITING): a
+ * SQLite file that cannot be written is refused before it is opened.
  */
-enum store_status endpoint_store_for_writing(struct endpoint *ep,
-                                             struct store **out);
+enum store_status endpoint_ready_for_writing(struct endpoint *ep);
 
 #endif

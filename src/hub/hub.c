@@ -199,8 +199,16 @@ static void on_wake(struct loop_watch *w, uint32_t events);
 static void follow_wake(struct hub *h)
 {
 	int fd = feed_wake_fd(h->feed);
-	if (fd == h->wake.fd)
+	unsigned epoch = feed_wake_epoch(h->feed);
+	if (fd == h->wake.fd && epoch == h->wake_epoch)
 		return;
+	/*
+	 * Another epoch: the feed closed the descriptor it had, and epoll
+	 * forgot it with its close; the new one may even have its number.
+	 */
+	if (epoch != h->wake_epoch)
+		h->wake.fd = -1;
+	h->wake_epoch = epoch;
 	loop_remove(h->loop, &h->wake);
 	if (fd >= 0)
 		loop_add(h->loop, &h->wake, fd, EPOLLIN, on_wake);
@@ -270,16 +278,22 @@ static void sink_lost(void *ctx, struct feed_channel *fc)
 	}
 }
 
+static struct feed_sink hub_sink(struct hub *h)
+{
+	return (struct feed_sink){ h, sink_find, sink_each, sink_deliver,
+	                           sink_lost };
+}
+
 /* Woken, or the fallback look: everything new, to every stream. */
 static void look(struct hub *h, bool woken)
 {
-	if (h->live == 0 || feed_store(h->feed) == NULL)
+	if (h->live == 0)
 		return;
-	const struct feed_sink sink = { h, sink_find, sink_each, sink_deliver,
-	                                sink_lost };
+	const struct feed_sink sink = hub_sink(h);
 	enum stream_end why;
 	if (stream_end_of_pull(feed_pull(h->feed, woken, &sink), &why))
 		end_all(h, why);
+	follow_wake(h);   /* Redis's wake connection comes and goes */
 }
 
 static void on_wake(struct loop_watch *w, uint32_t events)
@@ -311,11 +325,19 @@ static void go_live(struct hub *h, struct conn *c)
 		conn_end(h, c);
 		return;
 	}
+	bool followed = ch->first != NULL;
+	if (!followed)   /* new, or left by all until the tick frees it */
+		ch->fc.after = c->stream.after;
 	if (h->live == 0)   /* nobody was following: the feed starts here */
 		feed_follow_first(h->feed, c->stream.after);
 	channel_add(ch, &c->link);
 	c->state = CONN_LIVE;
 	h->live++;
+	if (!followed) {   /* an engine that waits per channel waits on it too */
+		const struct feed_sink sink = hub_sink(h);
+		feed_followed(h->feed, &sink);
+		follow_wake(h);
+	}
 }
 
 /* The request's parameters are in: answer it as events.fcgi would. */

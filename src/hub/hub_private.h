@@ -52,6 +52,7 @@ struct hub {
 	struct feed *feed;
 	struct loop *loop;
 	struct loop_watch listen, wake;
+	unsigned wake_epoch;       /* feed_wake_epoch of wake.fd */
 	int reserve_fd;
 	bool accepting;            /* the listening socket is watched */
 	long long next_look;       /* ms: the fallback look at the feed */

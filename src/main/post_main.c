@@ -30,7 +30,6 @@
 #include "http.h"
 #include "log.h"
 #include "origin.h"
-#include "publish.h"
 #include "request.h"
 #include "tally.h"
 
@@ -149,8 +148,7 @@ static enum store_status store_message(struct request *req, struct endpoint *ep,
                                        long long *id)
 {
 	const struct config *cfg = endpoint_config(ep);
-	struct store *st;
-	enum store_status s = endpoint_store_for_writing(ep, &st);
+	enum store_status s = endpoint_ready_for_writing(ep);
 	if (s != STORE_OK)
 		return s;   /* it logged why */
 	const char *addr = req_param(req, "REMOTE_ADDR");
@@ -163,10 +161,7 @@ static enum store_status store_message(struct request *req, struct endpoint *ep,
 		.retention = cfg->retention,
 		.signed_user = signed_user,
 	};
-	s = publish_chat(st, &post, id);
-	if (s != STORE_OK && s != STORE_RATE_LIMITED)
-		log_msg(endpoint_name(ep), "%s: %s", cfg->database, store_error(st));
-	return s;
+	return feed_post_chat(endpoint_feed(ep), &post, id);   /* it logged */
 }
 
 /* The body, read and judged with the token's name; then the channel. */

@@ -19,7 +19,9 @@
  *
  * Commands are rows of one table (name, a prepare step that checks options
  * and reads input before the database is opened, its function); every
- * failure is reported by fail() as "ssectl: <what>: <why>" and exit 1, every
+ * failure is reported by fail() as "ssectl: <what>: <why>" and exit 1 (one
+ * of the database is reported by the feed, which knows what failed and
+ * why: "sse-cgi: ssectl: <database>: <why>", and exit 1), every
  * usage problem by usage() and exit 2.
  */
 #include <errno.h>
@@ -36,10 +38,10 @@
 #include <jansson.h>
 
 #include "config.h"
-#include "secret.h"
-#include "publish.h"
-#include "sidecar.h"
+#include "feed.h"
 #include "request.h"
+#include "secret.h"
+#include "sidecar.h"
 #include "slots.h"
 #include "sse.h"
 #include "store.h"
@@ -304,9 +306,9 @@ static char *token_payload(const struct options *o, long long now)
 }
 
 static int cmd_token(const struct config *cfg, const struct options *o,
-                     struct store *st)
+                     struct feed *feed)
 {
-	(void)st;   /* no database: the secret is all it needs */
+	(void)feed;   /* no database: the secret is all it needs */
 	struct token_keys keys;
 	char err[CONFIG_ERROR_MAX];
 	if (!secret_load(cfg, &keys, err, sizeof(err)))
@@ -328,22 +330,22 @@ static int cmd_token(const struct config *cfg, const struct options *o,
 }
 
 static int cmd_init(const struct config *cfg, const struct options *o,
-                    struct store *st)
+                    struct feed *feed)
 {
 	(void)o;
-	char mode[16];
-	store_journal_mode(st, mode, sizeof(mode));
-	printf("%s: ready (journal_mode %s)\n", cfg->database, mode);
+	char about[64];
+	feed_describe(feed, about, sizeof(about));
+	printf("%s: ready (%s)\n", cfg->database, about);
 	return 0;
 }
 
 static int cmd_publish(const struct config *cfg, const struct options *o,
-                       struct store *st)
+                       struct feed *feed)
 {
 	long long id;
-	if (publish_event(st, o->channel, o->event, sb_str(&o->data), o->data.len,
-	                  cfg->retention, &id) != STORE_OK)
-		return fail("%s: %s", cfg->database, store_error(st));
+	if (feed_publish(feed, o->channel, o->event, sb_str(&o->data),
+	                 o->data.len, cfg->retention, &id) != STORE_OK)
+		return 1;   /* the feed said what failed and why */
 	printf("%lld\n", id);
 	return 0;
 }
@@ -369,13 +371,13 @@ static enum wait_result tail_wait(void *ctx, int timeout_ms, int wake_fd)
 
 /* tail drives the stream machine as events.fcgi does, without headers. */
 static int cmd_tail(const struct config *cfg, const struct options *o,
-                    struct store *st)
+                    struct feed *opened)
 {
-	(void)st;   /* the feed opens its own connection */
+	(void)opened;   /* the stream's feed opens its own connection */
 	struct config follow = *cfg;
 	follow.lifetime_s = TAIL_FOREVER_S;
 	follow.max_streams = 0;
-	struct feed *feed = feed_new(cfg->database, "ssectl");
+	struct feed *feed = feed_new_for(cfg, "ssectl");
 	if (feed == NULL)
 		return fail("out of memory");
 	bool reopened;
@@ -393,11 +395,12 @@ static int cmd_tail(const struct config *cfg, const struct options *o,
 }
 
 static int cmd_prune(const struct config *cfg, const struct options *o,
-                     struct store *st)
+                     struct feed *feed)
 {
+	(void)cfg;
 	long long deleted = 0;
-	if (store_prune_all(st, (long)o->keep_n, &deleted) != STORE_OK)
-		return fail("%s: %s", cfg->database, store_error(st));
+	if (feed_prune_all(feed, (long)o->keep_n, &deleted) != STORE_OK)
+		return 1;   /* the feed said what failed and why */
 	printf("deleted %lld messages\n", deleted);
 	return 0;
 }
@@ -435,43 +438,46 @@ static int print_prometheus(const struct config *cfg)
 }
 
 static int cmd_stats(const struct config *cfg, const struct options *o,
-                     struct store *st)
+                     struct feed *feed)
 {
 	if (o->prometheus)
 		return print_prometheus(cfg);
 	struct stat sb;
-	char mode[16];
-	store_journal_mode(st, mode, sizeof(mode));
+	char about[64];
+	feed_describe(feed, about, sizeof(about));
+	size_t key = strcspn(about, " ");   /* "journal_mode wal" */
 	printf("database: %s\n", cfg->database);
-	printf("size: %lld bytes\n", stat(cfg->database, &sb) == 0 ? (long long)sb.st_size : -1LL);
-	printf("journal_mode: %s\n", mode);
+	if (!feed_is_redis(cfg->database))
+		printf("size: %lld bytes\n", stat(cfg->database, &sb) == 0
+		       ? (long long)sb.st_size : -1LL);
+	printf("%.*s:%s\n", (int)key, about, about + key);
 	if (cfg->max_streams > 0)
 		printf("streams: %ld of %ld in use\n",
 		       slots_in_use(cfg->database, cfg->max_streams), cfg->max_streams);
 	else
 		printf("streams: no cap\n");
 	printf("%-24s %10s %12s %12s\n", "channel", "messages", "oldest", "newest");
-	if (store_stats(st, print_channel, NULL) != STORE_OK)
-		return fail("%s: %s", cfg->database, store_error(st));
+	if (feed_stats(feed, print_channel, NULL) != STORE_OK)
+		return 1;   /* the feed said what failed and why */
 	return 0;
 }
 
 struct command {
 	const char *name;
 	int (*prepare)(struct options *o);   /* NULL: takes no options */
-	bool create;   /* may create the database (else it must exist) */
-	bool database; /* opens the database (token needs none) */
+	enum feed_use use;   /* FEED_EXISTING: the database must exist */
+	bool database;       /* opens the database (token needs none) */
 	int (*run)(const struct config *cfg, const struct options *o,
-	           struct store *st);
+	           struct feed *feed);
 };
 
 static const struct command commands[] = {
-	{ "init", NULL, true, true, cmd_init },
-	{ "publish", prepare_publish, true, true, cmd_publish },
-	{ "tail", prepare_tail, true, true, cmd_tail },
-	{ "prune", prepare_prune, false, true, cmd_prune },
-	{ "stats", NULL, false, true, cmd_stats },
-	{ "token", prepare_token, false, false, cmd_token },
+	{ "init", NULL, FEED_FOR_STREAMS, true, cmd_init },
+	{ "publish", prepare_publish, FEED_FOR_STREAMS, true, cmd_publish },
+	{ "tail", prepare_tail, FEED_FOR_STREAMS, true, cmd_tail },
+	{ "prune", prepare_prune, FEED_EXISTING, true, cmd_prune },
+	{ "stats", NULL, FEED_EXISTING, true, cmd_stats },
+	{ "token", prepare_token, FEED_EXISTING, false, cmd_token },
 };
 
 static const struct command *find_command(const char *name)
@@ -489,12 +495,15 @@ static int run_command(const struct command *c, const struct config *cfg,
 	int rc = c->prepare != NULL ? c->prepare(o) : 0;
 	if (rc != 0 || !c->database)
 		return rc != 0 ? rc : c->run(cfg, o, NULL);
-	struct store *st;
-	char error[STORE_ERROR_MAX];
-	if (store_open(cfg->database, c->create, &st, error, sizeof(error)) != STORE_OK)
-		return fail("%s: %s", cfg->database, error);
-	rc = c->run(cfg, o, st);
-	store_close(st);
+	struct feed *feed = feed_new_for(cfg, "ssectl");
+	if (feed == NULL)
+		return fail("out of memory");
+	bool reopened;
+	if (feed_ready_for(feed, c->use, &reopened) == STORE_OK)
+		rc = c->run(cfg, o, feed);
+	else
+		rc = 1;   /* the feed said what failed and why on stderr */
+	feed_free(feed);
 	return rc;
 }
 

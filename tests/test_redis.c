@@ -1,0 +1,441 @@
+/*
+ * test_redis: what only the Redis engine has, with real processes: a real
+ * redis-server (redisutil.h), events.fcgi --listen hubs and per-process
+ * streams, post.fcgi and ssectl on it (the database given as SSE_DATABASE,
+ * which every binary reads over its configuration file).
+ *
+ *   - a hub follows a channel it did not follow before at once (its XREAD
+ *     is ended by CLIENT UNBLOCK and sent again with the new channel);
+ *   - two fronts (two hubs) on one Redis: a post reaches both, once, in order;
+ *   - kill -9 of a hub with listeners: they resume on the other hub with
+ *     their Last-Event-ID and miss nothing, with no duplicate;
+ *   - Redis stopped: posts answer 503 with Retry-After, open streams end
+ *     with retry: (hub and per-process), one log line for the outage, and
+ *     all works again once Redis is back;
+ *   - Redis frozen (SIGSTOP): the hub's loop goes on, a post gives up
+ *     after its bound, the streams end once their XREAD is overdue;
+ *   - Redis killed and restarted with appendonly: no acknowledged post lost,
+ *     ids go on increasing;
+ *   - redis_password_file: used, refused when others may read it, and the
+ *     password never reaches a log.
+ */
+#include "fcgiclient.h"
+#include "redisutil.h"
+
+#define WAIT_MS 5000
+#define FOLLOW_MS 1000        /* well under the XREAD's 5 s BLOCK */
+#define LISTENERS 20
+#define RECOVER_MS 15000      /* the back-off is at most 8 s */
+#define SLOW_END_MS 15000     /* XREAD overdue (5 + 3 s), seen at a look (5 s) */
+
+static struct tu_redis redis;
+
+/* A hub on the test's Redis, its stderr in dir/hub.log. */
+static void hub_start(struct server *s, const char *conf)
+{
+	char log[PATH_MAX + 32];
+	snprintf(log, sizeof(log), "%s/hub-%d.log", redis.dir, (int)tu_now_ms() % 100000);
+	int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	int saved = dup(2);
+	assert_true(fd >= 0 && saved >= 0);
+	dup2(fd, 2);
+	server_start_with(s, "events.fcgi", conf, "--listen", "fd:0");
+	dup2(saved, 2);
+	close(saved);
+	close(fd);
+	snprintf(s->db, sizeof(s->db), "%s", log);   /* where its log went */
+}
+
+static void hub_kill(struct server *s)
+{
+	kill(s->pid, SIGKILL);
+	waitpid(s->pid, NULL, 0);
+	tu_rmtree(s->dir);
+}
+
+static int stream(const struct server *s, const char *query, const char *last_id)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	memcpy(sa.sun_path, s->sock, strlen(s->sock) + 1);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	struct strbuf req = STRBUF_INIT, params = STRBUF_INIT;
+	unsigned char begin[8] = { 0, 1, 0, 0, 0, 0, 0, 0 };
+	put_record(&req, FCGI_BEGIN, begin, 8);
+	put_pair(&params, "REQUEST_METHOD", "GET");
+	put_pair(&params, "QUERY_STRING", query);
+	if (last_id != NULL)
+		put_pair(&params, "HTTP_LAST_EVENT_ID", last_id);
+	put_record(&req, FCGI_PARAMS, params.data, params.len);
+	put_record(&req, FCGI_PARAMS, "", 0);
+	put_record(&req, FCGI_STDIN, "", 0);
+	assert_int_equal(write(fd, req.data, req.len), (ssize_t)req.len);
+	sb_free(&req);
+	sb_free(&params);
+	return fd;
+}
+
+/* A live stream: its first frame said so. */
+static int live_stream(const struct server *s, const char *query, const char *last_id)
+{
+	struct strbuf out = STRBUF_INIT;
+	int fd = stream(s, query, last_id);
+	if (!read_answer(fd, &out, ": live\n", WAIT_MS))
+		fail_msg("not live: [%s]", sb_str(&out));
+	sb_free(&out);
+	return fd;
+}
+
+static void publish(const char *channel, const char *text)
+{
+	const char *bins = getenv("SSE_TEST_BIN_DIR");
+	assert_int_equal(tu_sh("'%s/ssectl' publish --channel %s '%s' >/dev/null",
+	                       bins, channel, text), 0);
+}
+
+/* post.fcgi as a CGI process: its status line's number. */
+static int post(const char *text, struct strbuf *out)
+{
+	const char *bins = getenv("SSE_TEST_BIN_DIR");
+	char bin[PATH_MAX], body[256], len[32], db[2 * PATH_MAX + 128];
+	snprintf(bin, sizeof(bin), "%s/cgi-bin/post.fcgi", bins);
+	snprintf(body, sizeof(body), "user=t&text=%s", text);
+	snprintf(len, sizeof(len), "CONTENT_LENGTH=%zu", strlen(body));
+	snprintf(db, sizeof(db), "SSE_DATABASE=%s", redis.url);
+	char *argv[] = { bin, NULL };
+	char *env[] = { "GATEWAY_INTERFACE=CGI/1.1", "REQUEST_METHOD=POST",
+	                "CONTENT_TYPE=application/x-www-form-urlencoded", len,
+	                "REMOTE_ADDR=192.0.2.9", "SSE_RATE_LIMIT=0", db, NULL };
+	struct tu_proc p;
+	tu_spawn(&p, argv, env, body);
+	sb_reset(out);
+	tu_read(&p, out, NULL, WAIT_MS);
+	tu_wait(&p, WAIT_MS);
+	int status = 0;
+	sscanf(sb_str(out), "Status: %d", &status);
+	return status;
+}
+
+/* The ids of the data frames in s, space-separated. */
+static void ids_of(const char *s, struct strbuf *ids)
+{
+	sb_reset(ids);
+	for (const char *p = strstr(s, "id: "); p != NULL; p = strstr(p + 1, "\nid: ")) {
+		if (*p == '\n')
+			p++;
+		long long id = atoll(p + 4);
+		sb_printf(ids, "%s%lld", ids->len ? " " : "", id);
+	}
+}
+
+static long count_lines(const char *file, const char *word)
+{
+	return tu_sh_number("grep -c '%s' '%s' || true", word, file);
+}
+
+/* ---- the hub's wake ------------------------------------------------------- */
+
+static void test_hub_follows_a_new_channel_at_once(void **state)
+{
+	(void)state;
+	struct server s;
+	hub_start(&s, "lifetime_s = 60\nkeepalive_s = 30\n");
+	int chat = live_stream(&s, "channel=chat", NULL);
+	usleep(200 * 1000);   /* the XREAD over chat alone is pending */
+	int other = live_stream(&s, "channel=other", NULL);
+	long long t0 = tu_now_ms();
+	publish("other", "first on other");
+	struct strbuf out = STRBUF_INIT;
+	if (!read_answer(other, &out, "data: first on other\n\n", WAIT_MS))
+		fail_msg("other: got [%s]", sb_str(&out));
+	long long took = tu_now_ms() - t0;
+	if (took > FOLLOW_MS)
+		fail_msg("the new channel's message took %lld ms (XREAD not re-sent)", took);
+	publish("chat", "on chat");
+	sb_reset(&out);
+	assert_true(read_answer(chat, &out, "data: on chat\n\n", WAIT_MS));
+	assert_null(strstr(sb_str(&out), "first on other"));
+	close(chat);
+	close(other);
+	sb_free(&out);
+	server_stop(&s);
+}
+
+/* ---- two fronts, fail-over -------------------------------------------------- */
+
+static void test_two_fronts_once_each_in_order(void **state)
+{
+	(void)state;
+	struct server a, b;
+	hub_start(&a, "lifetime_s = 60\nkeepalive_s = 30\n");
+	hub_start(&b, "lifetime_s = 60\nkeepalive_s = 30\n");
+	int on_a = live_stream(&a, "channel=chat", NULL);
+	int on_b = live_stream(&b, "channel=chat", NULL);
+	char text[32];
+	for (int i = 1; i <= 10; i++) {
+		snprintf(text, sizeof(text), "m%d", i);
+		publish("chat", text);
+	}
+	struct strbuf out = STRBUF_INIT, ids = STRBUF_INIT;
+	int fds[] = { on_a, on_b };
+	for (int i = 0; i < 2; i++) {
+		sb_reset(&out);
+		assert_true(read_answer(fds[i], &out, "data: m10\n\n", WAIT_MS));
+		ids_of(sb_str(&out), &ids);
+		assert_string_equal(sb_str(&ids), "1 2 3 4 5 6 7 8 9 10");
+		close(fds[i]);
+	}
+	sb_free(&out);
+	sb_free(&ids);
+	server_stop(&a);
+	server_stop(&b);
+}
+
+static void test_kill_9_of_a_hub_fails_over_by_last_event_id(void **state)
+{
+	(void)state;
+	struct server a, b;
+	hub_start(&a, "lifetime_s = 60\nkeepalive_s = 30\n");
+	hub_start(&b, "lifetime_s = 60\nkeepalive_s = 30\n");
+	int fd[LISTENERS];
+	struct strbuf out = STRBUF_INIT, ids = STRBUF_INIT;
+	for (int i = 0; i < LISTENERS; i++)
+		fd[i] = live_stream(&a, "channel=fo", NULL);
+	publish("fo", "before1");
+	publish("fo", "before2");
+	for (int i = 0; i < LISTENERS; i++) {
+		sb_reset(&out);
+		assert_true(read_answer(fd[i], &out, "data: before2\n\n", WAIT_MS));
+	}
+	hub_kill(&a);
+	publish("fo", "during1");
+	publish("fo", "during2");
+	for (int i = 0; i < LISTENERS; i++) {
+		close(fd[i]);
+		fd[i] = stream(&b, "channel=fo", "2");   /* the last id each had */
+	}
+	publish("fo", "after");
+	for (int i = 0; i < LISTENERS; i++) {
+		sb_reset(&out);
+		if (!read_answer(fd[i], &out, "data: after\n\n", WAIT_MS))
+			fail_msg("listener %d: got [%s]", i, sb_str(&out));
+		ids_of(sb_str(&out), &ids);
+		assert_string_equal(sb_str(&ids), "3 4 5");
+		close(fd[i]);
+	}
+	sb_free(&out);
+	sb_free(&ids);
+	server_stop(&b);
+}
+
+/* ---- Redis unavailable ----------------------------------------------------- */
+
+static void test_redis_stopped_then_back(void **state)
+{
+	(void)state;
+	struct server s;
+	hub_start(&s, "lifetime_s = 60\nkeepalive_s = 2\nretry_ms = 500\n");
+	struct strbuf out = STRBUF_INIT, cgi = STRBUF_INIT;
+	assert_int_equal(post("before", &cgi), 201);
+	int fds[3];
+	for (int i = 0; i < 3; i++)
+		fds[i] = live_stream(&s, "channel=chat", NULL);
+	tu_redis_stop(&redis, SIGTERM);
+	/* Open streams end with retry: and the problem. */
+	for (int i = 0; i < 3; i++) {
+		sb_reset(&out);
+		if (!read_answer(fds[i], &out, NULL, WAIT_MS) ||
+		    strstr(sb_str(&out), "retry: 500\n: database is unavailable") == NULL)
+			fail_msg("stream %d did not end with retry: [%s]", i, sb_str(&out));
+		close(fds[i]);
+	}
+	/* Posts: 503 with Retry-After, nothing stored. */
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(post("during", &cgi), 503);
+		assert_non_null(strstr(sb_str(&cgi), "Retry-After: 5\r\n"));
+	}
+	/* New streams meanwhile: answered at once, one-shot, with retry. */
+	for (int i = 0; i < 5; i++) {
+		int fd = stream(&s, "channel=chat", NULL);
+		sb_reset(&out);
+		long long t0 = tu_now_ms();
+		assert_true(read_answer(fd, &out, NULL, WAIT_MS));
+		assert_true(tu_now_ms() - t0 < 2000);
+		assert_non_null(strstr(sb_str(&out), ": database is unavailable"));
+		close(fd);
+	}
+	assert_int_equal(count_lines(s.db, "unavailable: reconnecting"), 1);
+	assert_int_equal(count_lines(s.db, "epoll_ctl"), 0);   /* the closed wake */
+	tu_redis_run(&redis);
+	/* Back: a stream resuming after "before" gets what follows, posts
+	 * are stored again. */
+	long long until = tu_now_ms() + RECOVER_MS;
+	int fd = -1;
+	while (tu_now_ms() < until) {
+		fd = stream(&s, "channel=chat", "1");
+		sb_reset(&out);
+		read_answer(fd, &out, ": live\n", 1000);
+		if (strstr(sb_str(&out), ": live\n") != NULL)
+			break;
+		close(fd);
+		fd = -1;
+		usleep(300 * 1000);
+	}
+	if (fd < 0)
+		fail_msg("the hub did not come back with Redis: [%s]", sb_str(&out));
+	assert_int_equal(post("after", &cgi), 201);
+	sb_reset(&out);
+	assert_true(read_answer(fd, &out, "\"text\":\"after\"", WAIT_MS));
+	close(fd);
+	sb_free(&out);
+	sb_free(&cgi);
+	server_stop(&s);
+}
+
+/*
+ * Redis stopped in its tracks (SIGSTOP): the hub's loop is not blocked
+ * (keepalives go on), a post answers 503 once its command bound passed,
+ * and the streams end with retry: once the XREAD is overdue.
+ */
+static void test_redis_slow(void **state)
+{
+	(void)state;
+	struct server s;
+	hub_start(&s, "lifetime_s = 60\nkeepalive_s = 1\nretry_ms = 500\n");
+	int fd = live_stream(&s, "channel=chat", NULL);
+	kill(redis.pid, SIGSTOP);
+	struct strbuf out = STRBUF_INIT, cgi = STRBUF_INIT;
+	assert_true(read_answer(fd, &out, ": keepalive\n", 3000));
+	long long t0 = tu_now_ms();
+	assert_int_equal(post("slow", &cgi), 503);
+	long long took = tu_now_ms() - t0;
+	if (took > 3500)
+		fail_msg("a post waited %lld ms for a stopped Redis", took);
+	sb_reset(&out);
+	if (!read_answer(fd, &out, NULL, SLOW_END_MS) ||
+	    strstr(sb_str(&out), "retry: 500\n: database is unavailable") == NULL)
+		fail_msg("the stream did not end with retry: [%s]", sb_str(&out));
+	kill(redis.pid, SIGCONT);
+	close(fd);
+	sb_free(&out);
+	sb_free(&cgi);
+	server_stop(&s);
+}
+
+/* A per-process stream (CGI) ends with retry: when Redis goes. */
+static void test_cgi_stream_ends_when_redis_goes(void **state)
+{
+	(void)state;
+	const char *bins = getenv("SSE_TEST_BIN_DIR");
+	char bin[PATH_MAX], db[2 * PATH_MAX + 128];
+	snprintf(bin, sizeof(bin), "%s/cgi-bin/events.fcgi", bins);
+	snprintf(db, sizeof(db), "SSE_DATABASE=%s", redis.url);
+	char *argv[] = { bin, NULL };
+	char *env[] = { "GATEWAY_INTERFACE=CGI/1.1", "REQUEST_METHOD=GET",
+	                "QUERY_STRING=channel=chat", "SSE_KEEPALIVE_S=2",
+	                "SSE_MAX_STREAMS=0", db, NULL };
+	struct tu_proc p;
+	tu_spawn(&p, argv, env, NULL);
+	struct strbuf out = STRBUF_INIT;
+	assert_true(tu_read(&p, &out, ": live\n", WAIT_MS));
+	publish("chat", "live one");
+	assert_true(tu_read(&p, &out, "data: live one\n\n", WAIT_MS));
+	long long t0 = tu_now_ms();
+	tu_redis_stop(&redis, SIGKILL);
+	assert_true(tu_read(&p, &out, NULL, WAIT_MS));   /* to its end */
+	assert_true(tu_now_ms() - t0 < 3000);
+	assert_non_null(strstr(sb_str(&out), "retry: 2000\n: database is unavailable"));
+	int status = tu_wait(&p, WAIT_MS);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	tu_redis_run(&redis);
+	sb_free(&out);
+}
+
+/* ---- persistence ------------------------------------------------------------ */
+
+static void test_acknowledged_posts_survive_kill_9_with_appendonly(void **state)
+{
+	(void)state;
+	struct strbuf cgi = STRBUF_INIT, out = STRBUF_INIT;
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(post("kept", &cgi), 201);
+	tu_redis_stop(&redis, SIGKILL);
+	tu_redis_run(&redis);
+	const char *bins = getenv("SSE_TEST_BIN_DIR");
+	assert_int_equal(tu_sh_number("'%s/ssectl' stats | grep -c '^chat  *20 '", bins), 1);
+	assert_int_equal(post("next", &cgi), 201);
+	assert_non_null(strstr(sb_str(&cgi), "{\"id\":21}"));
+	sb_free(&cgi);
+	sb_free(&out);
+}
+
+/* ---- the password ----------------------------------------------------------- */
+
+static void test_password_file(void **state)
+{
+	(void)state;
+	const char *secret = "s3cret-for-the-test";
+	char cmd[256], file[PATH_MAX + 16], conf[PATH_MAX + 64], log[PATH_MAX + 16];
+	snprintf(cmd, sizeof(cmd), "CONFIG SET requirepass %s", secret);
+	redisReply *r = tu_redis_command(&redis, cmd);
+	assert_non_null(r);
+	freeReplyObject(r);
+	snprintf(file, sizeof(file), "%s/password", redis.dir);
+	snprintf(conf, sizeof(conf), "%s/pw.conf", redis.dir);
+	snprintf(log, sizeof(log), "%s/pw.log", redis.dir);
+	const char *bins = getenv("SSE_TEST_BIN_DIR");
+	struct strbuf text = STRBUF_INIT;
+	sb_printf(&text, "database = %s\nredis_password_file = %s\n", redis.url, file);
+	tu_write_file(conf, sb_str(&text));
+	/* No file yet, then one others may read: refused, and said why. */
+	assert_int_equal(tu_sh("SSE_DATABASE= '%s/ssectl' --config '%s' publish x 2>'%s'",
+	                       bins, conf, log) != 0, true);
+	tu_write_file(file, "wrong\n");
+	chmod(file, 0600);
+	assert_true(tu_sh("'%s/ssectl' --config '%s' publish x 2>>'%s'", bins, conf, log) != 0);
+	tu_write_file(file, secret);
+	chmod(file, 0644);
+	assert_true(tu_sh("'%s/ssectl' --config '%s' publish x 2>>'%s'", bins, conf, log) != 0);
+	assert_int_equal(count_lines(log, "chmod 600"), 1);
+	chmod(file, 0600);
+	assert_int_equal(tu_sh("'%s/ssectl' --config '%s' publish x >/dev/null 2>>'%s'",
+	                       bins, conf, log), 0);
+	assert_int_equal(count_lines(log, secret), 0);
+	assert_true(count_lines(log, "WRONGPASS") >= 1);
+	sb_free(&text);
+}
+
+/* ---- the run ---------------------------------------------------------------- */
+
+static int setup(void **state)
+{
+	(void)state;
+	tu_redis_start(&redis, true);
+	setenv("SSE_DATABASE", redis.url, 1);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	tu_redis_finish(&redis);
+	return 0;
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	const struct CMUnitTest tests[] = {
+		T(test_hub_follows_a_new_channel_at_once),
+		T(test_two_fronts_once_each_in_order),
+		T(test_kill_9_of_a_hub_fails_over_by_last_event_id),
+		T(test_redis_stopped_then_back),
+		T(test_redis_slow),
+		T(test_cgi_stream_ends_when_redis_goes),
+		T(test_acknowledged_posts_survive_kill_9_with_appendonly),
+		T(test_password_file),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
