@@ -107,6 +107,10 @@ static const struct feed_case cases[] = {
 	{ "a chat post stores its JSON with its own id", {
 		{ POST, "chat", "hi", .addr = "192.0.2.1" },
 		{ READ, "chat", .after = "-", .n = 5, .want = "hi" } } },
+	{ "a signed post says so last in its JSON, an unsigned one not at all", {
+		{ POST, "chat", "signed-hi", .addr = "192.0.2.1" },
+		{ POST, "chat", "plain", .addr = "192.0.2.1" },
+		{ READ, "chat", .after = "-", .n = 5, .want = "signed-hi plain" } } },
 	{ "the rate limit counts stored posts per address", {
 		{ POST, "chat", "one", .addr = "192.0.2.1", .n = 1 },
 		{ POST, "chat", "two", .addr = "192.0.2.1", .n = 1,
@@ -237,10 +241,16 @@ static void publish(struct run *r, const char *channel, const char *label,
 	remember(r, label, channel, id);
 }
 
+/* A post whose text (label) starts "signed" is posted as a token's name. */
+static bool is_signed(const char *label)
+{
+	return strncmp(label, "signed", 6) == 0;
+}
+
 static void post(struct run *r, const struct step *s)
 {
 	struct chat_post p = { s->channel, "al", s->label, s->addr, s->n,
-	                       DEFAULT_RETENTION };
+	                       DEFAULT_RETENTION, is_signed(s->label) };
 	long long id = 0;
 	assert_int_equal(feed_post_chat(r->feed, &p, &id), s->status);
 	if (s->status == STORE_OK)
@@ -263,7 +273,10 @@ static bool on_row(void *ctx, const struct message *m)
 	         "\"text\":\"%s\",\"time\":\"", m->id, rd->channel, label);
 	bool as_stored = (m->len == strlen(label) && memcmp(m->data, label, m->len) == 0) ||
 	                 (m->len > strlen(json) && memcmp(m->data, json, strlen(json)) == 0);
-	if (!as_stored)
+	static const char mark[] = ",\"signed\":true}";
+	bool marked = m->len > strlen(mark) &&
+	              memcmp(m->data + m->len - strlen(mark), mark, strlen(mark)) == 0;
+	if (!as_stored || (m->len != strlen(label) && marked != is_signed(label)))
 		fail_msg("id %lld of %s: data [%.*s] is not %s's", m->id, rd->channel,
 		         (int)m->len, m->data, label);
 	sb_printf(&rd->labels, "%s%s", rd->labels.len ? " " : "", label);

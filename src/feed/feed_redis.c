@@ -476,6 +476,11 @@ static char *chat_members(const struct chat_post *p)
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "channel", p->channel,
 	                      "user", p->user, "text", p->text, "time", when);
+	if (o != NULL && p->signed_user &&   /* last, as store_write.c puts it */
+	    json_object_set_new(o, "signed", json_true()) != 0) {
+		json_decref(o);
+		return NULL;
+	}
 	char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	return text;
