@@ -17,6 +17,8 @@
 #ifndef SSE_ENGINE_H
 #define SSE_ENGINE_H
 
+#include <limits.h>
+
 #include "feed.h"
 
 struct feed_ops {
@@ -54,6 +56,7 @@ struct feed {
 	const char *log_name;        /* "events", "ssectl": the log's component */
 	enum store_status failure;   /* of the last failed read or pull */
 	unsigned wake_epoch;         /* moved on by the engine: feed.h */
+	char database[PATH_MAX];     /* as configured: the metrics' file (feed.c) */
 };
 
 /* Hands a message to its channel when followed and not had yet. */

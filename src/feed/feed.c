@@ -6,10 +6,13 @@
 #include "feed.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "clock.h"
 #include "dburl.h"
 #include "engine.h"
+#include "tally.h"
 
 bool feed_is_redis(const char *database)
 {
@@ -31,6 +34,8 @@ struct feed *feed_new(const char *database, const char *log_name)
 	struct feed *f = feed_is_redis(database)
 	               ? feed_redis_new(database, log_name)
 	               : feed_sqlite_new(database, log_name);
+	if (f != NULL)
+		snprintf(f->database, sizeof(f->database), "%s", database);
 	if (f != NULL)
 		check_ops(f->ops);
 	return f;
@@ -175,20 +180,36 @@ bool feed_catch_up(struct feed *f, const struct feed_sink *sink,
 	return true;
 }
 
+/*
+ * A stored message is counted here, once for every engine, after the
+ * engine has woken the streams (so no stream waits for the count); its
+ * time is the engine's whole store: SQLite's transaction, lock wait
+ * included, and the ring's copy, or Redis's script and its round trip.
+ */
+static enum store_status counted(const struct feed *f, enum store_status s,
+                                 long long t0)
+{
+	if (s == STORE_OK)
+		tally_stored(f->database, clock_now_us() - t0);
+	return s;
+}
+
 enum store_status feed_publish(struct feed *f, const char *channel,
                                const char *event, const char *data,
                                size_t len, long retention, long long *id)
 {
 	assert(feed_is_open(f));
-	return f->ops->publish(f, channel, event, data, len, retention,
-	                                id);
+	long long t0 = clock_now_us();
+	return counted(f, f->ops->publish(f, channel, event, data, len,
+	                                  retention, id), t0);
 }
 
 enum store_status feed_post_chat(struct feed *f, const struct chat_post *p,
                                  long long *id)
 {
 	assert(feed_is_open(f));
-	return f->ops->post_chat(f, p, id);
+	long long t0 = clock_now_us();
+	return counted(f, f->ops->post_chat(f, p, id), t0);
 }
 
 enum store_status feed_prune_all(struct feed *f, long keep, long long *deleted)

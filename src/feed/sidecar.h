@@ -9,6 +9,13 @@
  * One helper builds their paths and opens them, so a path too long for
  * PATH_MAX fails the same way (ENAMETOOLONG) wherever it is used, and no
  * module keeps its own copy of "database + suffix".
+ *
+ * A Redis database (dburl.h) has no folder of ours: its files are
+ * SIDECAR_REDIS_DIR/sse-cgi-UID-HASH.SUFFIX (HASH: of the URL), one set per
+ * user and server on this machine.  That is what they count: the stream
+ * cap is about this machine's processes, and the metrics are this
+ * machine's, whatever other machines share the server.  (The ring is
+ * SQLite's alone: the Redis engine wakes through XREAD.)
  */
 #ifndef SSE_SIDECAR_H
 #define SSE_SIDECAR_H
@@ -20,8 +27,9 @@
 #define SIDECAR_NOTIFY ".notify"
 #define SIDECAR_STREAMS ".streams"
 #define SIDECAR_METRICS ".metrics"
+#define SIDECAR_REDIS_DIR "/tmp"
 
-/* database followed by suffix, in out; false when it does not fit. */
+/* The file of that suffix for database, in out; false when it does not fit. */
 bool sidecar_path(char *out, size_t outlen, const char *database,
                   const char *suffix);
 

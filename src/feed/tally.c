@@ -2,9 +2,11 @@
 #include "tally.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -65,8 +67,12 @@ static void log_once(const char *database, const char *what)
 	if (logged)
 		return;
 	logged = true;
-	log_msg("metrics", "%s%s: %s: %s (not counted from now on in this process)",
-	        database, SIDECAR_METRICS, what, strerror(errno));
+	int e = errno;
+	char path[PATH_MAX];
+	if (!sidecar_path(path, sizeof(path), database, SIDECAR_METRICS))
+		snprintf(path, sizeof(path), "(the metrics file)");
+	log_msg("metrics", "%s: %s: %s (not counted from now on in this process)",
+	        path, what, strerror(e));
 }
 
 /*
@@ -198,7 +204,8 @@ void tally_put_prometheus(struct strbuf *out, const struct tally *t,
 		prom_sample(out, "sse_posts_refused_total", "reason", refusals[i].reason,
 		            t->posts_refused[i]);
 	prom_family(out, "sse_store_commit_seconds", "histogram",
-	            "Time from BEGIN to COMMIT of a stored message, lock wait included.");
+	            "Time to store a message, lock wait included (SQLite's transaction"
+	            " and ring copy, or Redis's script and its round trip).");
 	prom_histogram(out, "sse_store_commit_seconds", commit_bounds, t->commit_buckets,
 	               TALLY_COMMIT_BOUNDS, (double)t->commit_sum_us / US_PER_S);
 }

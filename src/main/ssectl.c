@@ -418,16 +418,26 @@ static void print_channel(void *ctx, const struct store_channel_stats *c)
  * take no slot and the gauge is left out rather than shown as 0.  Written
  * whole to stdout for node_exporter's textfile collector.
  */
+/* A sidecar file that could not be read: its own path, and why. */
+static int fail_sidecar(const struct config *cfg, const char *suffix)
+{
+	int e = errno;
+	char path[PATH_MAX];
+	if (!sidecar_path(path, sizeof(path), cfg->database, suffix))
+		snprintf(path, sizeof(path), "(the %s file)", suffix);
+	return fail("%s: %s", path, strerror(e));
+}
+
 static int print_prometheus(const struct config *cfg)
 {
 	struct tally t;
 	if (!tally_read(cfg->database, &t))
-		return fail("%s%s: %s", cfg->database, SIDECAR_METRICS, strerror(errno));
+		return fail_sidecar(cfg, SIDECAR_METRICS);
 	long open = -1;
 	if (cfg->max_streams > 0) {
 		open = slots_in_use(cfg->database, cfg->max_streams);
 		if (open < 0)
-			return fail("%s%s: %s", cfg->database, SIDECAR_STREAMS, strerror(errno));
+			return fail_sidecar(cfg, SIDECAR_STREAMS);
 	}
 	struct strbuf out = STRBUF_INIT;
 	tally_put_prometheus(&out, &t, open, "process");

@@ -7,8 +7,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dburl.h"
-#include "fnv.h"
 #include "sidecar.h"
 
 #ifdef F_OFD_SETLK
@@ -19,27 +17,10 @@
 #define LOCK_GET F_GETLK
 #endif
 
-/*
- * A Redis database has no folder of ours: its slots file is one per user
- * and server on this machine, in /tmp (the cap is about this machine's
- * processes, whatever other machines share the server).
- */
-static void slots_base(const char *database, char *out, size_t len)
-{
-	if (!dburl_is_redis(database)) {
-		snprintf(out, len, "%s", database);
-		return;
-	}
-	snprintf(out, len, "%s/sse-cgi-%ld-%016llx", SLOTS_REDIS_DIR,
-	         (long)getuid(),
-	         (unsigned long long)fnv1a64(database, strlen(database)));
-}
-
+/* With a Redis database, a file of this machine's (sidecar.h). */
 static int open_slots_file(const char *database)
 {
-	char base[PATH_MAX];
-	slots_base(database, base, sizeof(base));
-	return sidecar_open(base, SIDECAR_STREAMS, O_RDWR | O_CREAT, 0600);
+	return sidecar_open(database, SIDECAR_STREAMS, O_RDWR | O_CREAT, 0600);
 }
 
 static void byte_lock(struct flock *fl, short type, long index)

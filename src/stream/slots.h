@@ -10,15 +10,13 @@
  * leak and there is nothing to clean up.  Open file description locks
  * (F_OFD_SETLK) are used where the kernel has them, so closing some other
  * descriptor of the file cannot drop a slot by accident.  With a Redis
- * database the file is SLOTS_REDIS_DIR/sse-cgi-UID-HASH.streams (HASH: of
- * the URL): the cap counts this machine's processes.
+ * database the file is one of this machine's (sidecar.h): the cap counts
+ * this machine's processes.
  */
 #ifndef SSE_SLOTS_H
 #define SSE_SLOTS_H
 
 #include <stdbool.h>
-
-#define SLOTS_REDIS_DIR "/tmp"
 
 struct slot {
 	int fd;      /* -1 when no slot is held */
