@@ -11,6 +11,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "sidecar.h"
 #include "testutil.h"
 
 #define TU_REDIS_START_MS 5000   /* a server answers PING by then */
@@ -94,10 +95,18 @@ static inline void tu_redis_stop(struct tu_redis *r, int sig)
 	r->pid = 0;
 }
 
+/* Stops it and removes its folder, and this machine's files of its URL
+ * (the stream slots and the metrics, sidecar.h), which live in /tmp. */
 static inline void tu_redis_finish(struct tu_redis *r)
 {
 	tu_redis_stop(r, SIGTERM);
 	tu_rmtree(r->dir);
+	static const char *const suffixes[] = { SIDECAR_STREAMS, SIDECAR_METRICS };
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		char path[PATH_MAX];
+		if (sidecar_path(path, sizeof(path), r->url, suffixes[i]))
+			unlink(path);
+	}
 }
 
 #endif

@@ -369,6 +369,34 @@ static void test_acknowledged_posts_survive_kill_9_with_appendonly(void **state)
 	sb_free(&out);
 }
 
+/* ---- the metrics ------------------------------------------------------------ */
+
+/*
+ * Counted on this engine too, once per stored message (feed.c), in this
+ * machine's metrics file of the URL (sidecar.h): two ssectl publishes and
+ * one post; a refused post counted by its reason.
+ */
+static void test_metrics_count_on_redis(void **state)
+{
+	(void)state;
+	struct strbuf cgi = STRBUF_INIT;
+	publish("chat", "one");
+	publish("chat", "two");
+	assert_int_equal(post("three", &cgi), 201);
+	const char *bins = getenv("SSE_TEST_BIN_DIR");
+	assert_int_equal(tu_sh_number("'%s/ssectl' stats --prometheus"
+	                              " | grep -x 'sse_messages_stored_total 3' | wc -l",
+	                              bins), 1);
+	assert_int_equal(tu_sh_number("'%s/ssectl' stats --prometheus"
+	                              " | grep -x 'sse_store_commit_seconds_count 3' | wc -l",
+	                              bins), 1);
+	char path[PATH_MAX];
+	assert_true(sidecar_path(path, sizeof(path), redis.url, SIDECAR_METRICS));
+	assert_int_equal(strncmp(path, SIDECAR_REDIS_DIR "/sse-cgi-", 13), 0);
+	assert_int_equal(access(path, R_OK), 0);
+	sb_free(&cgi);
+}
+
 /* ---- the password ----------------------------------------------------------- */
 
 static void test_password_file(void **state)
@@ -435,6 +463,7 @@ int main(void)
 		T(test_redis_slow),
 		T(test_cgi_stream_ends_when_redis_goes),
 		T(test_acknowledged_posts_survive_kill_9_with_appendonly),
+		T(test_metrics_count_on_redis),
 		T(test_password_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
