@@ -48,6 +48,8 @@
 
 /* The response headers of every stream, CGI style ("Status: 200 OK" first). */
 extern const char stream_headers[];
+/* The response headers of the page for visitors without script (format=html). */
+extern const char stream_page_headers[];
 
 /* Why the driver cannot give the stream a live slot. */
 enum stream_room {
@@ -66,6 +68,9 @@ struct stream_request {
 	enum stream_room room;
 	long cap;                     /* the cap the room was measured against */
 	bool headers;                 /* write the HTTP headers (not ssectl) */
+	bool poll;                    /* poll=1: one-shot, whatever the config */
+	bool hello;                   /* hello=1: the `hello` event after the first frame */
+	bool html;                    /* format=html: the page of recent messages */
 };
 
 /* Why a stream ends early, each with its own words to the client. */
@@ -95,6 +100,13 @@ struct stream {
 void stream_init(struct stream *s, const struct config *cfg,
                  stream_output_fn output, void *ctx);
 void stream_free(struct stream *s);
+
+/*
+ * Whether the request may become a live stream, so that the driver should
+ * measure it against the cap (take a slot): not HEAD, a poll, the page, or
+ * with lifetime_s = 0, which are all answered at once.
+ */
+bool stream_may_live(const struct stream_request *req, const struct config *cfg);
 
 /*
  * A request arrives: headers, the first frame, history or what follows
