@@ -47,7 +47,7 @@ static const char style[] =
 	"body{margin:0 auto;max-width:44rem;padding:1rem;background:var(--bg);"
 	"color:var(--fg);font:16px/1.5 system-ui,sans-serif}"
 	"h1{font-size:1.3rem;margin:.2rem 0}h2{font-size:1.05rem;margin:1.2rem 0 .4rem}"
-	".note,.meta,.empty{color:var(--muted)}a{color:var(--accent)}"
+	".note,.meta,.empty{color:var(--muted)}.user{color:var(--fg)}a{color:var(--accent)}"
 	"form{background:var(--card);border:1px solid var(--line);border-radius:.6rem;"
 	"padding:.2rem 1rem}input,textarea{width:100%;box-sizing:border-box;font:inherit}"
 	"ol{list-style:none;margin:0;padding:0}"
