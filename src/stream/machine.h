@@ -2,9 +2,10 @@
  * machine: one text/event-stream response as a state machine with no I/O.
  *
  * Every delivery rule of docs/PROTOCOL.md lives here once: the plan (live,
- * one-shot, over the cap, a configuration or database problem, HEAD), the
- * first frame, history and resume with the reset event, live messages
- * exactly once and in order, keepalives, a lifetime with jitter, and every
+ * one-shot, over the cap, a poll, a configuration or database problem,
+ * HEAD, the format=html page), the first frame and the hello event,
+ * history and resume with the reset event, live messages exactly once and
+ * in order, keepalives, a lifetime with jitter, and every
  * way a stream ends.  Two drivers run it: the per-process driver
  * (stream/process.c: one blocking stream, CGI or libfcgi) and the hub
  * (hub/hub.c: thousands of streams in one epoll loop).  A driver turns
