@@ -20,7 +20,7 @@
 	var EVENTS_URL = root.getAttribute('data-events') || '/cgi-bin/events.fcgi';
 	var POST_URL = root.getAttribute('data-post') || '/cgi-bin/post.fcgi';
 	var HUB_URL = 'hub.js';
-	var HUB_VERSION = '1';   /* bump when the tab<->hub messages change */
+	var HUB_VERSION = '2';   /* bump when the tab<->hub messages change */
 	var CHANNEL_RE = /^[A-Za-z0-9_.\-]{1,64}$/;
 	var DEFAULT_CHANNEL = 'chat';
 	var MAX_SHOWN = 500;            /* messages kept on the page */
@@ -34,7 +34,7 @@
 	function $(id) { return document.getElementById(id); }
 	var el = {
 		app: $('app'), conn: $('conn'), connLabel: $('conn-label'),
-		roomTitle: $('room-title'), roomList: $('room-list'),
+		slowNote: $('slow-note'), roomTitle: $('room-title'), roomList: $('room-list'),
 		roomForm: $('room-form'), roomInput: $('room-input'),
 		log: $('log'), messages: $('messages'), empty: $('empty'),
 		marker: $('new-marker'), newCount: $('new-count'), announce: $('announce'),
@@ -249,6 +249,7 @@
 	var STATE_LABELS = {
 		connecting: 'Connecting…',
 		live: 'Live',
+		polling: 'Slower mode',
 		reconnecting: 'Reconnecting…',
 		offline: 'Offline',
 		'signed-out': 'Signed out',
@@ -259,7 +260,7 @@
 			return;
 		if (state === 'live')
 			everLive = true;
-		if (state === 'live' && quietUntil === Infinity)
+		if ((state === 'live' || state === 'polling') && quietUntil === Infinity)
 			quietFromNow();   /* the history follows the stream's opening */
 		if (hubState === 'live' && state !== 'live')
 			lostAt = Date.now();
@@ -287,6 +288,8 @@
 			el.conn.setAttribute('data-state', state);
 		if (el.connLabel.textContent !== label)
 			el.connLabel.textContent = label;
+		/* The slower mode says why, in words, where everyone sees it. */
+		el.slowNote.hidden = state !== 'polling';
 	}
 
 	window.addEventListener('online', function () {
@@ -556,7 +559,7 @@
 		var none = shown === 0;
 		el.empty.hidden = !none;
 		if (none) {
-			el.empty.textContent = hubState === 'live'
+			el.empty.textContent = hubState === 'live' || hubState === 'polling'
 				? 'No messages in #' + channel + ' yet. Say hello!'
 				: hubState === 'signed-out'
 				? '#' + channel + ' is private: sign in to read it.'

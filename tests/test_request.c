@@ -85,6 +85,51 @@ static void test_stream_queries(void **state)
 	}
 }
 
+/* poll=1, hello=1, format=html (PROTOCOL.md, Request): one value each. */
+struct flag_case {
+	const char *query;
+	int status;
+	bool poll, hello, html;
+};
+
+static const struct flag_case flag_cases[] = {
+	{ "channel=x", 0, false, false, false },
+	{ "channel=x&poll=1", 0, true, false, false },
+	{ "hello=1", 0, false, true, false },
+	{ "format=html&channel=x", 0, false, false, true },
+	{ "poll=1&hello=1&format=html&since=3", 0, true, true, true },
+	{ "format=%68tml", 0, false, false, true },
+	{ "poll=0", 400, false, false, false },
+	{ "poll=", 400, false, false, false },
+	{ "poll=1&poll=1", 400, false, false, false },
+	{ "poll=1%00", 400, false, false, false },
+	{ "poll=11", 400, false, false, false },
+	{ "hello=yes", 400, false, false, false },
+	{ "format=HTML", 400, false, false, false },
+	{ "format=html%00x", 400, false, false, false },
+	{ "format=json", 400, false, false, false },
+	{ "format=%zz", 400, false, false, false },
+};
+
+static void test_stream_flags(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(flag_cases); i++) {
+		const struct flag_case *c = &flag_cases[i];
+		struct stream_query q;
+		int status = parse_stream_query(c->query, &q);
+		if (status != c->status)
+			fail_msg("query '%s': status %d, want %d", c->query, status, c->status);
+		if (status != 0) {
+			assert_non_null(q.error);
+			continue;
+		}
+		if (q.poll != c->poll || q.hello != c->hello || q.html != c->html)
+			fail_msg("query '%s': poll %d hello %d html %d", c->query, q.poll,
+			         q.hello, q.html);
+	}
+}
+
 struct type_case {
 	const char *header;
 	enum body_type type;
@@ -181,6 +226,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_event_ids),
 		cmocka_unit_test(test_stream_queries),
+		cmocka_unit_test(test_stream_flags),
 		cmocka_unit_test(test_events_requests),
 		cmocka_unit_test(test_content_types),
 		cmocka_unit_test(test_misc),

@@ -365,15 +365,21 @@ static void start_request(struct hub *h, struct conn *c)
 		.head = er.head,
 		.config_broken = endpoint_config_broken(h->ep),
 		.feed = STORE_OK,
-		.room = c->overflow ? STREAM_AT_FILE_LIMIT
-		      : h->live >= h->max_live ? STREAM_CAPPED : STREAM_ROOM,
+		.room = STREAM_ROOM,
 		.cap = h->max_live,
 		.headers = true,
 		.keys = endpoint_keys(h->ep),
 		.authorization = fcgi_param(&c->parser, "HTTP_AUTHORIZATION"),
 		.cookie = fcgi_param(&c->parser, "HTTP_COOKIE"),
 		.epoch_s = clock_epoch_s(),
+		.poll = er.q.poll,
+		.hello = er.q.hello,
+		.html = er.q.html,
 	};
+	if (c->overflow)
+		sr.room = STREAM_AT_FILE_LIMIT;
+	else if (stream_may_live(&sr, h->cfg) && h->live >= h->max_live)
+		sr.room = STREAM_CAPPED;
 	if (!sr.config_broken && !sr.head)
 		sr.feed = hub_ready(h);
 	bool live = stream_start(&c->stream, &sr, h->feed, h->now,

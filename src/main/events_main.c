@@ -1,5 +1,6 @@
 /*
- * events.fcgi: GET /cgi-bin/events.fcgi?channel=NAME[&since=ID]
+ * events.fcgi: GET /cgi-bin/events.fcgi?channel=NAME[&since=ID][&poll=1]
+ *              [&hello=1][&format=html]
  *
  * Works out what the client asked for (method, channel, resume point) and
  * hands the stream to the per-process driver (stream/process.h), which
@@ -49,6 +50,9 @@ static void handle(struct request *req, void *arg)
 		.authorization = req_param(req, "HTTP_AUTHORIZATION"),
 		.cookie = req_param(req, "HTTP_COOKIE"),
 		.epoch_s = clock_epoch_s(),
+		.poll = er.q.poll,
+		.hello = er.q.hello,
+		.html = er.q.html,
 	};
 	bool reopened;
 	if (!sr.config_broken && !er.head)

@@ -4,9 +4,11 @@
 #include <assert.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gate.h"
+#include "html.h"
 #include "http.h"
 #include "log.h"
 
@@ -15,6 +17,21 @@ const char stream_headers[] =
 	"Content-Type: text/event-stream; charset=utf-8\r\n"
 	"Cache-Control: no-cache, no-transform\r\n"
 	"X-Accel-Buffering: no\r\n"
+	"\r\n";
+
+/*
+ * The page is a whole answer, not a stream.  Its policy lets it have its
+ * own <style> and post its form to this site, and nothing else: no script,
+ * no image, no frame, even if an escape were ever missed.
+ */
+const char stream_page_headers[] =
+	"Status: 200 OK\r\n"
+	"Content-Type: text/html; charset=utf-8\r\n"
+	"Cache-Control: no-store\r\n"
+	"Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline';"
+	" form-action 'self'; base-uri 'none'; frame-ancestors 'self'\r\n"
+	"X-Content-Type-Options: nosniff\r\n"
+	"Referrer-Policy: same-origin\r\n"
 	"\r\n";
 
 long stream_overflow_retry(long retry_ms)
@@ -135,7 +152,7 @@ static bool put_news(struct stream *s, struct feed *feed)
 static long one_shot_hello(const struct stream_request *req, long retry_ms,
                            long lifetime_s, char *hello, size_t len)
 {
-	if (lifetime_s == 0) {
+	if (lifetime_s == 0 || req->poll) {
 		snprintf(hello, len, "one-shot: polling every %ld ms", retry_ms);
 		return retry_ms;
 	}
@@ -176,6 +193,103 @@ static bool admit(struct stream *s, const struct stream_request *req,
 	return false;
 }
 
+bool stream_may_live(const struct stream_request *req, const struct config *cfg)
+{
+	return !req->head && !req->poll && !req->html && cfg->lifetime_s > 0;
+}
+
+/* The transient problem a request is answered with, or NULL. */
+static const char *problem_of(const struct stream_request *req)
+{
+	return req->config_broken ? CONFIG_PROBLEM
+	     : req->feed != STORE_OK ? store_status_text(req->feed)
+	     : NULL;
+}
+
+/*
+ * The `hello` event (hello=1): the first frame fires no event, so a page
+ * cannot tell that it arrived; this one it can, and a page that does not
+ * get it within seconds knows that something on the way holds the stream.
+ * No id: it must not move the browser's Last-Event-ID.
+ */
+static void put_hello_event(struct strbuf *out, const char *kind)
+{
+	sb_printf(out, "event: hello\ndata: %s\n\n", kind);
+}
+
+/* The page's rows, rendered one by one, to be shown newest first. */
+struct page_rows {
+	struct strbuf text;
+	size_t *starts;        /* where each row begins in text */
+	size_t n, cap;
+	bool failed;
+};
+
+static bool put_page_row(void *ctx, const struct message *m)
+{
+	struct page_rows *r = ctx;
+	if (strcmp(m->event, "message") != 0)
+		return true;   /* what a chat page does not listen for */
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 64;
+		size_t *grown = realloc(r->starts, cap * sizeof(*grown));
+		if (grown == NULL) {
+			r->failed = true;
+			return true;
+		}
+		r->starts = grown;
+		r->cap = cap;
+	}
+	r->starts[r->n++] = r->text.len;
+	html_page_message(&r->text, m);
+	return true;
+}
+
+/*
+ * format=html: the newest `history` messages of the channel as a page,
+ * newest first (it reloads itself and so always opens at its top), with
+ * the plain form; a transient problem is said on the page, which tries
+ * again when it reloads.  Never live.
+ */
+static void put_page(struct stream *s, const struct stream_request *req,
+                     struct feed *feed)
+{
+	if (req->headers)
+		sb_puts(&s->out, stream_page_headers);
+	if (req->head) {
+		flush(s);
+		return;
+	}
+	html_page_start(&s->out, s->channel, html_refresh_s(s->cfg->retry_ms));
+	const char *problem = problem_of(req);
+	struct page_rows rows = { STRBUF_INIT, NULL, 0, 0, false };
+	long long after = STREAM_NO_RESUME;
+	feed_read_result res = { .more = problem == NULL };
+	while (problem == NULL && res.more) {
+		enum store_status st = feed_read(feed, s->channel, after,
+		                                 s->cfg->history, put_page_row,
+		                                 &rows, &res);
+		if (st != STORE_OK)
+			problem = store_status_text(st);
+		after = res.next_after;
+	}
+	if (problem != NULL) {
+		html_page_problem(&s->out, problem);
+	} else {
+		for (size_t i = rows.n; i-- > 0;) {
+			size_t end = i + 1 < rows.n ? rows.starts[i + 1] : rows.text.len;
+			sb_append(&s->out, rows.text.data + rows.starts[i],
+			          end - rows.starts[i]);
+		}
+	}
+	if (rows.failed || sb_failed(&rows.text))
+		s->out.failed = true;
+	html_page_end(&s->out, s->channel, problem == NULL && rows.n == 0);
+	sb_free(&rows.text);
+	free(rows.starts);
+	flush(s);
+}
+
 bool stream_start(struct stream *s, const struct stream_request *req,
                   struct feed *feed, long long now, unsigned random_word)
 {
@@ -186,27 +300,33 @@ bool stream_start(struct stream *s, const struct stream_request *req,
 	long long expires = LLONG_MAX;
 	if (!req->config_broken && !admit(s, req, now, &expires))
 		return false;
+	if (req->html) {
+		put_page(s, req, feed);
+		return false;
+	}
 	if (req->headers)
 		sb_puts(&s->out, stream_headers);
 	if (req->head) {
 		flush(s);
 		return false;
 	}
-	const char *problem = req->config_broken ? CONFIG_PROBLEM
-	                    : req->feed != STORE_OK ? store_status_text(req->feed)
-	                    : NULL;
+	const char *problem = problem_of(req);
 	if (problem != NULL) {
 		stream_put_hello(&s->out, cfg->retry_ms, problem);
+		if (req->hello)
+			put_hello_event(&s->out, "problem");
 		flush(s);
 		return false;
 	}
-	bool one_shot = cfg->lifetime_s == 0 || req->room != STREAM_ROOM;
+	bool one_shot = !stream_may_live(req, cfg) || req->room != STREAM_ROOM;
 	char hello[128] = "live";
 	long retry = cfg->retry_ms;
 	if (one_shot)
 		retry = one_shot_hello(req, cfg->retry_ms, cfg->lifetime_s, hello,
 		                       sizeof(hello));
 	stream_put_hello(&s->out, retry, hello);
+	if (req->hello)
+		put_hello_event(&s->out, one_shot ? "one-shot" : "live");
 	s->live = true;   /* until the client goes; flush clears it */
 	if (!put_news(s, feed) || one_shot) {
 		s->live = false;

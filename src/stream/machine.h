@@ -2,10 +2,11 @@
  * machine: one text/event-stream response as a state machine with no I/O.
  *
  * Every delivery rule of docs/PROTOCOL.md lives here once: the plan (live,
- * one-shot, over the cap, a configuration or database problem, HEAD, a
- * private channel refused: 401 or 403, by auth/gate.h), the
- * first frame, history and resume with the reset event, live messages
- * exactly once and in order, keepalives, a lifetime with jitter, and every
+ * one-shot, over the cap, a poll, a configuration or database problem,
+ * HEAD, the format=html page, a private channel refused: 401 or 403, by
+ * auth/gate.h), the first frame and the hello event, history and resume
+ * with the reset event, live messages exactly once and in order,
+ * keepalives, a lifetime with jitter, and every
  * way a stream ends.  Two drivers run it: the per-process driver
  * (stream/process.c: one blocking stream, CGI or libfcgi) and the hub
  * (hub/hub.c: thousands of streams in one epoll loop).  A driver turns
@@ -56,6 +57,8 @@
 
 /* The response headers of every stream, CGI style ("Status: 200 OK" first). */
 extern const char stream_headers[];
+/* The response headers of the page for visitors without script (format=html). */
+extern const char stream_page_headers[];
 
 /* Why the driver cannot give the stream a live slot. */
 enum stream_room {
@@ -80,6 +83,9 @@ struct stream_request {
 	const char *authorization;    /* HTTP_AUTHORIZATION, or NULL */
 	const char *cookie;           /* HTTP_COOKIE, or NULL */
 	long long epoch_s;            /* the wall clock, for token times */
+	bool poll;                    /* poll=1: one-shot, whatever the config */
+	bool hello;                   /* hello=1: the `hello` event after the first frame */
+	bool html;                    /* format=html: the page of recent messages */
 };
 
 /* Why a stream ends early, each with its own words to the client. */
@@ -109,6 +115,13 @@ struct stream {
 void stream_init(struct stream *s, const struct config *cfg,
                  stream_output_fn output, void *ctx);
 void stream_free(struct stream *s);
+
+/*
+ * Whether the request may become a live stream, so that the driver should
+ * measure it against the cap (take a slot): not HEAD, a poll, the page, or
+ * with lifetime_s = 0, which are all answered at once.
+ */
+bool stream_may_live(const struct stream_request *req, const struct config *cfg);
 
 /*
  * A request arrives: headers, the first frame, history or what follows

@@ -86,7 +86,7 @@ void stream_process_run(const struct stream_io *io, const struct config *cfg,
                         struct feed *feed, struct stream_request req)
 {
 	struct slot slot = { -1, -1 };
-	if (!req.head && cfg->max_streams > 0 && cfg->lifetime_s > 0 &&
+	if (stream_may_live(&req, cfg) && cfg->max_streams > 0 &&
 	    slot_acquire(cfg->database, cfg->max_streams, &slot) != SLOT_TAKEN) {
 		req.room = STREAM_CAPPED;
 		req.cap = cfg->max_streams;

@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -68,6 +69,24 @@ int parse_stream_query(const char *query, struct stream_query *out)
 		out->since = parse_event_id(sb_str(&value), &out->since_id);
 		if (out->since != ID_VALID)
 			out->error = "since must be a message id (digits)";
+	}
+	static const struct {
+		const char *name, *value, *error;
+		size_t field;
+	} flags[] = {
+		{ "poll", "1", "poll must be 1", offsetof(struct stream_query, poll) },
+		{ "hello", "1", "hello must be 1", offsetof(struct stream_query, hello) },
+		{ "format", "html", "format must be html", offsetof(struct stream_query, html) },
+	};
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+		if (out->error == NULL &&
+		    query_param(query, flags[i].name, &value, &out->error)) {
+			if (value.len == strlen(flags[i].value) &&
+			    memcmp(sb_str(&value), flags[i].value, value.len) == 0)
+				*(bool *)((char *)out + flags[i].field) = true;
+			else
+				out->error = flags[i].error;
+		}
 	}
 	sb_free(&value);
 	return out->error == NULL ? 0 : 400;

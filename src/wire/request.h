@@ -22,6 +22,9 @@ struct stream_query {
 	char channel[SSE_NAME_MAX + 1];
 	enum id_parse since;       /* the since= parameter */
 	long long since_id;
+	bool poll;                 /* poll=1: a one-shot answer, whatever the config */
+	bool hello;                /* hello=1: the first frame also fires `hello` */
+	bool html;                 /* format=html: a page of the recent messages */
 	const char *error;         /* why, when status is 400 */
 };
 int parse_stream_query(const char *query, struct stream_query *out);
