@@ -37,8 +37,10 @@ static void conn_close(struct hub *h, struct conn *c)
 {
 	if (c->watch.fd < 0)
 		return;
-	if (c->state == CONN_LIVE)
+	if (c->state == CONN_LIVE) {
+		stream_on_gone(&c->stream);   /* the web server went: its client */
 		h->live--;
+	}
 	assert(h->live >= 0);
 	channel_remove(&c->link);
 	int fd = c->watch.fd;
@@ -469,12 +471,29 @@ bool hub_conn_new(struct hub *h, int fd, bool overflow)
 	c->deadline = h->now + HUB_REQUEST_WAIT_MS;
 	fcgi_parser_init(&c->parser);
 	queue_init(&c->queue, fd);
-	stream_init(&c->stream, h->cfg, conn_output, c);
+	/* A broken configuration has no database to count in. */
+	stream_init(&c->stream, h->cfg, endpoint_config_broken(h->ep) ? NULL : &h->counts,
+	            conn_output, c);
 	channel_add(&h->asking, &c->link);
 	return true;
 }
 
 /* ---- timers, drain, the whole run ----------------------------------------- */
+
+/*
+ * The streams add to h->counts in memory (a fan-out to thousands of
+ * streams must not cost an atomic each); the sum goes to the file now and
+ * then.  The file is mapped anew each time, so a deleted one is followed.
+ */
+void hub_hand_on_counts(struct hub *h)
+{
+	static const struct tally_streams none;
+	if (memcmp(&h->counts, &none, sizeof(none)) == 0)
+		return;
+	struct tally_file *f = tally_attach(h->cfg->database);
+	tally_add_streams(f, &h->counts);   /* zeroed even when not attached */
+	tally_detach(f);
+}
 
 /*
  * Keepalives and lifetimes (the machine's), connections that never asked,
@@ -502,6 +521,10 @@ static long long tick(void *ctx, long long now)
 		}
 	}
 	channels_prune(&h->channels);
+	if (now >= h->next_tally) {
+		hub_hand_on_counts(h);
+		h->next_tally = now + HUB_TALLY_MS;
+	}
 	return now + HUB_TICK_MS;
 }
 
@@ -536,6 +559,7 @@ static void drain(struct hub *h)
 			break;
 		free_dead(h);
 	}
+	hub_hand_on_counts(h);
 }
 
 /* Everything the loop owns, once: the loop, the reserve, the limits. */
@@ -582,6 +606,7 @@ static void hub_close(struct hub *h)
 		while (waiting[i]->first != NULL)
 			conn_close(h, conn_of(waiting[i]->first));
 	free_dead(h);
+	hub_hand_on_counts(h);   /* the ends hub_close just counted */
 	channels_free(&h->channels);
 	sb_free(&h->frame);
 	sb_free(&h->records);

@@ -56,6 +56,7 @@
                                       * its client to read again (nginx's
                                       * send_timeout is 60 s): conn_end_behind */
 #define HUB_SPARE_FDS 32             /* descriptors kept for everything else */
+#define HUB_TALLY_MS 1000            /* the streams' counts go to the file */
 
 /* A stalled stream may owe STREAM_BACKLOG_MAX bytes (machine.h). */
 

@@ -17,6 +17,7 @@
 #include "loop.h"
 #include "machine.h"
 #include "queue.h"
+#include "tally.h"
 
 enum conn_state {
 	CONN_ASKING,   /* reading the request's records */
@@ -63,6 +64,9 @@ struct hub {
 	bool overflowing;          /* an overflow connection is being answered */
 	struct conn *dead;         /* closed this round, freed after it */
 	long long now;             /* ms, at the start of this round's work */
+	struct tally_streams counts;   /* what the streams counted since the
+	                                * last hand-on (hub_hand_on_counts) */
+	long long next_tally;      /* ms: the next hand-on */
 	struct strbuf frame, records;  /* scratch: one event, its records */
 	char readbuf[HUB_READ_CHUNK];
 };
@@ -72,6 +76,8 @@ struct hub {
 
 /* Watches the listening socket (on) or stops (off): accept.c. */
 void hub_accepting(struct hub *h, bool on);
+/* What the streams counted, added to DATABASE.metrics (hub.c). */
+void hub_hand_on_counts(struct hub *h);
 /* A new connection on fd, asking, watched; false when it could not be
  * (the caller closes fd): hub.c. */
 bool hub_conn_new(struct hub *h, int fd, bool overflow);
