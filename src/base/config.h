@@ -29,6 +29,8 @@
 #define CONFIG_FILE_NAME "sse-cgi.conf"
 #define CONFIG_FILE_MAX (64 * 1024)     /* a config file is a few lines */
 #define CONFIG_ORIGINS_MAX 1024
+/* "unix:" and a socket path (108 bytes on Linux), or an address and port */
+#define CONFIG_ADDRESS_MAX 128
 #define CONFIG_ERROR_MAX 512
 /* What a request hears when the configuration did not load; the log has
  * the detail (a stream: retry and this comment; a post: 500). */
@@ -47,6 +49,8 @@ struct config {
 	long max_body;
 	long rate_limit;
 	char allowed_origins[CONFIG_ORIGINS_MAX]; /* space-separated */
+	char metrics_listen[CONFIG_ADDRESS_MAX];  /* events.fcgi --listen's
+	                                           * GET /metrics; "": off */
 	char source[PATH_MAX];        /* the file read, or "" for none */
 };
 
