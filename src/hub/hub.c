@@ -521,6 +521,7 @@ static long long tick(void *ctx, long long now)
 		}
 	}
 	channels_prune(&h->channels);
+	hub_metrics_tick(h);
 	if (now >= h->next_tally) {
 		hub_hand_on_counts(h);
 		h->next_tally = now + HUB_TALLY_MS;
@@ -548,6 +549,7 @@ static void drain(struct hub *h)
 {
 	h->now = clock_now_ms();
 	hub_accepting(h, false);
+	hub_metrics_close(h);
 	loop_remove(h->loop, &h->wake);
 	while (h->asking.first != NULL)
 		conn_close(h, conn_of(h->asking.first));
@@ -568,6 +570,7 @@ static bool hub_open(struct hub *h, struct endpoint *ep, int listen_fd)
 	h->ep = ep;
 	h->cfg = endpoint_config(ep);
 	h->feed = endpoint_feed(ep);
+	hub_metrics_init(h);
 	h->listen.fd = listen_fd;
 	h->wake.fd = -1;
 	h->now = clock_now_ms();
@@ -591,6 +594,8 @@ static bool hub_open(struct hub *h, struct endpoint *ep, int listen_fd)
 	if (!endpoint_config_broken(ep))
 		hub_ready(h);
 	h->next_look = h->now + feed_look_ms(h->feed, h->cfg->poll_interval_ms);
+	if (!hub_metrics_open(h))
+		return false;
 	hub_accepting(h, true);
 	return loop_timer(h->loop, h->now + HUB_TICK_MS, tick, h) &&
 	       loop_timer(h->loop, h->next_look, fallback_look, h) && h->accepting;
@@ -610,6 +615,7 @@ static void hub_close(struct hub *h)
 	channels_free(&h->channels);
 	sb_free(&h->frame);
 	sb_free(&h->records);
+	hub_metrics_close(h);
 	if (h->reserve_fd >= 0)
 		close(h->reserve_fd);
 	loop_free(h->loop);

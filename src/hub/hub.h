@@ -57,6 +57,8 @@
                                       * send_timeout is 60 s): conn_end_behind */
 #define HUB_SPARE_FDS 32             /* descriptors kept for everything else */
 #define HUB_TALLY_MS 1000            /* the streams' counts go to the file */
+#define HUB_SCRAPES_MAX 4            /* metrics requests answered at once */
+#define HUB_SCRAPE_MS 5000           /* one asks and reads its answer within */
 
 /* A stalled stream may owe STREAM_BACKLOG_MAX bytes (machine.h). */
 
