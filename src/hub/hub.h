@@ -20,7 +20,8 @@
  * the drain; channels.c is who follows which channel (a hash table of
  * follower lists); accept.c takes connections, with the reserve
  * descriptor; loop.c is the epoll loop and timers; queue.c a connection's
- * bounded write queue.  hub_private.h has the connection and the hub.
+ * bounded write queue; metrics.c answers GET /metrics on metrics_listen.
+ * hub_private.h has the connection and the hub.
  *
  * A slow client never delays the others: writes never block, and what a
  * socket does not take waits in that stream's own queue.  Past
