@@ -63,7 +63,7 @@ SRC_HDRS = $(wildcard src/*/*.h)
 BINS    = cgi-bin/events.fcgi cgi-bin/post.fcgi ssectl
 # Listed, not globbed, in the order they run: the quick table tests first,
 # then the slower end-to-end ones (test_cgi, test_fastcgi).
-UNIT_TESTS = test_machine test_channels test_sse test_html test_utf8 test_form test_request test_token test_secret test_origin test_prom test_config test_ring test_wake test_publish \
+UNIT_TESTS = test_machine test_channels test_sse test_html test_utf8 test_form test_request test_token test_secret test_origin test_prom test_scrape test_config test_ring test_wake test_publish \
              test_chatmsg test_store test_cgi test_fastcgi test_portability \
              test_fcgi_wire test_hub test_listen test_cases test_feed test_redis
 # Programs with a second group of cases too slow for make check (hundreds

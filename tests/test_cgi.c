@@ -741,7 +741,21 @@ static void test_stream_ends_when_client_goes(void **state)
 	tu_rmtree(s.dir);
 }
 
-/* Over max_streams: one-shot with a longer retry; slots come back. */
+/* The value of one series of `ssectl stats --prometheus` (-1: not there). */
+static long long prom_value(const struct site *s, const char *series)
+{
+	return tu_sh_number("'%s' --config '%s/cgi-bin/sse-cgi.conf' stats --prometheus"
+	                    " | awk -v k='%s' '$1 == k { print $2; found = 1 }"
+	                    " END { if (!found) print -1 }'",
+	                    s->ssectl, s->dir, series);
+}
+
+/*
+ * Over max_streams: one-shot with a longer retry; slots come back.  And
+ * what the per-process driver counted: a SIGKILLed stream went live but
+ * its end is never counted (counts only ever add), the one-shot is over
+ * the cap, SIGTERM's end is a shutdown, and each got m1 once.
+ */
 static void test_stream_cap(void **state)
 {
 	(void)state;
@@ -765,8 +779,21 @@ static void test_stream_cap(void **state)
 	struct tu_proc p;
 	start_stream(&s, &p, NULL);
 	assert_true(tu_read(&p, &out, ": live\n", 5000));
+	assert_int_equal(prom_value(&s, "sse_streams_open{mode=\"process\"}"), 1);
 	kill(p.pid, SIGTERM);
 	tu_wait(&p, 3000);
+	static const struct { const char *series; long long value; } counted[] = {
+		{ "sse_streams_open{mode=\"process\"}", 0 },
+		{ "sse_streams_total", 2 },
+		{ "sse_stream_ends_total{reason=\"over_cap\"}", 1 },
+		{ "sse_stream_ends_total{reason=\"shutdown\"}", 1 },
+		{ "sse_stream_ends_total{reason=\"client_gone\"}", 0 },
+		{ "sse_deliveries_total", 3 },
+	};
+	for (size_t i = 0; i < ARRAY_LEN(counted); i++)
+		if (prom_value(&s, counted[i].series) != counted[i].value)
+			fail_msg("%s: %lld, want %lld", counted[i].series,
+			         prom_value(&s, counted[i].series), counted[i].value);
 	sb_free(&out);
 	tu_rmtree(s.dir);
 }

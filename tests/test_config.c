@@ -52,6 +52,22 @@ static const struct conf_case cases[] = {
 	{ "publish_requires_token = no\n", true, NULL },
 	{ "publish_requires_token = true\n", false, "publish_requires_token must be yes or no" },
 	{ "publish_requires_token = Yes\n", false, "yes or no" },
+	{ "metrics_listen = 127.0.0.1:18799\n", true, NULL },
+	{ "metrics_listen = [::1]:9100\n", true, NULL },
+	{ "metrics_listen = unix:/run/sse/metrics.sock\n", true, NULL },
+	{ "metrics_listen =\n", true, NULL },   /* off, as by default */
+	{ "metrics_listen = localhost:9100\n", false, "localhost: not a numeric IPv4" },
+	{ "metrics_listen = 127.0.0.1\n", false,
+	  "metrics_listen must be 127.0.0.1:PORT, [::1]:PORT or unix:/absolute/path" },
+	{ "metrics_listen = 127.0.0.1:0\n", false, "metrics_listen must be" },
+	{ "metrics_listen = 127.0.0.1:65536\n", false, "metrics_listen must be" },
+	{ "metrics_listen = unix:metrics.sock\n", false, "the path must be absolute" },
+	{ "metrics_listen = unix:/\n", true, NULL },
+	{ "metrics_listen = fd:3\n", false, "fd:N is for --listen only" },
+	{ "metrics_listen = unix:/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", false, "too long" },
+	{ "metrics_listen = unix:/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", false, "the path must be 1-107 bytes" },
 };
 
 static void test_parse(void **state)
@@ -87,6 +103,7 @@ static void test_defaults_match_spec(void **state)
 	assert_int_equal(cfg.max_body, 8192);
 	assert_int_equal(cfg.rate_limit, 30);
 	assert_string_equal(cfg.allowed_origins, "");
+	assert_string_equal(cfg.metrics_listen, "");   /* off */
 	assert_true(cfg.database[0] == '/');
 }
 
@@ -96,11 +113,13 @@ static void test_values_applied(void **state)
 	struct config cfg;
 	char err[CONFIG_ERROR_MAX];
 	config_defaults(&cfg);
-	const char *text = "keepalive_s = 5\nhistory = 0\nallowed_origins = https://a.example\n";
+	const char *text = "keepalive_s = 5\nhistory = 0\nallowed_origins = https://a.example\n"
+	                   "metrics_listen = 127.0.0.1:9100\n";
 	assert_true(config_parse(&cfg, text, strlen(text), "t", err, sizeof(err)));
 	assert_int_equal(cfg.keepalive_s, 5);
 	assert_int_equal(cfg.history, 0);
 	assert_string_equal(cfg.allowed_origins, "https://a.example");
+	assert_string_equal(cfg.metrics_listen, "127.0.0.1:9100");
 }
 
 /* A fake environment for the overrides. */

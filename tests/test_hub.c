@@ -14,6 +14,7 @@
 #include "ring.h"
 
 #define WAIT_MS 5000   /* a generous bound for anything to arrive */
+#define PROMTOOL "/usr/bin/promtool"
 
 /* The server of the running test, stopped by teardown if a check failed. */
 static struct server *running;
@@ -488,6 +489,179 @@ static void test_sigterm_ends_every_stream(void **state)
 	tu_rmtree(s.dir);
 }
 
+/* ---- metrics_listen: GET /metrics -------------------------------------- */
+
+/* Connects to the metrics socket and sends request (may be partial). */
+static int scrape_send(const char *sock, const char *request)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	assert_true(strlen(sock) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, sock, strlen(sock) + 1);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		fail_msg("connect %s: %s", sock, strerror(errno));
+	assert_int_equal(write(fd, request, strlen(request)), (ssize_t)strlen(request));
+	return fd;
+}
+
+/* The whole answer to request: read until the hub closes (within WAIT_MS). */
+static void scrape(const char *sock, const char *request, struct strbuf *out)
+{
+	int fd = scrape_send(sock, request);
+	sb_reset(out);
+	long long deadline = tu_now_ms() + WAIT_MS;
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		if (tu_now_ms() > deadline)
+			fail_msg("no end of the answer to [%s] within %d ms: [%s]", request,
+			         WAIT_MS, sb_str(out));
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		char buf[4096];
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		sb_append(out, buf, (size_t)n);
+	}
+	close(fd);
+}
+
+/* The value of the series `series` in an exposition; -1 when it is not there. */
+static long long metric(const char *text, const char *series)
+{
+	char line[160];
+	snprintf(line, sizeof(line), "\n%s ", series);
+	const char *at = strstr(text, line);
+	return at != NULL ? strtoll(at + strlen(line), NULL, 10) : -1;
+}
+
+/* The counters a scrape must show, after the test's streams opened and ended. */
+struct want_series {
+	const char *series;
+	long long value;
+};
+
+/* Scrapes until every series has its value (the hub sees a close when it
+ * reads it), or fails naming the first that did not. */
+static void scrape_until(const char *sock, const struct want_series *want, size_t n,
+                         struct strbuf *out)
+{
+	long long deadline = tu_now_ms() + WAIT_MS;
+	size_t i = 0;
+	while (i < n) {
+		scrape(sock, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", out);
+		const char *body = strstr(sb_str(out), "\r\n\r\n");
+		for (i = 0; i < n && body != NULL; i++)
+			if (metric(body + 2, want[i].series) != want[i].value)
+				break;
+		if (i < n && tu_now_ms() > deadline)
+			fail_msg("%s is not %lld after %d ms:\n%s", want[i].series, want[i].value,
+			         WAIT_MS, sb_str(out));
+		if (i < n)
+			usleep(20000);
+	}
+}
+
+/* promtool's verdict on an answer's body; a missing promtool fails. */
+static void promtool_accepts(const char *dir, const char *answer)
+{
+	if (access(PROMTOOL, X_OK) != 0)
+		fail_msg(PROMTOOL " is missing: install Debian's prometheus package"
+		         " (scripts/deps.sh test)");
+	const char *body = strstr(answer, "\r\n\r\n");
+	assert_non_null(body);
+	char path[PATH_MAX + 16];
+	snprintf(path, sizeof(path), "%s/scrape.prom", dir);
+	tu_write_file(path, body + 4);
+	if (tu_sh(PROMTOOL " check metrics < '%s'", path) != 0)
+		fail_msg("promtool check metrics refused:\n%s", body + 4);
+}
+
+/*
+ * metrics_listen on a unix socket: the counters a hub's streams leave
+ * (went live, over the cap, client gone, deliveries of a fan-out, then
+ * shutdown), the open streams from its live count, promtool's verdict,
+ * 404 and 405, and a scraper that never finishes its head holding up
+ * neither the streams nor the next scrape.
+ */
+static void test_metrics_endpoint(void **state)
+{
+	(void)state;
+	char mdir[PATH_MAX], sock[PATH_MAX + 16], conf[PATH_MAX + 128];
+	tu_tempdir(mdir, sizeof(mdir));
+	snprintf(sock, sizeof(sock), "%s/m.sock", mdir);
+	snprintf(conf, sizeof(conf), "lifetime_s = 60\nkeepalive_s = 30\n"
+	         "listen_max_streams = 3\nmetrics_listen = unix:%s\n", sock);
+	struct server s;
+	hub_start(&s, conf);
+	struct strbuf out = STRBUF_INIT;
+	int slow = -1;
+	for (long long until = tu_now_ms() + WAIT_MS; slow < 0; usleep(10000)) {
+		if (access(sock, F_OK) == 0)
+			slow = scrape_send(sock, "GET /metr");   /* and nothing more */
+		else if (tu_now_ms() > until)
+			fail_msg("no metrics socket %s", sock);
+	}
+	int fds[3];
+	for (int i = 0; i < 3; i++) {
+		fds[i] = hub_request(&s, "GET", "channel=chat", NULL);
+		sb_reset(&out);
+		assert_true(read_answer(fds[i], &out, ": live\n", WAIT_MS));
+	}
+	int over = hub_request(&s, "GET", "channel=chat", NULL);   /* the 4th of 3 */
+	sb_reset(&out);
+	assert_true(read_answer(over, &out, NULL, WAIT_MS));
+	assert_non_null(strstr(sb_str(&out), "all 3 live streams are in use"));
+	close(over);
+	publish(&s, "chat", "to the three");
+	for (int i = 0; i < 3; i++) {
+		sb_reset(&out);
+		assert_true(read_answer(fds[i], &out, "data: to the three\n\n", WAIT_MS));
+	}
+	close(fds[0]);
+	static const struct want_series after_close[] = {
+		{ "sse_streams_open{mode=\"listen\"}", 2 },
+		{ "sse_streams_total", 3 },
+		{ "sse_deliveries_total", 3 },
+		{ "sse_stream_ends_total{reason=\"client_gone\"}", 1 },
+		{ "sse_stream_ends_total{reason=\"over_cap\"}", 1 },
+		{ "sse_stream_ends_total{reason=\"shutdown\"}", 0 },
+		{ "sse_messages_stored_total", 1 },
+	};
+	scrape_until(sock, after_close, ARRAY_LEN(after_close), &out);
+	assert_non_null(strstr(sb_str(&out), "HTTP/1.0 200 OK\r\n"));
+	assert_non_null(strstr(sb_str(&out), "\r\nContent-Type: text/plain; version=0.0.4"));
+	promtool_accepts(mdir, sb_str(&out));
+
+	static const struct { const char *request, *status; } refused[] = {
+		{ "GET / HTTP/1.1\r\n\r\n", "HTTP/1.0 404 Not Found\r\n" },
+		{ "POST /metrics HTTP/1.1\r\n\r\n", "HTTP/1.0 405 Method Not Allowed\r\n" },
+		{ "GET /metrics\r\n\r\n", "HTTP/1.0 400 Bad Request\r\n" },
+	};
+	for (size_t i = 0; i < ARRAY_LEN(refused); i++) {
+		scrape(sock, refused[i].request, &out);
+		if (strncmp(sb_str(&out), refused[i].status, strlen(refused[i].status)) != 0)
+			fail_msg("[%s]: got [%s]", refused[i].request, sb_str(&out));
+	}
+	close(slow);
+
+	/* SIGTERM: the two live streams end by the shutdown, counted in the
+	 * file that outlives the process (read by ssectl, as per process). */
+	running = NULL;
+	kill(s.pid, SIGTERM);
+	int status;
+	assert_int_equal(waitpid(s.pid, &status, 0), s.pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(tu_sh_number("'%s' --db '%s' stats --prometheus | grep -F"
+	                              " 'sse_stream_ends_total{reason=\"shutdown\"}'"
+	                              " | cut -d' ' -f2", s.ssectl, s.db), 2);
+	for (int i = 1; i < 3; i++)
+		close(fds[i]);
+	sb_free(&out);
+	tu_rmtree(s.dir);
+	tu_rmtree(mdir);
+}
+
 /*
  * Two groups.  make check runs the quick one.  The slow one publishes with
  * hundreds of ssectl processes per case (seconds, and many more on a busy
@@ -504,6 +678,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_lifetime_keepalive_and_cap, teardown),
 		cmocka_unit_test_teardown(test_burst_at_the_file_limit, teardown),
 		cmocka_unit_test_teardown(test_sigterm_ends_every_stream, teardown),
+		cmocka_unit_test_teardown(test_metrics_endpoint, teardown),
 	};
 	const struct CMUnitTest slow[] = {
 		cmocka_unit_test_teardown(test_stalled_client_does_not_hold_up_others, teardown),

@@ -1,8 +1,10 @@
 /*
  * The stream machine (src/stream/machine.h) with no socket: each row is a
  * stream's whole life as events (a start, then ticks, messages, ends) and
- * what the client must read, in order.  The feed is the real one, on a
- * SQLite file in a temp dir; time is whatever the row says.
+ * what the client must read, in order, and what the life must leave in the
+ * metrics' counters (went live, how it ended, messages written).  The feed
+ * is the real one, on a SQLite file in a temp dir; time is whatever the
+ * row says.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -34,6 +36,7 @@ struct ask {
 	enum store_status feed;
 	enum stream_room room;
 	long cap;
+	bool poll;                     /* poll=1 */
 };
 
 struct row {
@@ -48,10 +51,19 @@ struct row {
 	const char *want[6];           /* read in this order */
 	const char *never;             /* must not be read */
 	bool live_at_end;
+	struct counted {
+		int live;                  /* sse_streams_total */
+		int end;                   /* the reason counted, or NO_END */
+		int deliveries;            /* sse_deliveries_total */
+	} counted;
 };
 
-#define NEWCOMER { 0, false, false, false, STORE_OK, STREAM_ROOM, 0 }
-#define RESUME(id) { id, false, false, false, STORE_OK, STREAM_ROOM, 0 }
+/* Not ended (still live at the end of the row), or never started (HEAD). */
+#define NO_END (-1)
+#define COUNTED(live, end, deliveries) { live, end, deliveries }
+
+#define NEWCOMER { 0, false, false, false, STORE_OK, STREAM_ROOM, 0, false }
+#define RESUME(id) { id, false, false, false, STORE_OK, STREAM_ROOM, 0, false }
 #define TICK(t) { EV_TICK, t, 0, 0, 0 }
 #define MSG(t, id) { EV_MESSAGE, t, id, 0, 0 }
 #define END(t, why) { EV_END, t, 0, why, 0 }
@@ -63,58 +75,99 @@ struct row {
 static const struct row rows[] = {
 	{ "newcomer gets the newest history", "history = 2\n", 3, 0, NEWCOMER, false, true, NONE,
 	  { "Status: 200 OK\r\n", "retry: 2000\n: live\n", "id: 2\ndata: m2\n\n",
-	    "id: 3\ndata: m3\n\n" }, "data: m1\n", true },
+	    "id: 3\ndata: m3\n\n" }, "data: m1\n", true,
+	  COUNTED(1, NO_END, 2) },
 	{ "resume sends what follows", "", 3, 0, RESUME(1), false, true, NONE,
-	  { ": live\n", "id: 2\ndata: m2\n\n", "id: 3\ndata: m3\n\n" }, "data: m1\n", true },
+	  { ": live\n", "id: 2\ndata: m2\n\n", "id: 3\ndata: m3\n\n" }, "data: m1\n", true,
+	  COUNTED(1, NO_END, 2) },
 	{ "a gap is reset, then history", "history = 1\n", 5, 2, RESUME(1), false, true, NONE,
 	  { "event: reset\ndata: {\"reason\":\"gap\",\"oldest\":4}\n", "data: m5\n" },
-	  "data: m4\n", true },
+	  "data: m4\n", true,
+	  COUNTED(1, NO_END, 1) },
 	{ "an unknown id is reset", "history = 1\n", 2, 0, RESUME(99), false, true, NONE,
-	  { "event: reset\ndata: {\"reason\":\"unknown-id\"", "data: m2\n" }, NULL, true },
-	{ "HEAD: the headers only", "", 1, 0, { 0, true, false, false, STORE_OK, STREAM_ROOM, 0 },
-	  false, false, NONE, { "Status: 200 OK\r\n" }, "retry:", false },
+	  { "event: reset\ndata: {\"reason\":\"unknown-id\"", "data: m2\n" }, NULL, true,
+	  COUNTED(1, NO_END, 1) },
+	{ "HEAD: the headers only", "", 1, 0, { 0, true, false, false, STORE_OK, STREAM_ROOM, 0, false },
+	  false, false, NONE, { "Status: 200 OK\r\n" }, "retry:", false,
+	  COUNTED(0, NO_END, 0) },
 	{ "without headers (ssectl tail)", "", 1, 0,
-	  { 0, false, true, false, STORE_OK, STREAM_ROOM, 0 }, false, true, NONE,
-	  { "retry: 2000\n", "data: m1\n" }, "Status:", true },
-	{ "configuration problem", "", 1, 0, { 0, false, false, true, STORE_OK, STREAM_ROOM, 0 },
-	  false, false, NONE, { "retry: 2000\n: " CONFIG_PROBLEM "\n" }, "data: m1", false },
+	  { 0, false, true, false, STORE_OK, STREAM_ROOM, 0, false }, false, true, NONE,
+	  { "retry: 2000\n", "data: m1\n" }, "Status:", true,
+	  COUNTED(1, NO_END, 1) },
+	{ "configuration problem", "", 1, 0, { 0, false, false, true, STORE_OK, STREAM_ROOM, 0, false },
+	  false, false, NONE, { "retry: 2000\n: " CONFIG_PROBLEM "\n" }, "data: m1", false,
+	  COUNTED(0, TALLY_END_PROBLEM, 0) },
 	{ "database problem", "", 1, 0,
-	  { 0, false, false, false, STORE_UNAVAILABLE, STREAM_ROOM, 0 }, false, false, NONE,
-	  { ": database is unavailable\n" }, "data: m1", false },
-	{ "over the cap: one-shot", "", 1, 0, { 0, false, false, false, STORE_OK, STREAM_CAPPED, 5 },
+	  { 0, false, false, false, STORE_UNAVAILABLE, STREAM_ROOM, 0, false }, false, false, NONE,
+	  { ": database is unavailable\n" }, "data: m1", false,
+	  COUNTED(0, TALLY_END_PROBLEM, 0) },
+	{ "over the cap: one-shot", "", 1, 0, { 0, false, false, false, STORE_OK, STREAM_CAPPED, 5, false },
 	  false, false, NONE,
 	  { "retry: 8000\n: all 5 live streams are in use: one-shot, polling every 8000 ms\n",
-	    "data: m1\n" }, NULL, false },
+	    "data: m1\n" }, NULL, false,
+	  COUNTED(0, TALLY_END_OVER_CAP, 1) },
 	{ "at the file limit: one-shot", "", 0, 0,
-	  { 0, false, false, false, STORE_OK, STREAM_AT_FILE_LIMIT, 0 }, false, false, NONE,
-	  { ": the server is at its open-file limit" }, NULL, false },
+	  { 0, false, false, false, STORE_OK, STREAM_AT_FILE_LIMIT, 0, false }, false, false, NONE,
+	  { ": the server is at its open-file limit" }, NULL, false,
+	  COUNTED(0, TALLY_END_OVER_CAP, 0) },
 	{ "lifetime 0: polling", "lifetime_s = 0\n", 1, 0, NEWCOMER, false, false, NONE,
-	  { ": one-shot: polling every 2000 ms\n", "data: m1\n" }, NULL, false },
+	  { ": one-shot: polling every 2000 ms\n", "data: m1\n" }, NULL, false,
+	  COUNTED(0, TALLY_END_LIFETIME, 1) },
+	{ "poll=1: one-shot whatever the config, counted as a poll", "", 1, 0,
+	  { 0, false, false, false, STORE_OK, STREAM_ROOM, 0, true }, false, false, NONE,
+	  { ": one-shot: polling every 2000 ms\n", "data: m1\n" }, NULL, false,
+	  COUNTED(0, TALLY_END_POLL, 1) },
+	{ "poll=1 over the cap: still a poll, at the page's own pace", "", 1, 0,
+	  { 0, false, false, false, STORE_OK, STREAM_CAPPED, 5, true }, false, false, NONE,
+	  { "retry: 2000\n: one-shot: polling every 2000 ms\n", "data: m1\n" }, NULL, false,
+	  COUNTED(0, TALLY_END_POLL, 1) },
 	{ "keepalive after keepalive_s of quiet, not before", "keepalive_s = 10\n", 0, 0,
 	  NEWCOMER, false, true, { TICK(9999), TICK(10000) },
-	  { ": live\n", ": keepalive\n" }, ": keepalive\n: keepalive", true },
+	  { ": live\n", ": keepalive\n" }, ": keepalive\n: keepalive", true,
+	  COUNTED(1, NO_END, 0) },
 	{ "a live message, once", "", 0, 0, NEWCOMER, false, true,
 	  { MSG(5, 7), MSG(6, 7), MSG(7, 8) },
-	  { "id: 7\ndata: live7\n\n", "id: 8\ndata: live8\n\n" }, "data: live7\n\nid: 7", true },
+	  { "id: 7\ndata: live7\n\n", "id: 8\ndata: live8\n\n" }, "data: live7\n\nid: 7", true,
+	  COUNTED(1, NO_END, 2) },
 	{ "lifetime end: nothing more", "lifetime_s = 10\nkeepalive_s = 100\n", 0, 0, NEWCOMER,
-	  false, true, { TICK(10000), MSG(10001, 9) }, { ": live\n" }, "live9", false },
+	  false, true, { TICK(10000), MSG(10001, 9) }, { ": live\n" }, "live9", false,
+	  COUNTED(1, TALLY_END_LIFETIME, 0) },
 	{ "database replaced", "", 0, 0, NEWCOMER, false, true, { END(1, STREAM_END_REPLACED) },
-	  { ": live\n", "retry: 2000\n: database was replaced\n" }, NULL, false },
+	  { ": live\n", "retry: 2000\n: database was replaced\n" }, NULL, false,
+	  COUNTED(1, TALLY_END_PROBLEM, 0) },
 	{ "the feed failed", "", 0, 0, NEWCOMER, false, true, { END(1, STREAM_END_FAILED) },
-	  { "retry: 2000\n: database is locked\n" }, NULL, false },
+	  { "retry: 2000\n: database is locked\n" }, NULL, false,
+	  COUNTED(1, TALLY_END_PROBLEM, 0) },
 	{ "shutdown", "", 0, 0, NEWCOMER, false, true, { END(1, STREAM_END_SHUTDOWN) },
-	  { "retry: 2000\n: the server is restarting\n" }, NULL, false },
+	  { "retry: 2000\n: the server is restarting\n" }, NULL, false,
+	  COUNTED(1, TALLY_END_SHUTDOWN, 0) },
 	{ "a slow reader past the bound", "", 0, 0, NEWCOMER, false, true,
 	  { OWED(1, STREAM_BACKLOG_MAX), OWED(2, STREAM_BACKLOG_MAX + 1),
 	    END(3, STREAM_END_BEHIND) },
-	  { ": this stream fell behind\n" }, NULL, false },
+	  { ": this stream fell behind\n" }, NULL, false,
+	  COUNTED(1, TALLY_END_STALLED, 0) },
 	{ "the client goes", "", 0, 0, NEWCOMER, false, true, { GONE(1), MSG(2, 9) },
-	  { ": live\n" }, "live9", false },
+	  { ": live\n" }, "live9", false,
+	  COUNTED(1, TALLY_END_CLIENT_GONE, 0) },
 	{ "a client gone before the first frame", "", 1, 0, NEWCOMER, true, false, NONE,
-	  { "" }, NULL, false },
+	  { "" }, NULL, false,
+	  COUNTED(0, TALLY_END_CLIENT_GONE, 0) },
+	{ "a client gone during a one-shot over the cap: gone, not over the cap", "", 1, 0,
+	  { 0, false, false, false, STORE_OK, STREAM_CAPPED, 5, false }, true, false, NONE,
+	  { "" }, NULL, false,
+	  COUNTED(0, TALLY_END_CLIENT_GONE, 0) },
+	{ "an end after the client went is not counted again", "", 0, 0, NEWCOMER, false, true,
+	  { GONE(1), END(2, STREAM_END_SHUTDOWN), END(3, STREAM_END_BEHIND) },
+	  { ": live\n" }, NULL, false,
+	  COUNTED(1, TALLY_END_CLIENT_GONE, 0) },
+	{ "live messages and history are both deliveries", "history = 2\n", 2, 0, NEWCOMER,
+	  false, true, { MSG(1, 3), MSG(2, 4), TICK(3) },
+	  { "data: m1\n", "data: m2\n", "data: live3\n", "data: live4\n" }, NULL, true,
+	  COUNTED(1, NO_END, 4) },
 	{ "messages lost while behind: reset and history", "history = 1\n", 5, 2, RESUME(2),
 	  false, true, { LOST(1) },
-	  { "event: reset\ndata: {\"reason\":\"gap\"", "data: m5\n" }, NULL, true },
+	  { "event: reset\ndata: {\"reason\":\"gap\"", "data: m5\n" }, NULL, true,
+	  COUNTED(1, NO_END, 1) },
 };
 
 struct client {
@@ -167,7 +220,26 @@ static void run_event(struct stream *s, struct feed *feed, const struct ev *e,
 	}
 }
 
-static void run_row(const struct row *r)
+/* The counters the row's life left (nothing to check when not counting). */
+static void check_counted(const struct row *r, const struct tally_streams *c)
+{
+	uint64_t ends = 0;
+	for (size_t i = 0; i < TALLY_ENDS; i++)
+		ends += c->ends[i];
+	if (c->live != (uint64_t)r->counted.live ||
+	    c->deliveries != (uint64_t)r->counted.deliveries)
+		fail_msg("%s: counted live %llu, deliveries %llu; want %d, %d", r->name,
+		         (unsigned long long)c->live, (unsigned long long)c->deliveries,
+		         r->counted.live, r->counted.deliveries);
+	if (r->counted.end == NO_END ? ends != 0
+	                             : ends != 1 || c->ends[r->counted.end] != 1)
+		fail_msg("%s: %llu ends counted, want %s once", r->name,
+		         (unsigned long long)ends,
+		         r->counted.end == NO_END ? "none" : tally_end_name(r->counted.end));
+}
+
+/* counting: the stream adds to counters (events.fcgi), or to none (tail). */
+static void run_row(const struct row *r, bool counting)
 {
 	char dir[256], db[300], conf[400];
 	tu_tempdir(dir, sizeof(dir));
@@ -192,7 +264,8 @@ static void run_row(const struct row *r)
 		assert_int_equal(store_prune_all(feed_store(feed), r->prune_to, &deleted), STORE_OK);
 	struct client c = { STRBUF_INIT, r->client_gone };
 	struct stream s;
-	stream_init(&s, &cfg, client_output, &c);
+	struct tally_streams counts = { 0 };
+	stream_init(&s, &cfg, counting ? &counts : NULL, client_output, &c);
 	long long start = 1000000;
 	/* random word 0: the lifetime is exactly lifetime_s */
 	struct stream_request req = {
@@ -204,6 +277,7 @@ static void run_row(const struct row *r)
 		.room = r->ask.room,
 		.cap = r->ask.cap,
 		.headers = !r->ask.no_headers,
+		.poll = r->ask.poll,
 	};
 	bool live = stream_start(&s, &req, feed, start, 0);
 	if (live != r->live_after_start)
@@ -222,6 +296,15 @@ static void run_row(const struct row *r)
 		fail_msg("%s: [%s] was read: [%s]", r->name, r->never, sb_str(&c.read));
 	if (s.live != r->live_at_end)
 		fail_msg("%s: live at the end %d", r->name, s.live);
+	if (s.ended != (r->counted.end != NO_END) ||
+	    (s.ended && (int)s.end != r->counted.end))
+		fail_msg("%s: ended %d by %s", r->name, s.ended,
+		         s.ended ? tally_end_name(s.end) : "nothing");
+	static const struct tally_streams none;
+	if (counting)
+		check_counted(r, &counts);
+	else if (memcmp(&counts, &none, sizeof(none)) != 0)
+		fail_msg("%s: counted without counters", r->name);
 	stream_free(&s);
 	sb_free(&c.read);
 	feed_free(feed);
@@ -231,8 +314,10 @@ static void run_row(const struct row *r)
 static void test_rows(void **state)
 {
 	(void)state;
-	for (size_t i = 0; i < ARRAY_LEN(rows); i++)
-		run_row(&rows[i]);
+	for (size_t i = 0; i < ARRAY_LEN(rows); i++) {
+		run_row(&rows[i], true);
+		run_row(&rows[i], false);
+	}
 }
 
 /* ---- private channels: the gate (gate.h) at the start ------------------ */
@@ -311,7 +396,7 @@ static void run_private(const struct private_row *r, const struct token_keys *ke
 	}
 	struct client c = { STRBUF_INIT, false };
 	struct stream s;
-	stream_init(&s, &cfg, client_output, &c);
+	stream_init(&s, &cfg, NULL, client_output, &c);
 	long long start = 1000000;
 	struct stream_request req = {
 		.channel = "chat", .resume = STREAM_NO_RESUME, .head = r->head,

@@ -224,6 +224,54 @@ static void test_counters_read_back(void **state)
 	tu_rmtree(dir);
 }
 
+/*
+ * The stream counters (what the stream machine counts and its drivers
+ * hand on) read back, and each series is in the exposition with its value.
+ */
+static void test_stream_counters(void **state)
+{
+	(void)state;
+	char dir[PATH_MAX], db[PATH_MAX + 16];
+	tu_tempdir(dir, sizeof(dir));
+	snprintf(db, sizeof(db), "%s/sse.db", dir);
+	struct tally_file *f = tally_attach(db);
+	assert_non_null(f);
+	struct tally_streams c = { .live = 3, .deliveries = 120 };
+	c.ends[TALLY_END_LIFETIME] = 2;
+	c.ends[TALLY_END_OVER_CAP] = 5;
+	tally_add_streams(f, &c);
+	assert_int_equal(c.live + c.deliveries + c.ends[TALLY_END_OVER_CAP], 0);  /* zeroed */
+	c.ends[TALLY_END_STALLED] = 1;
+	c.deliveries = 1;
+	tally_add_streams(f, &c);
+	tally_add_streams(NULL, &c);   /* not counting: nothing, and no crash */
+	tally_detach(f);
+	struct tally t;
+	assert_true(tally_read(db, &t));
+	static const struct { const char *line; } want[] = {
+		{ "\nsse_streams_total 3\n" },
+		{ "\nsse_deliveries_total 121\n" },
+		{ "\nsse_stream_ends_total{reason=\"client_gone\"} 0\n" },
+		{ "\nsse_stream_ends_total{reason=\"lifetime\"} 2\n" },
+		{ "\nsse_stream_ends_total{reason=\"stalled\"} 1\n" },
+		{ "\nsse_stream_ends_total{reason=\"over_cap\"} 5\n" },
+		{ "\nsse_stream_ends_total{reason=\"shutdown\"} 0\n" },
+		{ "\nsse_stream_ends_total{reason=\"problem\"} 0\n" },
+		{ "\nsse_streams_open{mode=\"listen\"} 4\n" },
+	};
+	struct strbuf out = STRBUF_INIT;
+	tally_put_prometheus(&out, &t, 4, "listen");
+	check_exposition(sb_str(&out));
+	for (size_t i = 0; i < ARRAY_LEN(want); i++)
+		if (strstr(sb_str(&out), want[i].line) == NULL)
+			fail_msg("[%s] not in:\n%s", want[i].line + 1, sb_str(&out));
+	if (promtool_check(sb_str(&out)) != 0)
+		fail_msg("promtool check metrics refused, or is missing (%s):\n%s",
+		         PROMTOOL, sb_str(&out));
+	sb_free(&out);
+	tu_rmtree(dir);
+}
+
 /* ADDERS processes adding at once lose nothing: the adds are atomic. */
 static void test_counters_across_processes(void **state)
 {
@@ -261,6 +309,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_writer),
 		cmocka_unit_test(test_counters_read_back),
+		cmocka_unit_test(test_stream_counters),
 		cmocka_unit_test(test_counters_across_processes),
 	};
 	return cmocka_run_group_tests_name("metrics", tests, NULL, NULL);

@@ -15,10 +15,11 @@
 
 #include "dburl.h"
 #include "digits.h"
+#include "listen.h"
 #include "origin.h"
 
 enum key_type { KEY_LONG, KEY_PATH, KEY_ORIGINS, KEY_BOOL, KEY_COOKIE,
-                KEY_PATTERNS };
+                KEY_PATTERNS, KEY_ADDRESS };
 
 struct key_spec {
 	const char *name;
@@ -55,6 +56,8 @@ static const struct key_spec keys[] = {
 	  offsetof(struct config, publish_requires_token) },
 	{ "redis_password_file", KEY_PATH, 0, 0,
 	  offsetof(struct config, redis_password_file) },
+	{ "metrics_listen", KEY_ADDRESS, 0, 0,
+	  offsetof(struct config, metrics_listen) },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -158,6 +161,32 @@ static bool valid_patterns(const char *s)
 	return true;
 }
 
+/*
+ * A socket address as --listen takes it (listen.h), less fd:N (a config
+ * file cannot hand over a descriptor) and less a relative unix path (it
+ * would depend on the directory the server was started in); "" is off.
+ */
+static bool valid_address(const char *s, char *why, size_t whylen)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	if (*s == '\0')
+		return true;
+	if (strlen(s) >= CONFIG_ADDRESS_MAX) {
+		snprintf(why, whylen, "too long");
+		return false;
+	}
+	if (strncmp(s, "unix:", 5) == 0 && s[5] != '/') {
+		snprintf(why, whylen, "%.40s: the path must be absolute", s);
+		return false;
+	}
+	if (strncmp(s, "fd:", 3) == 0) {
+		snprintf(why, whylen, "fd:N is for --listen only");
+		return false;
+	}
+	return listen_parse(s, &ss, &len, why, whylen);
+}
+
 /* Sets one key from a value string; `where` prefixes the error. */
 static bool set_key(struct config *cfg, const struct key_spec *key,
                     const char *value, const char *where, char *err,
@@ -216,6 +245,17 @@ static bool set_key(struct config *cfg, const struct key_spec *key,
 		}
 		snprintf(field, CONFIG_PATTERNS_MAX, "%s", value);
 		return true;
+	case KEY_ADDRESS: {
+		char why[160] = "not an address";
+		if (!valid_address(value, why, sizeof(why))) {
+			set_error(err, errlen,
+			          "%s: %s must be 127.0.0.1:PORT, [::1]:PORT or"
+			          " unix:/absolute/path (%s)", where, key->name, why);
+			return false;
+		}
+		snprintf(field, CONFIG_ADDRESS_MAX, "%s", value);
+		return true;
+	}
 	}
 	return false;
 }

@@ -32,6 +32,8 @@
 #define CONFIG_PATTERNS_MAX 1024        /* private_channels, in all */
 #define CONFIG_COOKIE_MAX 65            /* token_cookie, NUL included */
 #define CONFIG_DEFAULT_COOKIE "sse_token"
+/* "unix:" and a socket path (108 bytes on Linux), or an address and port */
+#define CONFIG_ADDRESS_MAX 128
 #define CONFIG_ERROR_MAX 512
 /* What a request hears when the configuration did not load; the log has
  * the detail (a stream: retry and this comment; a post: 500). */
@@ -58,6 +60,8 @@ struct config {
 	char private_channels[CONFIG_PATTERNS_MAX]; /* fnmatch globs, spaced */
 	bool publish_requires_token;
 	char redis_password_file[PATH_MAX];  /* "" none; absolute once loaded */
+	char metrics_listen[CONFIG_ADDRESS_MAX];  /* events.fcgi --listen's
+	                                           * GET /metrics; "": off */
 	char source[PATH_MAX];        /* the file read, or "" for none */
 };
 

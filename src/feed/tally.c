@@ -1,6 +1,7 @@
 /* tally: see tally.h for why the counters live in a shared file. */
 #include "tally.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <fcntl.h>
@@ -17,7 +18,9 @@
 #include "sidecar.h"
 
 #define TALLY_FILE_SIZE 4096      /* one page; the layout below fits in it */
-#define TALLY_VERSION 1
+/* 2: the stream counters were added; 3: the poll end (an older file is
+ * not read: its layout differs, and nothing counted into it was released). */
+#define TALLY_VERSION 3
 #define US_PER_S 1e6
 
 static const char tally_magic[8] = { 's', 's', 'e', '-', 't', 'a', 'l', 'y' };
@@ -31,6 +34,9 @@ struct tally_file {
 	_Atomic uint64_t posts_refused[TALLY_REFUSALS];
 	_Atomic uint64_t commit_buckets[TALLY_COMMIT_BOUNDS + 1];
 	_Atomic uint64_t commit_sum_us;
+	_Atomic uint64_t streams_live;
+	_Atomic uint64_t stream_ends[TALLY_ENDS];
+	_Atomic uint64_t deliveries;
 };
 _Static_assert(sizeof(struct tally_file) <= TALLY_FILE_SIZE, "tally file fits a page");
 
@@ -52,6 +58,23 @@ static const struct {
 	[TALLY_RATE_LIMIT] = { 429, "rate_limit" },
 	[TALLY_UNAVAILABLE] = { 503, "unavailable" },
 };
+
+/* The label values of enum tally_end, in its order. */
+static const char *const end_names[TALLY_ENDS] = {
+	[TALLY_END_CLIENT_GONE] = "client_gone",
+	[TALLY_END_LIFETIME] = "lifetime",
+	[TALLY_END_STALLED] = "stalled",
+	[TALLY_END_OVER_CAP] = "over_cap",
+	[TALLY_END_SHUTDOWN] = "shutdown",
+	[TALLY_END_PROBLEM] = "problem",
+	[TALLY_END_POLL] = "poll",
+};
+
+const char *tally_end_name(enum tally_end why)
+{
+	assert(why < TALLY_ENDS && end_names[why] != NULL);
+	return end_names[why];
+}
 
 static bool header_valid(const struct tally_file *f)
 {
@@ -76,10 +99,10 @@ static void log_once(const char *database, const char *what)
 }
 
 /*
- * Maps the file for adding, creating it (zeroed) when missing.  Two
- * processes that create it at once write the same header: harmless.
+ * Creates the file (zeroed) when missing.  Two processes that create it at
+ * once write the same header: harmless.
  */
-static struct tally_file *map_for_adding(const char *database)
+struct tally_file *tally_attach(const char *database)
 {
 	int fd = sidecar_open(database, SIDECAR_METRICS, O_RDWR | O_CREAT, 0644);
 	if (fd < 0)
@@ -114,14 +137,33 @@ static struct tally_file *map_for_adding(const char *database)
 	return f;
 }
 
+void tally_detach(struct tally_file *f)
+{
+	if (f != NULL)
+		munmap(f, TALLY_FILE_SIZE);
+}
+
+/* Adds n (nothing for 0: most of a stream's counters stay 0 at a look). */
 static void add(_Atomic uint64_t *counter, uint64_t n)
 {
-	atomic_fetch_add_explicit(counter, n, memory_order_relaxed);
+	if (n > 0)
+		atomic_fetch_add_explicit(counter, n, memory_order_relaxed);
+}
+
+void tally_add_streams(struct tally_file *f, struct tally_streams *c)
+{
+	if (f != NULL) {
+		add(&f->streams_live, c->live);
+		for (size_t i = 0; i < TALLY_ENDS; i++)
+			add(&f->stream_ends[i], c->ends[i]);
+		add(&f->deliveries, c->deliveries);
+	}
+	memset(c, 0, sizeof(*c));
 }
 
 void tally_stored(const char *database, long long commit_us)
 {
-	struct tally_file *f = map_for_adding(database);
+	struct tally_file *f = tally_attach(database);
 	if (f == NULL)
 		return;
 	uint64_t us = commit_us > 0 ? (uint64_t)commit_us : 0;
@@ -131,7 +173,7 @@ void tally_stored(const char *database, long long commit_us)
 	add(&f->messages_stored, 1);
 	add(&f->commit_buckets[b], 1);
 	add(&f->commit_sum_us, us);
-	munmap(f, TALLY_FILE_SIZE);
+	tally_detach(f);
 }
 
 void tally_refused(const char *database, int status)
@@ -139,10 +181,10 @@ void tally_refused(const char *database, int status)
 	for (size_t i = 0; i < TALLY_REFUSALS; i++) {
 		if (refusals[i].status != status)
 			continue;
-		struct tally_file *f = map_for_adding(database);
+		struct tally_file *f = tally_attach(database);
 		if (f != NULL) {
 			add(&f->posts_refused[i], 1);
-			munmap(f, TALLY_FILE_SIZE);
+			tally_detach(f);
 		}
 		return;
 	}
@@ -180,6 +222,10 @@ bool tally_read(const char *database, struct tally *out)
 		for (size_t i = 0; i <= TALLY_COMMIT_BOUNDS; i++)
 			out->commit_buckets[i] = atomic_load(&f->commit_buckets[i]);
 		out->commit_sum_us = atomic_load(&f->commit_sum_us);
+		out->streams.live = atomic_load(&f->streams_live);
+		for (size_t i = 0; i < TALLY_ENDS; i++)
+			out->streams.ends[i] = atomic_load(&f->stream_ends[i]);
+		out->streams.deliveries = atomic_load(&f->deliveries);
 	}
 	munmap(map, TALLY_FILE_SIZE);
 	if (!ours)
@@ -192,9 +238,20 @@ void tally_put_prometheus(struct strbuf *out, const struct tally *t,
 {
 	if (streams_open >= 0) {
 		prom_family(out, "sse_streams_open", "gauge",
-		            "Live streams now, from the live state (the stream slots).");
+		            "Live streams now, from live state (the stream slots,"
+		            " or the streams of this events.fcgi --listen).");
 		prom_sample(out, "sse_streams_open", "mode", mode, (uint64_t)streams_open);
 	}
+	prom_family(out, "sse_streams_total", "counter", "Streams that went live.");
+	prom_sample(out, "sse_streams_total", NULL, NULL, t->streams.live);
+	prom_family(out, "sse_stream_ends_total", "counter",
+	            "Streams answered (live or one-shot), by how they ended.");
+	for (size_t i = 0; i < TALLY_ENDS; i++)
+		prom_sample(out, "sse_stream_ends_total", "reason", end_names[i],
+		            t->streams.ends[i]);
+	prom_family(out, "sse_deliveries_total", "counter",
+	            "Messages written to streams (history and live, one per stream).");
+	prom_sample(out, "sse_deliveries_total", NULL, NULL, t->streams.deliveries);
 	prom_family(out, "sse_messages_stored_total", "counter",
 	            "Messages committed to the database (posts and ssectl publish).");
 	prom_sample(out, "sse_messages_stored_total", NULL, NULL, t->messages_stored);

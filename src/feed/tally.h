@@ -13,6 +13,13 @@
  *
  * Counting never fails what is counted: a file that cannot be opened or
  * mapped is logged once per process, and the post goes on uncounted.
+ *
+ * Streams are counted by the stream machine into a struct tally_streams in
+ * memory (plain additions: a hub adds for thousands of streams per
+ * message), which its driver hands to the file: the per-process driver
+ * after each look, into the mapping it keeps for the stream's life; the
+ * hub once a tick (hub.c), mapping the file anew each time, so a deleted
+ * file is followed within a second.
  */
 #ifndef SSE_TALLY_H
 #define SSE_TALLY_H
@@ -35,6 +42,28 @@ enum tally_refusal {
 	TALLY_REFUSALS
 };
 
+/* How a stream ended, as the label value of sse_stream_ends_total. */
+enum tally_end {
+	TALLY_END_CLIENT_GONE,   /* its client or the web server went away */
+	TALLY_END_LIFETIME,      /* lifetime_s was up (every one-shot of
+	                          * lifetime_s = 0 too) */
+	TALLY_END_STALLED,       /* its client stopped reading (the hub) */
+	TALLY_END_OVER_CAP,      /* served one-shot: max_streams,
+	                          * listen_max_streams or the open-file limit */
+	TALLY_END_SHUTDOWN,      /* the server is stopping */
+	TALLY_END_PROBLEM,       /* configuration, database or feed failed, or
+	                          * the database was replaced */
+	TALLY_END_POLL,          /* a poll=1 answer: one-shot on request */
+	TALLY_ENDS
+};
+
+/* What streams did since their driver last handed it to the file. */
+struct tally_streams {
+	uint64_t live;               /* streams that went live */
+	uint64_t ends[TALLY_ENDS];   /* streams answered, by how they ended */
+	uint64_t deliveries;         /* messages written to a stream */
+};
+
 /* The commit-time histogram's upper bounds, in seconds (a writer waits up
  * to 3 s for the lock: STORE_BUSY_TIMEOUT_MS, so the last is above it). */
 #define TALLY_COMMIT_BOUNDS 12
@@ -45,6 +74,7 @@ struct tally {
 	uint64_t posts_refused[TALLY_REFUSALS];
 	uint64_t commit_buckets[TALLY_COMMIT_BOUNDS + 1];   /* the last: above all */
 	uint64_t commit_sum_us;
+	struct tally_streams streams;
 };
 
 /* One message stored (post or ssectl publish); its commit took commit_us. */
@@ -52,6 +82,22 @@ void tally_stored(const char *database, long long commit_us);
 
 /* One post refused with this status (one not in enum tally_refusal: none). */
 void tally_refused(const char *database, int status);
+
+/* The counter file of a database, mapped for adding (opaque). */
+struct tally_file;
+
+/*
+ * Maps DATABASE.metrics for adding, creating it when missing; NULL when it
+ * cannot be (logged once per process: counting stops, the caller goes on).
+ */
+struct tally_file *tally_attach(const char *database);
+void tally_detach(struct tally_file *f);
+
+/* Adds what c counted to the file (f may be NULL: nothing), and zeroes c. */
+void tally_add_streams(struct tally_file *f, struct tally_streams *c);
+
+/* The label value of an end reason ("client_gone", ...). */
+const char *tally_end_name(enum tally_end why);
 
 /*
  * The counters of database into out: all zero when there is no file yet.
@@ -62,8 +108,8 @@ bool tally_read(const char *database, struct tally *out);
 
 /*
  * The counters in Prometheus's text format; streams_open >= 0 adds
- * sse_streams_open{mode} with that value (the caller counts live streams:
- * the slots, or the hub's own).
+ * sse_streams_open{mode} with that value (the caller counts live streams
+ * from live state: the slots, "process", or the hub's own, "listen").
  */
 void tally_put_prometheus(struct strbuf *out, const struct tally *t,
                           long streams_open, const char *mode);

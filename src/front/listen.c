@@ -58,9 +58,8 @@ static bool clear_path(const char *path, char *err, size_t errlen)
 	return true;
 }
 
-/* Fills *ss from unix:/path, IPv4:port or [IPv6]:port. */
-static bool parse_address(const char *addr, struct sockaddr_storage *ss,
-                          socklen_t *len, char *err, size_t errlen)
+bool listen_parse(const char *addr, struct sockaddr_storage *ss,
+                  socklen_t *len, char *err, size_t errlen)
 {
 	memset(ss, 0, sizeof(*ss));
 	if (strncmp(addr, "unix:", 5) == 0) {
@@ -74,7 +73,7 @@ static bool parse_address(const char *addr, struct sockaddr_storage *ss,
 		un->sun_family = AF_UNIX;
 		memcpy(un->sun_path, addr + 5, n + 1);
 		*len = sizeof(*un);
-		return clear_path(un->sun_path, err, errlen);
+		return true;
 	}
 	const char *colon = strrchr(addr, ':');
 	long long port;
@@ -119,7 +118,9 @@ int listen_open(const char *addr, char *err, size_t errlen)
 	} else {
 		struct sockaddr_storage ss;
 		socklen_t len;
-		if (!parse_address(addr, &ss, &len, err, errlen))
+		if (!listen_parse(addr, &ss, &len, err, errlen) ||
+		    (ss.ss_family == AF_UNIX &&
+		     !clear_path(((struct sockaddr_un *)&ss)->sun_path, err, errlen)))
 			return -1;
 		fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		int one = 1;

@@ -19,9 +19,18 @@
 #ifndef SSE_LISTEN_H
 #define SSE_LISTEN_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 
 #define LISTEN_BACKLOG 4096   /* connections the kernel queues for accept */
+
+/*
+ * Fills *ss from unix:/path, IPv4:port or [IPv6]:port (not fd:N), touching
+ * nothing: how config.c checks metrics_listen.  False with the reason.
+ */
+bool listen_parse(const char *addr, struct sockaddr_storage *ss,
+                  socklen_t *len, char *err, size_t errlen);
 
 /* A listening, non-blocking socket for addr; -1 with the reason in err. */
 int listen_open(const char *addr, char *err, size_t errlen);

@@ -37,8 +37,10 @@ static void conn_close(struct hub *h, struct conn *c)
 {
 	if (c->watch.fd < 0)
 		return;
-	if (c->state == CONN_LIVE)
+	if (c->state == CONN_LIVE) {
+		stream_on_gone(&c->stream);   /* the web server went: its client */
 		h->live--;
+	}
 	assert(h->live >= 0);
 	channel_remove(&c->link);
 	int fd = c->watch.fd;
@@ -504,12 +506,29 @@ bool hub_conn_new(struct hub *h, int fd, bool overflow)
 	c->deadline = h->now + HUB_REQUEST_WAIT_MS;
 	fcgi_parser_init(&c->parser);
 	queue_init(&c->queue, fd);
-	stream_init(&c->stream, h->cfg, conn_output, c);
+	/* A broken configuration has no database to count in. */
+	stream_init(&c->stream, h->cfg, endpoint_config_broken(h->ep) ? NULL : &h->counts,
+	            conn_output, c);
 	channel_add(&h->asking, &c->link);
 	return true;
 }
 
 /* ---- timers, drain, the whole run ----------------------------------------- */
+
+/*
+ * The streams add to h->counts in memory (a fan-out to thousands of
+ * streams must not cost an atomic each); the sum goes to the file now and
+ * then.  The file is mapped anew each time, so a deleted one is followed.
+ */
+void hub_hand_on_counts(struct hub *h)
+{
+	static const struct tally_streams none;
+	if (memcmp(&h->counts, &none, sizeof(none)) == 0)
+		return;
+	struct tally_file *f = tally_attach(h->cfg->database);
+	tally_add_streams(f, &h->counts);   /* zeroed even when not attached */
+	tally_detach(f);
+}
 
 /*
  * Keepalives and lifetimes (the machine's), connections that never asked,
@@ -537,6 +556,11 @@ static long long tick(void *ctx, long long now)
 		}
 	}
 	channels_prune(&h->channels);
+	hub_metrics_tick(h);
+	if (now >= h->next_tally) {
+		hub_hand_on_counts(h);
+		h->next_tally = now + HUB_TALLY_MS;
+	}
 	return now + HUB_TICK_MS;
 }
 
@@ -560,6 +584,7 @@ static void drain(struct hub *h)
 {
 	h->now = clock_now_ms();
 	hub_accepting(h, false);
+	hub_metrics_close(h);
 	loop_remove(h->loop, &h->wake);
 	while (h->asking.first != NULL)
 		conn_close(h, conn_of(h->asking.first));
@@ -571,6 +596,7 @@ static void drain(struct hub *h)
 			break;
 		free_dead(h);
 	}
+	hub_hand_on_counts(h);
 }
 
 /* Everything the loop owns, once: the loop, the reserve, the limits. */
@@ -579,6 +605,7 @@ static bool hub_open(struct hub *h, struct endpoint *ep, int listen_fd)
 	h->ep = ep;
 	h->cfg = endpoint_config(ep);
 	h->feed = endpoint_feed(ep);
+	hub_metrics_init(h);
 	h->listen.fd = listen_fd;
 	h->wake.fd = -1;
 	h->now = clock_now_ms();
@@ -602,6 +629,8 @@ static bool hub_open(struct hub *h, struct endpoint *ep, int listen_fd)
 	if (!endpoint_config_broken(ep))
 		hub_ready(h);
 	h->next_look = h->now + feed_look_ms(h->feed, h->cfg->poll_interval_ms);
+	if (!hub_metrics_open(h))
+		return false;
 	hub_accepting(h, true);
 	return loop_timer(h->loop, h->now + HUB_TICK_MS, tick, h) &&
 	       loop_timer(h->loop, h->next_look, fallback_look, h) && h->accepting;
@@ -617,9 +646,11 @@ static void hub_close(struct hub *h)
 		while (waiting[i]->first != NULL)
 			conn_close(h, conn_of(waiting[i]->first));
 	free_dead(h);
+	hub_hand_on_counts(h);   /* the ends hub_close just counted */
 	channels_free(&h->channels);
 	sb_free(&h->frame);
 	sb_free(&h->records);
+	hub_metrics_close(h);
 	if (h->reserve_fd >= 0)
 		close(h->reserve_fd);
 	loop_free(h->loop);

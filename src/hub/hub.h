@@ -20,7 +20,8 @@
  * the drain; channels.c is who follows which channel (a hash table of
  * follower lists); accept.c takes connections, with the reserve
  * descriptor; loop.c is the epoll loop and timers; queue.c a connection's
- * bounded write queue.  hub_private.h has the connection and the hub.
+ * bounded write queue; metrics.c answers GET /metrics on metrics_listen.
+ * hub_private.h has the connection and the hub.
  *
  * A slow client never delays the others: writes never block, and what a
  * socket does not take waits in that stream's own queue.  Past
@@ -56,6 +57,9 @@
                                       * its client to read again (nginx's
                                       * send_timeout is 60 s): conn_end_behind */
 #define HUB_SPARE_FDS 32             /* descriptors kept for everything else */
+#define HUB_TALLY_MS 1000            /* the streams' counts go to the file */
+#define HUB_SCRAPES_MAX 4            /* metrics requests answered at once */
+#define HUB_SCRAPE_MS 5000           /* one asks and reads its answer within */
 
 /* A stalled stream may owe STREAM_BACKLOG_MAX bytes (machine.h). */
 

@@ -1,7 +1,7 @@
 /*
  * hub_private: the hub's connection and the hub itself, shared by hub.c
- * (requests, the fan-out, timers, the drain) and accept.c (taking
- * connections).  Nothing outside src/hub/ includes it.
+ * (requests, the fan-out, timers, the drain), accept.c (taking
+ * connections) and metrics.c (GET /metrics on metrics_listen).  Nothing outside src/hub/ includes it.
  */
 #ifndef SSE_HUB_PRIVATE_H
 #define SSE_HUB_PRIVATE_H
@@ -17,6 +17,8 @@
 #include "loop.h"
 #include "machine.h"
 #include "queue.h"
+#include "scrape.h"
+#include "tally.h"
 
 enum conn_state {
 	CONN_ASKING,   /* reading the request's records */
@@ -46,6 +48,17 @@ struct conn {
 	struct stream stream;      /* the machine: every rule of the stream */
 };
 
+/* A connection to the metrics socket: one scrape, then closed. */
+struct scrape_conn {
+	struct loop_watch watch;   /* first; fd -1: the place is free */
+	struct hub *hub;
+	long long deadline;        /* ms: asked and answered by then, or closed */
+	size_t got;                /* bytes of head read */
+	struct strbuf answer;      /* built once the head is in; empty before */
+	size_t sent;               /* bytes of answer written */
+	char head[SCRAPE_HEAD_MAX];
+};
+
 struct hub {
 	struct endpoint *ep;
 	const struct config *cfg;
@@ -64,7 +77,13 @@ struct hub {
 	bool overflowing;          /* an overflow connection is being answered */
 	struct conn *dead;         /* closed this round, freed after it */
 	long long now;             /* ms, at the start of this round's work */
+	struct tally_streams counts;   /* what the streams counted since the
+	                                * last hand-on (hub_hand_on_counts) */
+	long long next_tally;      /* ms: the next hand-on */
 	struct strbuf frame, records;  /* scratch: one event, its records */
+	struct loop_watch metrics;     /* metrics_listen's socket (fd -1: off) */
+	int metrics_fd;                /* the same, kept while not watched */
+	struct scrape_conn scrapes[HUB_SCRAPES_MAX];
 	char readbuf[HUB_READ_CHUNK];
 };
 
@@ -73,6 +92,15 @@ struct hub {
 
 /* Watches the listening socket (on) or stops (off): accept.c. */
 void hub_accepting(struct hub *h, bool on);
+/* metrics_listen (metrics.c): nothing open (first, so that a failed start
+ * closes nothing it did not open), opened and watched (false: logged), the
+ * scrapes past their deadline closed, everything closed. */
+void hub_metrics_init(struct hub *h);
+bool hub_metrics_open(struct hub *h);
+void hub_metrics_tick(struct hub *h);
+void hub_metrics_close(struct hub *h);
+/* What the streams counted, added to DATABASE.metrics (hub.c). */
+void hub_hand_on_counts(struct hub *h);
 /* A new connection on fd, asking, watched; false when it could not be
  * (the caller closes fd): hub.c. */
 bool hub_conn_new(struct hub *h, int fd, bool overflow);

@@ -66,7 +66,9 @@ static void handle(struct request *req, void *arg)
 	while (req_is_fastcgi(req) && req_read(req, sink, sizeof(sink)) > 0)
 		;
 	struct stream_io io = stream_io_of_request(req);
-	stream_process_run(&io, endpoint_config(ep), endpoint_feed(ep), sr);
+	/* A broken configuration has no database to count in. */
+	stream_process_run(&io, endpoint_config(ep), endpoint_feed(ep), sr,
+	                   !sr.config_broken);
 }
 
 /*

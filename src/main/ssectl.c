@@ -389,7 +389,7 @@ static int cmd_tail(const struct config *cfg, const struct options *o,
 		.trusted = true,   /* the owner's tool reads private channels */
 	};
 	struct stream_io io = { tail_write, tail_wait, NULL };
-	stream_process_run(&io, &follow, feed, req);
+	stream_process_run(&io, &follow, feed, req, false);   /* not a client's */
 	feed_free(feed);
 	return 0;
 }

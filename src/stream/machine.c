@@ -70,10 +70,12 @@ void stream_put_hello(struct strbuf *out, long retry, const char *comment)
 }
 
 void stream_init(struct stream *s, const struct config *cfg,
-                 stream_output_fn output, void *ctx)
+                 struct tally_streams *counts, stream_output_fn output,
+                 void *ctx)
 {
 	memset(s, 0, sizeof(*s));
 	s->cfg = cfg;
+	s->counts = counts;
 	s->output = output;
 	s->output_ctx = ctx;
 	s->after = STREAM_NO_RESUME;
@@ -81,7 +83,32 @@ void stream_init(struct stream *s, const struct config *cfg,
 
 void stream_free(struct stream *s)
 {
+	/* Every started stream that is over was counted as ended. */
+	assert(!s->started || s->live || s->ended);
 	sb_free(&s->out);
+}
+
+/*
+ * The stream's end, counted the first time only: the first reason is the
+ * one that ended it (a client gone while the end of a shutdown is being
+ * written ended by the shutdown).  Called before the stream's last bytes
+ * are handed on, so that a write failing then does not count instead.
+ */
+static void count_end(struct stream *s, enum tally_end why)
+{
+	if (!s->started || s->ended)
+		return;
+	s->ended = true;
+	s->end = why;
+	if (s->counts != NULL)
+		s->counts->ends[why]++;
+}
+
+/* Messages written to the stream (history, resume or live). */
+static void count_deliveries(struct stream *s, uint64_t n)
+{
+	if (s->counts != NULL)
+		s->counts->deliveries += n;
 }
 
 /* Hands what waits to the driver; a refusal means the client is gone. */
@@ -92,8 +119,10 @@ static bool flush(struct stream *s)
 		ok = !sb_failed(&s->out) && s->output(s->output_ctx, s->out.data,
 		                                      s->out.len);
 	sb_reset(&s->out);
-	if (!ok)
+	if (!ok) {
+		count_end(s, TALLY_END_CLIENT_GONE);
 		s->live = false;
+	}
 	return ok;
 }
 
@@ -106,10 +135,18 @@ static void put_reset(struct strbuf *out, const feed_read_result *res)
 	sse_event(out, res->reset_id, "reset", data, strlen(data));
 }
 
+/* A read's batch: its rows as events, and how many. */
+struct rows {
+	struct strbuf text;
+	uint64_t n;
+};
+
 /* A read's row: one event, into the batch's rows. */
 static bool put_row(void *ctx, const struct message *m)
 {
-	sse_event(ctx, m->id, m->event, m->data, m->len);
+	struct rows *rows = ctx;
+	sse_event(&rows->text, m->id, m->event, m->data, m->len);
+	rows->n++;
 	return true;
 }
 
@@ -122,14 +159,16 @@ static bool put_row(void *ctx, const struct message *m)
  */
 static bool put_news(struct stream *s, struct feed *feed)
 {
-	struct strbuf rows = STRBUF_INIT;
+	struct rows rows = { STRBUF_INIT, 0 };
 	feed_read_result res;
 	bool ok;
 	do {
-		sb_reset(&rows);
+		sb_reset(&rows.text);
+		rows.n = 0;
 		enum store_status st = feed_read(feed, s->channel, s->after,
 		                                 s->cfg->history, put_row, &rows, &res);
 		if (st != STORE_OK) {
+			count_end(s, TALLY_END_PROBLEM);
 			sse_comment(&s->out, store_status_text(st));
 			flush(s);
 			ok = false;
@@ -137,14 +176,16 @@ static bool put_news(struct stream *s, struct feed *feed)
 		}
 		if (res.resume != RESUME_OK)
 			put_reset(&s->out, &res);
-		sb_append(&s->out, rows.data, rows.len);
-		if (sb_failed(&rows))
+		sb_append(&s->out, rows.text.data, rows.text.len);
+		if (sb_failed(&rows.text))
 			sb_truncate(&s->out, 0), s->out.failed = true;
 		assert(res.next_after >= s->after || res.resume != RESUME_OK);
 		s->after = res.next_after;
 		ok = flush(s);
+		if (ok)
+			count_deliveries(s, rows.n);
 	} while (ok && res.more);
-	sb_free(&rows);
+	sb_free(&rows.text);
 	return ok;
 }
 
@@ -310,8 +351,10 @@ bool stream_start(struct stream *s, const struct stream_request *req,
 		flush(s);
 		return false;
 	}
+	s->started = true;
 	const char *problem = problem_of(req);
 	if (problem != NULL) {
+		count_end(s, TALLY_END_PROBLEM);
 		stream_put_hello(&s->out, cfg->retry_ms, problem);
 		if (req->hello)
 			put_hello_event(&s->out, "problem");
@@ -329,6 +372,9 @@ bool stream_start(struct stream *s, const struct stream_request *req,
 		put_hello_event(&s->out, one_shot ? "one-shot" : "live");
 	s->live = true;   /* until the client goes; flush clears it */
 	if (!put_news(s, feed) || one_shot) {
+		/* the same order as one_shot_hello's (a failed put_news counted) */
+		count_end(s, req->poll ? TALLY_END_POLL
+		           : cfg->lifetime_s == 0 ? TALLY_END_LIFETIME : TALLY_END_OVER_CAP);
 		s->live = false;
 		return false;
 	}
@@ -336,6 +382,8 @@ bool stream_start(struct stream *s, const struct stream_request *req,
 	if (expires < s->deadline)
 		s->deadline = expires;   /* the reconnect meets the gate again */
 	s->last_write = now;
+	if (s->counts != NULL)
+		s->counts->live++;
 	return s->live;
 }
 
@@ -345,6 +393,9 @@ bool stream_take(struct stream *s, long long id, long long now)
 		return false;
 	s->after = id;
 	s->last_write = now;
+	/* A plain addition into the driver's counters: the hub makes one
+	 * call per stream of a channel per message, and hands the sum on. */
+	count_deliveries(s, 1);
 	return true;
 }
 
@@ -383,6 +434,7 @@ bool stream_on_tick(struct stream *s, long long now)
 	if (!s->live)
 		return false;
 	if (now >= s->deadline) {   /* the browser reconnects */
+		count_end(s, TALLY_END_LIFETIME);
 		s->live = false;
 		return false;
 	}
@@ -420,6 +472,14 @@ void stream_end(struct stream *s, enum stream_end why,
 		[STREAM_END_SHUTDOWN] = "the server is restarting",
 		[STREAM_END_BEHIND] = "this stream fell behind",
 	};
+	static const enum tally_end counted[] = {
+		[STREAM_END_REPLACED] = TALLY_END_PROBLEM,
+		[STREAM_END_SHUTDOWN] = TALLY_END_SHUTDOWN,
+		[STREAM_END_BEHIND] = TALLY_END_STALLED,
+		[STREAM_END_FAILED] = TALLY_END_PROBLEM,
+	};
+	assert(why < sizeof(counted) / sizeof(counted[0]));
+	count_end(s, counted[why]);
 	if (why == STREAM_END_FAILED) {
 		end_saying(s, store_status_text(failure));
 		return;
@@ -436,6 +496,7 @@ bool stream_end_of_pull(enum feed_pull pulled, enum stream_end *why)
 
 void stream_on_gone(struct stream *s)
 {
+	count_end(s, TALLY_END_CLIENT_GONE);
 	sb_reset(&s->out);
 	s->live = false;
 }

@@ -19,6 +19,11 @@
  * of the rules (a reset precedes its rows).  Live messages come to it from
  * the driver, which pulled them once for all its streams.
  *
+ * It counts what the metrics need (tally.h): a stream that went live, how
+ * each stream answered ended (once, whichever way it ended first), and
+ * each message written, into counters in memory that its driver supplies
+ * and hands on; the counting is here so both drivers count alike.
+ *
  * Whatever goes wrong on the server side is answered 200 with a `retry:`
  * and a comment naming the problem, then the end: any other status would
  * make the browser's EventSource give up for good.  That is exactly what
@@ -41,6 +46,7 @@
 #include "request.h"
 #include "sse.h"
 #include "strbuf.h"
+#include "tally.h"
 #include "token.h"
 
 /* The retry sent to a stream turned away by a limit: longer, at most 30 s. */
@@ -101,6 +107,7 @@ typedef bool (*stream_output_fn)(void *ctx, const char *data, size_t len);
 
 struct stream {
 	const struct config *cfg;
+	struct tally_streams *counts;   /* NULL: not counted (ssectl tail) */
 	stream_output_fn output;
 	void *output_ctx;
 	char channel[SSE_NAME_MAX + 1];
@@ -109,11 +116,19 @@ struct stream {
 	long long deadline;      /* ms: the end of its lifetime */
 	long long last_write;    /* ms */
 	struct strbuf out;       /* bytes not handed to the driver yet */
+	bool started;            /* answered (a stream_start that was not HEAD) */
+	bool ended;              /* started, and its end is known (and counted) */
+	enum tally_end end;      /* how it ended, once ended */
 };
 
-/* A stream with nothing started; output is called with every byte. */
+/*
+ * A stream with nothing started; output is called with every byte, and
+ * what it does is added to *counts (NULL: nothing is counted; several
+ * streams may share one).
+ */
 void stream_init(struct stream *s, const struct config *cfg,
-                 stream_output_fn output, void *ctx);
+                 struct tally_streams *counts, stream_output_fn output,
+                 void *ctx);
 void stream_free(struct stream *s);
 
 /*

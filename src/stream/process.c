@@ -5,6 +5,7 @@
 
 #include "clock.h"
 #include "slots.h"
+#include "tally.h"
 
 /* The feed's sink for one stream: its channel is the only one followed. */
 struct one {
@@ -12,7 +13,16 @@ struct one {
 	struct feed *feed;
 	struct feed_channel ch;
 	long long now;
+	struct tally_file *tally;   /* where the stream's counts go, or NULL */
 };
+
+/* What the machine counted since the last time, into DATABASE.metrics:
+ * after each step, so a scrape sees a long stream's deliveries. */
+static void hand_on_counts(struct one *o)
+{
+	if (o->s->counts != NULL)
+		tally_add_streams(o->tally, o->s->counts);
+}
 
 static struct feed_channel *one_find(void *ctx, const char *name)
 {
@@ -63,6 +73,7 @@ static void run_live(const struct stream_io *io, struct one *o,
 	feed_follow_first(o->feed, s->after);
 	bool woken = true;   /* a first look closes the window since the read */
 	while (look(o, woken) && stream_on_tick(s, clock_now_ms())) {
+		hand_on_counts(o);
 		long long now = clock_now_ms();
 		long long wait = feed_look_ms(o->feed, poll_interval_ms);
 		if (stream_next_tick(s) - now < wait)
@@ -83,7 +94,8 @@ static void run_live(const struct stream_io *io, struct one *o,
 }
 
 void stream_process_run(const struct stream_io *io, const struct config *cfg,
-                        struct feed *feed, struct stream_request req)
+                        struct feed *feed, struct stream_request req,
+                        bool counted)
 {
 	struct slot slot = { -1, -1 };
 	if (stream_may_live(&req, cfg) && cfg->max_streams > 0 &&
@@ -91,13 +103,20 @@ void stream_process_run(const struct stream_io *io, const struct config *cfg,
 		req.room = STREAM_CAPPED;
 		req.cap = cfg->max_streams;
 	}
+	counted = counted && !req.head;
+	struct tally_streams counts = { 0 };
 	struct stream s;
-	stream_init(&s, cfg, io->write, io->ctx);
-	struct one o = { &s, feed, { s.channel, 0 }, 0 };
+	stream_init(&s, cfg, counted ? &counts : NULL, io->write, io->ctx);
+	struct one o = { &s, feed, { s.channel, 0 }, 0,
+	                 counted ? tally_attach(cfg->database) : NULL };
 	if (req.feed == STORE_OK && !req.head)
 		feed_listen(feed);   /* before the first read: see feed.h */
-	if (stream_start(&s, &req, feed, clock_now_ms(), clock_random_word()))
+	if (stream_start(&s, &req, feed, clock_now_ms(), clock_random_word())) {
+		hand_on_counts(&o);   /* live now, not at its end */
 		run_live(io, &o, cfg->poll_interval_ms);
+	}
+	hand_on_counts(&o);
+	tally_detach(o.tally);
 	stream_free(&s);
 	slot_release(&slot);
 }

@@ -31,10 +31,14 @@ struct stream_io {
 
 /*
  * Serves one stream from its request to its end.  req->room is measured
- * here (slots.h) when cfg->max_streams is set.
+ * here (slots.h) when cfg->max_streams is set.  With counted, what the
+ * machine counts goes to DATABASE.metrics (tally.h) as the stream runs;
+ * the file stays mapped for the stream's life, so each count is an atomic
+ * addition and no system call.
  */
 void stream_process_run(const struct stream_io *io, const struct config *cfg,
-                        struct feed *feed, struct stream_request req);
+                        struct feed *feed, struct stream_request req,
+                        bool counted);
 
 /* The io of a CGI/FastCGI request (transport.h). */
 struct stream_io stream_io_of_request(struct request *req);

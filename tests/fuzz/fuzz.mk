@@ -18,7 +18,7 @@ __fuzz_goal := $(.DEFAULT_GOAL)
 
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS  = form query config utf8 frame chatmsg json fcgi token html
+FUZZ_TARGETS  = form query config utf8 frame chatmsg json fcgi token html scrape
 FUZZ_BUILD    = $(BUILD)/fuzz
 FUZZ_OUT      = tests/out/fuzz
 FUZZ_BINS     = $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZ_TARGETS))

@@ -7,10 +7,12 @@
  * arrays, the database a non-empty path without NUL or newline,
  * allowed_origins a space-separated list of scheme://host[:port] origins,
  * token_cookie a cookie name, private_channels made of glob characters,
- * and a key the text never names must keep its default.  On failure the error must be a non-empty message that
+ * metrics_listen empty, unix:/ and an absolute path, or HOST:PORT with a
+ * port of 1 to 65535, and a key the text never names must keep its default.  On failure the error must be a non-empty message that
  * fits its buffer.
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
@@ -67,6 +69,19 @@ static bool origin_ok(const char *s, size_t len)
 		            "0123456789.-:[]", s[i]) || s[i] == '\0')
 			return false;
 	return true;
+}
+
+/* metrics_listen: off, unix:/path, or HOST:PORT (port 1-65535). */
+static bool address_ok(const char *s)
+{
+	if (*s == '\0' || strncmp(s, "unix:/", 6) == 0)
+		return true;
+	const char *colon = strrchr(s, ':');
+	if (colon == NULL || colon == s || colon[1] == '\0' ||
+	    strspn(colon + 1, "0123456789") != strlen(colon + 1))
+		return false;
+	long port = strtol(colon + 1, NULL, 10);
+	return port >= 1 && port <= 65535;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -134,6 +149,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!mentions(data, size, "token_secret_file"))
 		FUZZ_ASSERT(cfg.token_secret_file[0] == '\0' &&
 		            cfg.token_secret_file_previous[0] == '\0');
+	n = strnlen(cfg.metrics_listen, sizeof(cfg.metrics_listen));
+	FUZZ_ASSERT(n < sizeof(cfg.metrics_listen) && address_ok(cfg.metrics_listen));
+	if (!mentions(data, size, "metrics_listen"))
+		FUZZ_ASSERT(n == 0);
 	FUZZ_ASSERT(cfg.source[0] == '\0');
 	return 0;
 }
