@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "channels.h"
+#include "ask.h"
 #include "clock.h"
 #include "fcgi_wire.h"
 #include "http.h"
@@ -342,15 +343,19 @@ static void go_live(struct hub *h, struct conn *c)
 	}
 }
 
+static const char *param_of(void *parser, const char *name)
+{
+	return fcgi_param(parser, name);
+}
+
 /* The request's parameters are in: answer it as events.fcgi would. */
 static void start_request(struct hub *h, struct conn *c)
 {
 	struct events_request er;
+	struct stream_request sr;
 	const char *why;
-	int status = parse_events_request(fcgi_param(&c->parser, "REQUEST_METHOD"),
-	                                  fcgi_param(&c->parser, "QUERY_STRING"),
-	                                  fcgi_param(&c->parser, "HTTP_LAST_EVENT_ID"),
-	                                  &er, &why);
+	const struct stream_params params = { param_of, &c->parser };
+	int status = stream_ask(&params, h->ep, &er, &sr, &why);
 	if (status != 0) {
 		fcgi_parser_release_params(&c->parser);
 		struct strbuf out = STRBUF_INIT;
@@ -361,23 +366,7 @@ static void start_request(struct hub *h, struct conn *c)
 		sb_free(&out);
 		return;
 	}
-	struct stream_request sr = {
-		.channel = er.q.channel,
-		.resume = er.resume,
-		.head = er.head,
-		.config_broken = endpoint_config_broken(h->ep),
-		.feed = STORE_OK,
-		.room = STREAM_ROOM,
-		.cap = h->max_live,
-		.headers = true,
-		.keys = endpoint_keys(h->ep),
-		.authorization = fcgi_param(&c->parser, "HTTP_AUTHORIZATION"),
-		.cookie = fcgi_param(&c->parser, "HTTP_COOKIE"),
-		.epoch_s = clock_epoch_s(),
-		.poll = er.q.poll,
-		.hello = er.q.hello,
-		.html = er.q.html,
-	};
+	sr.cap = h->max_live;
 	if (c->overflow)
 		sr.room = STREAM_AT_FILE_LIMIT;
 	else if (stream_may_live(&sr, h->cfg) && h->live >= h->max_live)

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "clock.h"
+#include "ask.h"
 #include "endpoint.h"
 #include "http.h"
 #include "hub.h"
@@ -24,36 +24,24 @@
 #include "process.h"
 #include "request.h"
 
+static const char *param_of(void *req, const char *name)
+{
+	return req_param(req, name);
+}
+
 static void handle(struct request *req, void *arg)
 {
 	struct endpoint *ep = arg;
 	struct events_request er;
+	struct stream_request sr;
 	const char *why;
-	int status = parse_events_request(req_param(req, "REQUEST_METHOD"),
-	                                  req_param(req, "QUERY_STRING"),
-	                                  req_param(req, "HTTP_LAST_EVENT_ID"),
-	                                  &er, &why);
+	const struct stream_params params = { param_of, req };
+	int status = stream_ask(&params, ep, &er, &sr, &why);
 	if (status != 0) {
 		http_error(req, status,
 		           status == 405 ? "Allow: " EVENTS_ALLOW "\r\n" : "", why);
 		return;
 	}
-	struct stream_request sr = {
-		.channel = er.q.channel,
-		.resume = er.resume,
-		.head = er.head,
-		.config_broken = endpoint_config_broken(ep),
-		.feed = STORE_OK,
-		.room = STREAM_ROOM,
-		.headers = true,
-		.keys = endpoint_keys(ep),
-		.authorization = req_param(req, "HTTP_AUTHORIZATION"),
-		.cookie = req_param(req, "HTTP_COOKIE"),
-		.epoch_s = clock_epoch_s(),
-		.poll = er.q.poll,
-		.hello = er.q.hello,
-		.html = er.q.html,
-	};
 	bool reopened;
 	if (!sr.config_broken && !er.head)
 		sr.feed = endpoint_ready(ep, &reopened);
