@@ -25,159 +25,6 @@
 #include "request.h"
 #include "sse.h"
 
-/* The connection that follows by f. */
-static struct conn *conn_of(struct follower *f)
-{
-	return (struct conn *)((char *)f - offsetof(struct conn, link));
-}
-
-/* ---- connections ------------------------------------------------------ */
-
-/* Closes at once; the memory goes at the end of the round. */
-static void conn_close(struct hub *h, struct conn *c)
-{
-	if (c->watch.fd < 0)
-		return;
-	if (c->state == CONN_LIVE) {
-		stream_on_gone(&c->stream);   /* the web server went: its client */
-		h->live--;
-	}
-	assert(h->live >= 0);
-	channel_remove(&c->link);
-	int fd = c->watch.fd;
-	loop_remove(h->loop, &c->watch);
-	close(fd);
-	h->open--;
-	assert(h->open >= 0);
-	if (c->overflow) {
-		h->overflowing = false;
-		if (h->reserve_fd < 0)
-			h->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		hub_accepting(h, true);
-	}
-	c->next_dead = h->dead;
-	h->dead = c;
-}
-
-static void free_dead(struct hub *h)
-{
-	while (h->dead != NULL) {
-		struct conn *c = h->dead;
-		h->dead = c->next_dead;
-		fcgi_parser_free(&c->parser);
-		queue_free(&c->queue);
-		stream_free(&c->stream);
-		free(c);
-	}
-}
-
-/* Writes what waits; an ending connection is shut once all of it left. */
-static void conn_flush(struct hub *h, struct conn *c)
-{
-	switch (queue_flush(&c->queue)) {
-	case QUEUE_WAITING:
-		loop_change(h->loop, &c->watch, HUB_READABLE | EPOLLOUT);
-		return;
-	case QUEUE_BROKEN:
-	case QUEUE_OVER:
-		conn_close(h, c);   /* the web server went away */
-		return;
-	case QUEUE_EMPTY:
-		break;
-	}
-	loop_change(h->loop, &c->watch, HUB_READABLE);
-	if (c->state == CONN_ENDING) {
-		shutdown(c->watch.fd, SHUT_WR);   /* the web server reads our end */
-		c->state = CONN_CLOSING;
-	}
-}
-
-static void conn_end_behind(struct hub *h, struct conn *c);
-
-/*
- * Sends whole records.  A live stream that would owe more than the
- * machine allows has a client that stopped reading (conn_end_behind); any
- * other connection that does is closed.
- */
-static void conn_send(struct hub *h, struct conn *c, const void *data,
-                      size_t len)
-{
-	if (c->watch.fd < 0 || len == 0)
-		return;
-	switch (queue_send(&c->queue, data, len, STREAM_BACKLOG_MAX)) {
-	case QUEUE_EMPTY:
-		return;
-	case QUEUE_WAITING:
-		loop_change(h->loop, &c->watch, HUB_READABLE | EPOLLOUT);
-		return;
-	case QUEUE_OVER:
-		log_msg("events", "a stream's client stopped reading: %d KiB waiting;"
-		        " ending it", STREAM_BACKLOG_MAX / 1024);
-		if (c->state == CONN_LIVE && !stream_on_backlog(&c->stream,
-		                                                queue_owed(&c->queue) + len))
-			conn_end_behind(h, c);
-		else
-			conn_close(h, c);
-		return;
-	case QUEUE_BROKEN:
-		conn_close(h, c);
-		return;
-	}
-}
-
-/* The machine's output: SSE bytes as this request's STDOUT records. */
-static bool conn_output(void *ctx, const char *data, size_t len)
-{
-	struct conn *c = ctx;
-	struct strbuf rec = STRBUF_INIT;
-	fcgi_write_stdout(&rec, c->id, data, len);
-	if (!sb_failed(&rec))
-		conn_send(c->hub, c, rec.data, rec.len);
-	sb_free(&rec);
-	return c->watch.fd >= 0;
-}
-
-/* Ends the request: its end record, then the close once all has left. */
-static void conn_end(struct hub *h, struct conn *c)
-{
-	if (c->watch.fd < 0 || c->state == CONN_ENDING || c->state == CONN_CLOSING)
-		return;
-	if (c->state == CONN_LIVE)
-		h->live--;
-	channel_add(&h->ending, &c->link);
-	c->state = CONN_ENDING;
-	c->deadline = h->now + HUB_LINGER_MS;
-	struct strbuf rec = STRBUF_INIT;
-	fcgi_write_end_request(&rec, c->id, 0);
-	conn_send(h, c, rec.data, rec.len);
-	sb_free(&rec);
-	if (c->watch.fd >= 0)
-		conn_flush(h, c);
-}
-
-/* After any event of the machine: a stream it ended gets its end. */
-static void settle(struct hub *h, struct conn *c)
-{
-	if (c->state == CONN_LIVE && !c->stream.live)
-		conn_end(h, c);
-}
-
-/*
- * A live stream whose client stopped reading.  What waits is dropped
- * after the record being written (queue.h), the machine's end follows it
- * (retry, the reason), then END_REQUEST.  The connection stays until that
- * has left (when the client reads again) or the web server gives up on
- * its client (nginx's send_timeout, 60 s by default), at most
- * HUB_BEHIND_LINGER_MS.  The browser resumes by Last-Event-ID.
- */
-static void conn_end_behind(struct hub *h, struct conn *c)
-{
-	queue_cut(&c->queue);
-	stream_end(&c->stream, STREAM_END_BEHIND, STORE_OK);
-	settle(h, c);
-	c->deadline = h->now + HUB_BEHIND_LINGER_MS;
-}
-
 /* Ends every live stream, each with the machine's words. */
 static void end_all(struct hub *h, enum stream_end why)
 {
@@ -185,7 +32,7 @@ static void end_all(struct hub *h, enum stream_end why)
 		while (ch->first != NULL) {
 			struct conn *c = conn_of(ch->first);
 			stream_end(&c->stream, why, feed_failure(h->feed));
-			settle(h, c);
+			conn_settle(h, c);
 			if (c->link.channel == ch)   /* still here: the end was refused */
 				conn_close(h, c);
 		}
@@ -277,7 +124,7 @@ static void sink_lost(void *ctx, struct feed_channel *fc)
 		next = f->next;
 		struct conn *c = conn_of(f);
 		stream_on_lost(&c->stream, h->feed, h->now);
-		settle(h, c);
+		conn_settle(h, c);
 	}
 }
 
@@ -532,7 +379,7 @@ static long long tick(void *ctx, long long now)
 			next = f->next;
 			struct conn *c = conn_of(f);
 			stream_on_tick(&c->stream, now);
-			settle(h, c);
+			conn_settle(h, c);
 		}
 	}
 	struct channel *waiting[] = { &h->asking, &h->ending };
@@ -578,12 +425,12 @@ static void drain(struct hub *h)
 	while (h->asking.first != NULL)
 		conn_close(h, conn_of(h->asking.first));
 	end_all(h, STREAM_END_SHUTDOWN);
-	free_dead(h);
+	conn_free_dead(h);
 	long long until = clock_now_ms() + HUB_DRAIN_MS;
 	while (h->open > 0 && clock_now_ms() < until) {
 		if (!loop_run_once(h->loop, 50))
 			break;
-		free_dead(h);
+		conn_free_dead(h);
 	}
 	hub_hand_on_counts(h);
 }
@@ -634,7 +481,7 @@ static void hub_close(struct hub *h)
 	for (size_t i = 0; i < sizeof(waiting) / sizeof(waiting[0]); i++)
 		while (waiting[i]->first != NULL)
 			conn_close(h, conn_of(waiting[i]->first));
-	free_dead(h);
+	conn_free_dead(h);
 	hub_hand_on_counts(h);   /* the ends hub_close just counted */
 	channels_free(&h->channels);
 	sb_free(&h->frame);
@@ -661,7 +508,7 @@ int hub_run(struct endpoint *ep, int listen_fd)
 			rc = 1;
 			break;
 		}
-		free_dead(h);
+		conn_free_dead(h);
 	}
 	drain(h);
 	hub_close(h);

@@ -17,7 +17,8 @@
  * the hub only turns epoll events and timers into the machine's events.
  *
  * Files: hub.c answers requests, fans messages out, runs the timers and
- * the drain; channels.c is who follows which channel (a hash table of
+ * the drain; conn.c is a connection's life (its queue, its end, its
+ * close); channels.c is who follows which channel (a hash table of
  * follower lists); accept.c takes connections, with the reserve
  * descriptor; loop.c is the epoll loop and timers; queue.c a connection's
  * bounded write queue; metrics.c answers GET /metrics on metrics_listen.

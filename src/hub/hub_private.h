@@ -7,6 +7,7 @@
 #define SSE_HUB_PRIVATE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/epoll.h>
 
@@ -104,5 +105,21 @@ void hub_hand_on_counts(struct hub *h);
 /* A new connection on fd, asking, watched; false when it could not be
  * (the caller closes fd): hub.c. */
 bool hub_conn_new(struct hub *h, int fd, bool overflow);
+
+/* The connection that follows by f. */
+static inline struct conn *conn_of(struct follower *f)
+{
+	return (struct conn *)((char *)f - offsetof(struct conn, link));
+}
+
+/* conn.c: a connection's queue, its end and its close. */
+void conn_close(struct hub *h, struct conn *c);     /* at once; freed later */
+void conn_free_dead(struct hub *h);                 /* the round's closed */
+void conn_flush(struct hub *h, struct conn *c);     /* writes what waits */
+void conn_send(struct hub *h, struct conn *c, const void *data, size_t len);
+bool conn_output(void *ctx, const char *data, size_t len);   /* the machine's */
+void conn_end(struct hub *h, struct conn *c);       /* END_REQUEST, then close */
+void conn_settle(struct hub *h, struct conn *c);    /* after a machine event */
+void conn_end_behind(struct hub *h, struct conn *c);   /* a stalled reader */
 
 #endif
