@@ -138,15 +138,23 @@ static enum token_refusal parse_object(const unsigned char *s, size_t len,
 	return TOKEN_OK;
 }
 
-/* The header: alg must be exactly "HS256"; no crit. */
-static enum token_refusal check_header(const struct parts *p)
+/* One base64url part of the token, as the JSON object it must be. */
+static enum token_refusal decode_part(const char *text, size_t len,
+                                      enum token_refusal not_object,
+                                      json_t **root)
 {
 	unsigned char buf[TOKEN_PART_MAX];
 	size_t n;
+	enum token_refusal r = unbase64(text, len, buf, &n);
+	return r == TOKEN_OK ? parse_object(buf, n, not_object, root) : r;
+}
+
+/* The header: alg must be exactly "HS256"; no crit. */
+static enum token_refusal check_header(const struct parts *p)
+{
 	json_t *root;
-	enum token_refusal r = unbase64(p->header, p->header_len, buf, &n);
-	if (r == TOKEN_OK)
-		r = parse_object(buf, n, TOKEN_HEADER, &root);
+	enum token_refusal r = decode_part(p->header, p->header_len, TOKEN_HEADER,
+	                                   &root);
 	if (r != TOKEN_OK)
 		return r;
 	json_t *alg = json_object_get(root, "alg");
@@ -271,12 +279,9 @@ static enum token_refusal read_claims(json_t *root, struct token_claims *c)
 static enum token_refusal check_payload(const struct parts *p, long long now_s,
                                         struct token_claims *c)
 {
-	unsigned char buf[TOKEN_PART_MAX];
-	size_t n;
 	json_t *root;
-	enum token_refusal r = unbase64(p->payload, p->payload_len, buf, &n);
-	if (r == TOKEN_OK)
-		r = parse_object(buf, n, TOKEN_PAYLOAD, &root);
+	enum token_refusal r = decode_part(p->payload, p->payload_len,
+	                                   TOKEN_PAYLOAD, &root);
 	if (r != TOKEN_OK)
 		return r;
 	r = read_claims(root, c);
