@@ -248,6 +248,34 @@ static inline long long tu_sh_number(const char *fmt, ...)
 	return n;
 }
 
+/*
+ * The first line a shell command prints (built like printf), without its
+ * newline, into out; fails the test, with the command, when the command
+ * fails or prints nothing.
+ */
+static inline void tu_sh_line(char *out, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static inline void tu_sh_line(char *out, size_t len, const char *fmt, ...)
+{
+	char cmd[16384];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	out[0] = '\0';
+	if (fgets(out, (int)len, p) == NULL)
+		out[0] = '\0';
+	char rest[256];
+	while (fgets(rest, sizeof(rest), p) != NULL)
+		;   /* drained, so the command never dies of SIGPIPE */
+	int rc = pclose(p);
+	out[strcspn(out, "\n")] = '\0';
+	if (rc != 0 || out[0] == '\0')
+		fail_msg("no line from (exit status %d): %s", rc, cmd);
+}
+
 /* A process's /proc file (at most len - 1 bytes, NUL-terminated); false if
  * it is gone or empty (a zombie's cmdline is empty). */
 static inline bool tu_proc_file(const char *pid, const char *file, char *buf,
