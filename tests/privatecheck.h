@@ -260,14 +260,16 @@ static inline void priv_data_line(const char *body, const char *needle, char *ou
 	snprintf(out, len, "%.*s", (int)strcspn(start, "\n"), start);
 }
 
-/* The stored row of the message whose text is `text`: "USER SIGNED" (the
- * signed flag 1 or 0), read from the database itself. */
+/* The stored row of the chat message whose text is `text`: "USER SIGNED"
+ * (the signed flag 1 or 0), read from the database itself (where other
+ * messages need not be JSON). */
 static inline void priv_stored(const struct priv_site *s, const char *text, char *out,
                                size_t len)
 {
 	tu_sh_line(out, len, "%s sqlite3 '%s' \"SELECT json_extract(data, '\\$.user') || ' ' || "
-	           "coalesce(json_extract(data, '\\$.signed'), 0) FROM messages WHERE "
-	           "json_extract(data, '\\$.text') = '%s'\"", s->as_user, s->db, text);
+	           "coalesce(json_extract(data, '\\$.signed'), 0) FROM messages WHERE CASE WHEN "
+	           "json_valid(data) THEN json_extract(data, '\\$.text') END = '%s'\"",
+	           s->as_user, s->db, text);
 }
 
 /*
@@ -313,7 +315,7 @@ static inline void priv_check_front(const struct priv_front *f, const struct pri
 	}
 
 	/* The posts, each text naming the front; then what reached the streams. */
-	char texts[PRIV_POSTS][96];
+	char texts[PRIV_POSTS][256];
 	for (size_t i = 0; i < PRIV_POSTS; i++) {
 		const struct priv_post_case *c = &priv_posts[i];
 		snprintf(texts[i], sizeof(texts[i]), "post %zu through %s", i, f->name);
@@ -340,7 +342,7 @@ static inline void priv_check_front(const struct priv_front *f, const struct pri
 			fail_msg("%s: post, %s: stored as \"%s\", not \"%s\"", f->name, c->what,
 			         stored, want);
 	}
-	char notice[96];
+	char notice[256];
 	snprintf(notice, sizeof(notice), "Your export is ready (%s)", f->name);
 	if (tu_sh("%s publish --channel user-" PRIV_PHP_USER_ID " --event notice '%s' >/dev/null",
 	          s->ssectl, notice) != 0)
@@ -352,12 +354,14 @@ static inline void priv_check_front(const struct priv_front *f, const struct pri
 		for (size_t k = 0; k < PRIV_POSTS; k++) {
 			if (priv_posts[k].status != 201 || strcmp(priv_posts[k].channel, c->channel) != 0)
 				continue;
-			char needle[1024], line[1024], user[64];
-			snprintf(needle, sizeof(needle), "\"text\":\"%s\"", texts[k]);
-			if (!http_wait_for(&open[i], needle, PRIV_BUFFERED_MS))
+			struct strbuf needle = STRBUF_INIT;
+			char line[1024], user[64];
+			sb_printf(&needle, "\"text\":\"%s\"", texts[k]);
+			if (!http_wait_for(&open[i], sb_str(&needle), PRIV_BUFFERED_MS))
 				fail_msg("%s: stream, %s: \"%s\" did not arrive", f->name, c->what,
 				         texts[k]);
-			priv_data_line(http_body(&open[i]), needle, line, sizeof(line));
+			priv_data_line(http_body(&open[i]), sb_str(&needle), line, sizeof(line));
+			sb_free(&needle);
 			snprintf(user, sizeof(user), "\"user\":\"%s\"", priv_posts[k].stored_user);
 			bool is_signed = strcmp(priv_posts[k].stored_user, "v") != 0;
 			if (strstr(line, user) == NULL ||
@@ -365,10 +369,11 @@ static inline void priv_check_front(const struct priv_front *f, const struct pri
 				fail_msg("%s: stream, %s: %s", f->name, c->what, line);
 		}
 		if (strcmp(c->channel, "user-" PRIV_PHP_USER_ID) == 0) {
-			char needle[160];
-			snprintf(needle, sizeof(needle), "event: notice\ndata: %s\n", notice);
-			if (!http_wait_for(&open[i], needle, PRIV_BUFFERED_MS))
+			struct strbuf needle = STRBUF_INIT;
+			sb_printf(&needle, "event: notice\ndata: %s\n", notice);
+			if (!http_wait_for(&open[i], sb_str(&needle), PRIV_BUFFERED_MS))
 				fail_msg("%s: stream, %s: the notice did not arrive", f->name, c->what);
+			sb_free(&needle);
 		}
 		http_close(&open[i]);
 	}
