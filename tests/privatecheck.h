@@ -45,6 +45,26 @@ struct priv_site {
 	char readme[PATH_MAX + 32];  /* the README.md whose PHP snippet runs */
 };
 
+/*
+ * The site that scripts/apache.sh laid out at `site` (repo: the checkout):
+ * its ssectl run by apache.sh as the serving user `user` (NULL: as we
+ * are), the secret the README's way in SITE/data (outside the document
+ * root), the database beside it.
+ */
+static inline void priv_site_init(struct priv_site *s, const char *repo, const char *site,
+                                  const char *user)
+{
+	memset(s, 0, sizeof(*s));
+	snprintf(s->ssectl, sizeof(s->ssectl), "'%s/scripts/apache.sh' ssectl '%s' --config "
+	         "'%s/htdocs/cgi-bin/sse-cgi.conf'", repo, site, site);
+	snprintf(s->secret, sizeof(s->secret), "%s/data/token.secret", site);
+	snprintf(s->db, sizeof(s->db), "%s/data/sse.db", site);
+	snprintf(s->readme, sizeof(s->readme), "%s/README.md", repo);
+	if (user != NULL)
+		snprintf(s->as_user, sizeof(s->as_user), "setpriv --reuid=%s --regid=$(id -g %s) "
+		         "--clear-groups", user, user);
+}
+
 /* One way in: a front's port and its paths to the two programs. */
 struct priv_front {
 	const char *name;
@@ -69,19 +89,23 @@ struct priv_tokens {
 
 enum priv_carrier { BY_NOTHING, BY_COOKIE, BY_BEARER, BY_URL };
 
-/* The README's step 1: `openssl rand -base64 48` (without its newline: the
- * site's writer puts one back, as the shell redirect does). */
-static inline void priv_secret_text(char *out, size_t len)
+/*
+ * The README's steps 1 and 2 for scripts/apache.sh: SSE_TOKEN_SECRET set
+ * to a fresh `openssl rand -base64 48` (apache.sh writes it to s->secret
+ * with its newline, mode 600, owned by the serving user), and into out the
+ * configuration `base` plus token_secret_file (the full path) and
+ * private_channels = user-*.
+ */
+static inline void priv_prepare(char *out, size_t len, const char *base,
+                                const struct priv_site *s)
 {
-	tu_sh_line(out, len, "openssl rand -base64 48");
-	if (strlen(out) < 32)
-		fail_msg("openssl rand -base64 48 printed %zu characters", strlen(out));
-}
-
-/* The README's step 2, with the secret at `secret` (a full path). */
-static inline void priv_conf_lines(char *out, size_t len, const char *secret)
-{
-	snprintf(out, len, "token_secret_file = %s\nprivate_channels = user-*\n", secret);
+	char secret[128];
+	tu_sh_line(secret, sizeof(secret), "openssl rand -base64 48");
+	if (strlen(secret) < 32)
+		fail_msg("openssl rand -base64 48 printed %zu characters", strlen(secret));
+	setenv("SSE_TOKEN_SECRET", secret, 1);
+	snprintf(out, len, "%stoken_secret_file = %s\nprivate_channels = user-*\n", base,
+	         s->secret);
 }
 
 /* The secret as the binaries demand it: a regular file of mode 600. */

@@ -468,20 +468,11 @@ static void test_config_from_file_without_environment(void **state)
 static void test_private_channels_the_readme_way(void **state)
 {
 	struct it *t = *state;
-	struct priv_site s = { .as_user = "" };
-	snprintf(s.ssectl, sizeof(s.ssectl), "'%s/scripts/apache.sh' ssectl '%s' --config "
-	         "'%s/htdocs/cgi-bin/sse-cgi.conf'", t->repo, t->site, t->site);
-	snprintf(s.secret, sizeof(s.secret), "%s/data/token.secret", t->site);
-	snprintf(s.db, sizeof(s.db), "%s", t->db);
-	snprintf(s.readme, sizeof(s.readme), "%s/README.md", t->repo);
-	if (geteuid() == 0)   /* Apache serves as www-data (scripts/apache.sh) */
-		snprintf(s.as_user, sizeof(s.as_user), "setpriv --reuid=www-data "
-		         "--regid=$(id -g www-data) --clear-groups");
-	char secret[128], conf[PATH_MAX + 256];
-	priv_secret_text(secret, sizeof(secret));
-	setenv("SSE_TOKEN_SECRET", secret, 1);
-	int used = snprintf(conf, sizeof(conf), "%s", base_conf);
-	priv_conf_lines(conf + used, sizeof(conf) - (size_t)used, s.secret);
+	struct priv_site s;
+	/* Apache serves as www-data when started as root (scripts/apache.sh) */
+	priv_site_init(&s, t->repo, t->site, geteuid() == 0 ? "www-data" : NULL);
+	char conf[sizeof(base_conf) + PATH_MAX + 128];
+	priv_prepare(conf, sizeof(conf), base_conf, &s);
 	apache_restart(t, conf, NULL);
 	unsetenv("SSE_TOKEN_SECRET");
 	priv_check_secret_mode(&s);

@@ -79,7 +79,6 @@ struct vps {
 	const char *user;           /* what the servers run as; NULL: as we do */
 	int apache_port, nginx_port, lighttpd_port;
 	enum mode mode;             /* what runs on SITE/run/events.sock now */
-	char secret[PATH_MAX + 32]; /* the token_secret_file (privatecheck.h) */
 };
 
 /* What printed lines and channel names start with, per mode. */
@@ -326,12 +325,10 @@ static int group_setup(void **state)
 	         v->site, v->site);
 	/* Private channels the README's way (privatecheck.h) for every test:
 	 * channels other than user-* stay public, as the other tests show. */
-	char secret[128], conf[sizeof(site_conf) + PATH_MAX + 128];
-	priv_secret_text(secret, sizeof(secret));
-	int used = snprintf(conf, sizeof(conf), "%s", site_conf);
-	snprintf(v->secret, sizeof(v->secret), "%s/data/token.secret", v->site);
-	priv_conf_lines(conf + used, sizeof(conf) - (size_t)used, v->secret);
-	setenv("SSE_TOKEN_SECRET", secret, 1);
+	struct priv_site ps;
+	priv_site_init(&ps, v->repo, v->site, v->user);
+	char conf[sizeof(site_conf) + PATH_MAX + 128];
+	priv_prepare(conf, sizeof(conf), site_conf, &ps);
 	setenv("SSE_CONF_EXTRA", conf, 1);
 	setenv("SSE_HTTPD_EXTRA", httpd_extra, 1);
 	if (tu_sh("'%s/scripts/apache.sh' start '%s' %d fcgid >/dev/null", v->repo, v->site,
@@ -721,15 +718,8 @@ static void test_slots_come_free_after_clients_leave(void **state)
 static void test_private_channels_through_each_front(void **state)
 {
 	struct vps *v = *state;
-	struct priv_site s = { .as_user = "" };
-	snprintf(s.ssectl, sizeof(s.ssectl), "'%s/scripts/apache.sh' ssectl '%s' --config "
-	         "'%s/htdocs/cgi-bin/sse-cgi.conf'", v->repo, v->site, v->site);
-	snprintf(s.secret, sizeof(s.secret), "%s", v->secret);
-	snprintf(s.db, sizeof(s.db), "%s/data/sse.db", v->site);
-	snprintf(s.readme, sizeof(s.readme), "%s/README.md", v->repo);
-	if (v->user != NULL)
-		snprintf(s.as_user, sizeof(s.as_user), "setpriv --reuid=%s --regid=$(id -g %s) "
-		         "--clear-groups", v->user, v->user);
+	struct priv_site s;
+	priv_site_init(&s, v->repo, v->site, v->user);
 	priv_check_secret_mode(&s);
 	if (v->mode == PER_PROCESS &&
 	    (!events_stop(v, SIGTERM) || !spawn(v, "events", PRIVATE_CHILDREN, "", "")))
