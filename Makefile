@@ -199,7 +199,7 @@ nofeature-test: need-test-libs $(addprefix $(BUILD)/nofeature/,$(BINS)) \
 	@SSE_TEST_BIN_DIR=$(CURDIR)/$(BUILD)/nofeature \
 	  scripts/run-tests.sh nofeature $(addprefix $(BUILD)/nofeature/tests/,$(NOFEATURE_TESTS))
 
-$(BUILD)/tests/test_apache: tests/integration/test_apache.c tests/httpclient.h tests/testutil.h $(BUILD)/libsse.a | need-test-libs
+$(BUILD)/tests/test_apache: tests/integration/test_apache.c tests/httpclient.h tests/privatecheck.h tests/testutil.h $(BUILD)/libsse.a | need-test-libs
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests -Wno-strict-prototypes -o $@ $< $(BUILD)/libsse.a $(PKG_LIBS) $(CMOCKA_LIBS)
 
@@ -214,7 +214,7 @@ integration-test: $(BINS) $(SAN_BINS) $(STATIC_BINS) $(BUILD)/tests/test_apache
 	  "SSE_IT_MODE=fcgid SSE_IT_QUICK=1 SSE_TEST_BINARIES=$(CURDIR)/$(BUILD)/san/cgi-bin $(BUILD)/tests/test_apache" \
 	  "SSE_IT_MODE=cgid SSE_IT_QUICK=1 SSE_IT_STATIC=1 SSE_TEST_BINARIES=$(CURDIR)/$(BUILD)/static/dist/cgi-bin SSE_TEST_SSECTL=$(CURDIR)/$(BUILD)/static/dist/ssectl $(BUILD)/tests/test_apache"
 
-$(BUILD)/tests/test_vps: tests/integration/test_vps.c tests/httpclient.h tests/testutil.h $(BUILD)/libsse.a | need-test-libs
+$(BUILD)/tests/test_vps: tests/integration/test_vps.c tests/httpclient.h tests/privatecheck.h tests/testutil.h $(BUILD)/libsse.a | need-test-libs
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests -Wno-strict-prototypes -o $@ $< $(BUILD)/libsse.a $(PKG_LIBS) $(CMOCKA_LIBS)
 

@@ -24,7 +24,8 @@
  * or 403 (no token, an expired one, one for other channels: docs/PROTOCOL.md,
  * "Private channels and tokens").  An EventSource does not say which status
  * ended it, so on any non-200 end the hub asks with a HEAD of the same URL;
- * after 401 or 403 it stops retrying (retrying cannot sign anyone in) until
+ * a poll (below) sees the status itself.  After 401 or 403 it stops
+ * retrying and polling (retrying cannot sign anyone in) until
  * a tab subscribes again (a reload after signing in) or the browser comes
  * back online.
  *
@@ -352,7 +353,14 @@
 		}, STREAM_AGAIN_MS);
 	};
 
-	/* One poll=1 answer: its events, then the next poll after its retry:. */
+	/* What a poll's fetch gives finish() for a 401 or 403 answer. */
+	var REFUSED = {};
+
+	/*
+	 * One poll=1 answer: its events, then the next poll after its retry:.
+	 * A 401 or 403 is the private channel's refusal, as for a stream
+	 * (whyClosed): signed out, and no more polls or stream tries.
+	 */
 	Hub.prototype.poll = function (ch) {
 		var hub = this;
 		ch.pollTimer = null;
@@ -380,6 +388,11 @@
 			ch.pollAbort = null;
 			if (!ch.polling || hub.channels[ch.key] !== ch)
 				return;
+			if (text === REFUSED) {
+				hub.shut(ch);
+				hub.setState(ch, 'signed-out');
+				return;
+			}
 			var delay;
 			if (text === null) {
 				ch.failures++;
@@ -408,6 +421,8 @@
 			headers: { Accept: 'text/event-stream' },
 			signal: ctl ? ctl.signal : undefined,
 		}).then(function (res) {
+			if (res.status === 401 || res.status === 403)
+				return REFUSED;
 			return res.status === 200 ? res.text() : null;
 		}).then(finish, function () { finish(null); });
 	};

@@ -14,9 +14,11 @@
 #            it starts itself on a unix socket; the package's own service is
 #            not started: see policy-rc.d below)
 #   test     apache2 libapache2-mod-fcgid nginx-light lighttpd spawn-fcgi curl
-#            sqlite3 valgrind (the integration tests run a private Apache,
-#            scripts/apache.sh, and a private nginx and lighttpd:
-#            tests/integration/test_vps.c), prometheus for its promtool
+#            sqlite3 valgrind php-cli openssl (the integration tests run a
+#            private Apache, scripts/apache.sh, and a private nginx and
+#            lighttpd: tests/integration/test_vps.c; they make a token
+#            secret and mint tokens the README's way, its PHP snippet
+#            included: tests/privatecheck.h), prometheus for its promtool
 #            (tests/test_prom.c checks the metrics with it; its service is
 #            not started, as for apache2 below)
 #   browser  chromium, nodejs and npm (Playwright drives Debian's chromium),
@@ -59,7 +61,7 @@ usage() {
 pkgs_compile="gcc make pkg-config libfcgi-dev libsqlite3-dev libjansson-dev libsodium-dev libhiredis-dev"
 pkgs_run="$pkgs_compile apache2 libapache2-mod-fcgid"
 pkgs_build="$pkgs_compile libcmocka-dev redis-server"
-pkgs_test="apache2 libapache2-mod-fcgid nginx-light lighttpd spawn-fcgi curl sqlite3 valgrind prometheus"
+pkgs_test="apache2 libapache2-mod-fcgid nginx-light lighttpd spawn-fcgi curl sqlite3 valgrind php-cli openssl prometheus"
 pkgs_browser="chromium nodejs npm ca-certificates"
 pkgs_fuzz="clang libclang-rt-14-dev"
 

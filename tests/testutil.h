@@ -225,6 +225,15 @@ static inline int tu_sh(const char *fmt, ...)
 	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
+/* A shell command built like vprintf into cmd, started for reading. */
+static inline FILE *tu_popenv(char *cmd, size_t len, const char *fmt, va_list ap)
+{
+	vsnprintf(cmd, len, fmt, ap);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	return p;
+}
+
 /*
  * The number a shell command prints (built like printf); fails the test
  * when it prints none.
@@ -236,16 +245,40 @@ static inline long long tu_sh_number(const char *fmt, ...)
 	char cmd[16384];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	FILE *p = tu_popenv(cmd, sizeof(cmd), fmt, ap);
 	va_end(ap);
-	FILE *p = popen(cmd, "r");
-	assert_non_null(p);
 	long long n = -1;
 	int got = fscanf(p, "%lld", &n);
 	pclose(p);
 	if (got != 1)
 		fail_msg("no number from: %s", cmd);
 	return n;
+}
+
+/*
+ * The first line a shell command prints (built like printf), without its
+ * newline, into out; fails the test, with the command, when the command
+ * fails or prints nothing.
+ */
+static inline void tu_sh_line(char *out, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static inline void tu_sh_line(char *out, size_t len, const char *fmt, ...)
+{
+	char cmd[16384];
+	va_list ap;
+	va_start(ap, fmt);
+	FILE *p = tu_popenv(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	out[0] = '\0';
+	if (fgets(out, (int)len, p) == NULL)
+		out[0] = '\0';
+	char rest[256];
+	while (fgets(rest, sizeof(rest), p) != NULL)
+		;   /* drained, so the command never dies of SIGPIPE */
+	int rc = pclose(p);
+	out[strcspn(out, "\n")] = '\0';
+	if (rc != 0 || out[0] == '\0')
+		fail_msg("no line from (exit status %d): %s", rc, cmd);
 }
 
 /* A process's /proc file (at most len - 1 bytes, NUL-terminated); false if

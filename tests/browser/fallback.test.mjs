@@ -10,7 +10,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
 	env, room, launch, newContext, waitState, shown, waitText, send, postHttp,
-	ssectl, until, sleep, closeAll,
+	ssectl, until, sleep, closeAll, mintToken,
 } from './lib.mjs';
 
 let browser;
@@ -186,6 +186,35 @@ test('without EventSource: the page polls from the start and says so', { timeout
 	const lines = await until(() => accessLines(r).length >= 3 && accessLines(r), 5000, 'polls in the log');
 	assert.ok(lines.every((l) => l.includes('&poll=1')), lines.join('\n'));
 });
+
+test('polling a private room: a 401 says signed out and stops the polls; a token brings them back',
+	{ timeout: 40000 }, async () => {
+		const r = room('noes-private');
+		const ctx = await newContext(browser, { user: 'oldbrowser' });
+		await ctx.addInitScript(() => { delete window.EventSource; });
+		const page = await ctx.newPage();
+		await page.goto(`${env.base}?transport=single#${r}`);
+		await waitState(page, 'signed-out', 10000);
+		assert.equal(await page.locator('#conn-label').textContent(), 'Signed out');
+		const polls = accessLines(r).length;
+		assert.ok(polls >= 1, 'the refused poll is in the log');
+		await sleep(4000);   /* two polls' worth at retry_ms = 2000 */
+		assert.equal(accessLines(r).length, polls, 'signed out, the page stops polling');
+
+		// The site's login code sets the cookie; a reload signs the page in.
+		const exp = Math.floor(Date.now() / 1000) + 600;
+		await ctx.addCookies([{
+			name: 'sse_token', url: env.base, httpOnly: true, sameSite: 'Lax',
+			value: mintToken({ exp, mercure: { subscribe: [r] } }),
+		}]);
+		await page.reload();
+		await waitState(page, 'polling', 10000);
+		ssectl('publish', '--channel', r, JSON.stringify({ id: 0, channel: r, user: 'cron',
+			text: 'for the signed-in poller', time: new Date().toISOString() }));
+		await waitText(page, 'for the signed-in poller', 10000);
+		noErrors(ctx);
+		await ctx.close();
+	});
 
 test('without script: the recent messages, escaped, refreshed, with the form that posts',
 	{ timeout: 60000 }, async () => {

@@ -10,6 +10,7 @@
  * asserted tighter than what tells "streaming" from "buffered".
  */
 #include "httpclient.h"
+#include "privatecheck.h"
 
 #include <dirent.h>
 
@@ -453,6 +454,41 @@ static void test_config_from_file_without_environment(void **state)
 	apache_restart(t, base_conf, NULL);
 }
 
+/*
+ * Issue 20's "Done means" on a shared host: one channel per user made
+ * private by following the README ("Private channels and signed names")
+ * with nothing but sse-cgi.conf and the shipped .htaccess: a secret from
+ * `openssl rand -base64 48`, mode 600, outside the document root (its
+ * owner the serving user, as under suEXEC), token_secret_file with its
+ * full path, private_channels = user-*.  Tokens from ssectl token, node
+ * and the README's PHP snippet; Authorization: Bearer reaches both
+ * programs only through the .htaccess's SetEnvIf line (events.fcgi as CGI,
+ * post.fcgi as FastCGI under mod_fcgid).  privatecheck.h has the cases.
+ */
+static void test_private_channels_the_readme_way(void **state)
+{
+	struct it *t = *state;
+	struct priv_site s;
+	/* Apache serves as www-data when started as root (scripts/apache.sh) */
+	priv_site_init(&s, t->repo, t->site, geteuid() == 0 ? "www-data" : NULL);
+	char conf[sizeof(base_conf) + PATH_MAX + 128];
+	priv_prepare(conf, sizeof(conf), base_conf, &s);
+	apache_restart(t, conf, NULL);
+	unsetenv("SSE_TOKEN_SECRET");
+	priv_check_secret_mode(&s);
+	struct priv_tokens tokens;
+	priv_mint(&tokens, &s);
+	char name[64];
+	snprintf(name, sizeof(name), "apache %s", t->mode);
+	const struct priv_front f = { name, t->port, "/cgi-bin/events.fcgi", POST_URL };
+	priv_check_front(&f, &s, &tokens);
+	priv_check_ends_at_exp(&f, 1, &s, 60);
+	print_message("it[%s]: private user-* channels: %zu stream and %zu post cases, "
+	              "tokens from ssectl, node and the README's PHP\n", t->mode, PRIV_STREAMS,
+	              PRIV_POSTS);
+	apache_restart(t, base_conf, NULL);
+}
+
 /* Stream processes of this site, zombies included (*zombies of them). */
 static int count_stream_processes(struct it *t, int *zombies)
 {
@@ -625,6 +661,7 @@ int main(void)
 		cmocka_unit_test(test_rate_limit),
 		cmocka_unit_test(test_deflate_neither_compresses_nor_buffers),
 		cmocka_unit_test(test_config_from_file_without_environment),
+		cmocka_unit_test(test_private_channels_the_readme_way),
 	};
 	const struct CMUnitTest quick[] = {
 		cmocka_unit_test(test_binaries_are_static),   /* SSE_IT_STATIC only */
@@ -633,6 +670,7 @@ int main(void)
 		cmocka_unit_test(test_resume_after_drop),
 		cmocka_unit_test(test_error_statuses_store_nothing),
 		cmocka_unit_test(test_page_posts_on_its_port),
+		cmocka_unit_test(test_private_channels_the_readme_way),
 	};
 	/* SSE_IT_ONLY=test_page_posts_on_its_port (a cmocka pattern) runs a part. */
 	if (getenv("SSE_IT_ONLY") != NULL)

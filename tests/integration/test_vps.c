@@ -17,22 +17,26 @@
  *   lighttpd         Debian's lighttpd with the README's fastcgi.server
  *                    and server.stream-response-body = 2;
  *   mod_proxy_fcgi   the Apache of scripts/apache.sh with the README's two
- *                    ProxyPass lines (a distinct fcgi:// name per socket).
+ *                    ProxyPass lines (a distinct fcgi:// name per socket)
+ *                    and its CGIPassAuth On (else Authorization is hidden).
  *
  * nginx and lighttpd start here on free loopback ports with configs
  * generated below.  Every check runs against each front (a table), and the
  * common checks run in both modes (the same functions, listed twice; each
- * test's setup puts events.fcgi in its mode).  What it pins: streaming through each front (no buffer
- * holds an event), posts reach post.fcgi and streams events.fcgi (two
- * ProxyPass lines naming the same fcgi://localhost share one socket),
- * the page's own posts on the front's port pass the origin check and
- * other origins do not (nginx's stock fastcgi_params drops the port from
- * HTTP_HOST), Last-Event-ID passes through, and a stream's slot (a process, or one of
+ * test's setup puts events.fcgi in its mode).  What it pins: streaming
+ * through each front (no buffer holds an event), posts reach post.fcgi and
+ * streams events.fcgi (two ProxyPass lines naming the same fcgi://localhost
+ * share one socket), the page's own posts on the front's port pass the
+ * origin check and other origins do not (nginx's stock fastcgi_params drops
+ * the port from HTTP_HOST), Last-Event-ID passes through, private channels
+ * made the README's way answer as they do under Apache
+ * (tests/privatecheck.h: the cookie and Authorization pass, a stream ends at
+ * its token's exp), and a stream's slot (a process, or one of
  * listen_max_streams) comes free after its client leaves (nginx closes the
- * FastCGI connection at once; lighttpd and mod_proxy_fcgi only let the
- * next write fail, within two keepalives).  In the one-process mode also:
- * 50 streams per front from the one process, a kill -9 and restart that
- * loses nothing for a resuming client, and SIGTERM ending every stream.
+ * FastCGI connection at once; lighttpd and mod_proxy_fcgi only let the next
+ * write fail, within two keepalives).  In the one-process mode also: 50
+ * streams per front from the one process, a kill -9 and restart that loses
+ * nothing for a resuming client, and SIGTERM ending every stream.
  *
  * Timings are printed and asserted only as "works" against "stuck".  As root
  * the processes run as www-data, as Apache does (scripts/apache.sh).  All
@@ -43,9 +47,14 @@
 #include <sys/resource.h>
 
 #include "httpclient.h"
+#include "privatecheck.h"
 
 #define BUFFERED_MS 5000          /* an event later than this was held back */
 #define EVENTS_CHILDREN 4         /* spawn-fcgi -F for events.fcgi, per process */
+#define PRIVATE_CHILDREN 20       /* -F for the private channels' test: each
+                                     front's PRIV_STREAMS open together, and
+                                     lighttpd and mod_proxy_fcgi keep a closed
+                                     one's process until its next keepalive */
 #define LISTEN_CAP 4              /* listen_max_streams when slots are counted */
 #define OVER_CAP_TRIES 30         /* streams past it, each answered one-shot */
 #define MANY_STREAMS 50           /* streams per front on the one process */
@@ -299,7 +308,7 @@ static int group_setup(void **state)
 	v->lighttpd_port = free_port_besides(v->apache_port, v->nginx_port);
 	if (v->apache_port < 0 || v->nginx_port < 0 || v->lighttpd_port < 0)
 		return -1;
-	/* The README's ProxyPass lines, on a path of their own. */
+	/* The README's ProxyPass lines and CGIPassAuth, on a path of their own. */
 	char httpd_extra[4 * PATH_MAX];
 	snprintf(httpd_extra, sizeof(httpd_extra),
 	         "<IfModule !proxy_module>\n"
@@ -309,15 +318,25 @@ static int group_setup(void **state)
 	         "LoadModule proxy_fcgi_module /usr/lib/apache2/modules/mod_proxy_fcgi.so\n"
 	         "</IfModule>\n"
 	         "ProxyPass \"/vps/events.fcgi\" \"unix:%s/run/events.sock|fcgi://sse-events/\" flushpackets=on\n"
-	         "ProxyPass \"/vps/post.fcgi\" \"unix:%s/run/post.sock|fcgi://sse-post/\"\n",
+	         "ProxyPass \"/vps/post.fcgi\" \"unix:%s/run/post.sock|fcgi://sse-post/\"\n"
+	         "<Location \"/vps/\">\n"
+	         "    CGIPassAuth On\n"
+	         "</Location>\n",
 	         v->site, v->site);
-	setenv("SSE_CONF_EXTRA", site_conf, 1);
+	/* Private channels the README's way (privatecheck.h) for every test:
+	 * channels other than user-* stay public, as the other tests show. */
+	struct priv_site ps;
+	priv_site_init(&ps, v->repo, v->site, v->user);
+	char conf[sizeof(site_conf) + PATH_MAX + 128];
+	priv_prepare(conf, sizeof(conf), site_conf, &ps);
+	setenv("SSE_CONF_EXTRA", conf, 1);
 	setenv("SSE_HTTPD_EXTRA", httpd_extra, 1);
 	if (tu_sh("'%s/scripts/apache.sh' start '%s' %d fcgid >/dev/null", v->repo, v->site,
 	          v->apache_port) != 0) {
 		fprintf(stderr, "apache.sh start failed (see %s/logs/error.log)\n", v->site);
 		return -1;
 	}
+	unsetenv("SSE_TOKEN_SECRET");
 	bool up = events_start(v, PER_PROCESS, "") && spawn(v, "post", 2, "", "") &&
 	          nginx_start(v) && lighttpd_start(v);
 	return up ? 0 : -1;
@@ -686,6 +705,43 @@ static void test_slots_come_free_after_clients_leave(void **state)
 			         OVER_CAP_TRIES, LISTEN_CAP, refusal[i]);
 }
 
+/*
+ * Issue 20's "Done means" on a VPS: the private user-* channels of the
+ * site's configuration (made the README's way in the group setup) through
+ * each front, the cookie and Authorization: Bearer reaching events.fcgi and
+ * post.fcgi as the fronts pass them (nginx with Debian's stock
+ * fastcgi_params, which names neither: nginx passes every request header as
+ * HTTP_*), and a live stream on a 3 s token ending at its exp through every
+ * front at once, the reconnect meeting the gate.  privatecheck.h has the
+ * cases.
+ */
+static void test_private_channels_through_each_front(void **state)
+{
+	struct vps *v = *state;
+	struct priv_site s;
+	priv_site_init(&s, v->repo, v->site, v->user);
+	priv_check_secret_mode(&s);
+	if (v->mode == PER_PROCESS &&
+	    (!events_stop(v, SIGTERM) || !spawn(v, "events", PRIVATE_CHILDREN, "", "")))
+		fail_msg("events.fcgi did not restart with -F %d", PRIVATE_CHILDREN);
+	struct priv_tokens tokens;
+	priv_mint(&tokens, &s);
+	char names[FRONTS][64];
+	struct priv_front f[FRONTS];
+	for (int i = 0; i < FRONTS; i++) {
+		struct front fr = front(v, i);
+		snprintf(names[i], sizeof(names[i]), "%s[%s]", tag(v), fr.name);
+		f[i] = (struct priv_front){ names[i], fr.port, fr.events, fr.post };
+		priv_check_front(&f[i], &s, &tokens);
+		print_message("%s: private user-* channels: %zu stream and %zu post cases "
+		              "passed\n", names[i], PRIV_STREAMS, PRIV_POSTS);
+	}
+	priv_check_ends_at_exp(f, FRONTS, &s, 60);
+	if (v->mode == PER_PROCESS &&
+	    (!events_stop(v, SIGTERM) || !events_start(v, PER_PROCESS, "")))
+		fail_msg("events.fcgi did not restart with -F %d", EVENTS_CHILDREN);
+}
+
 /* ---- tests: one process -------------------------------------------------- */
 
 /*
@@ -963,11 +1019,13 @@ int main(void)
 		PER_PROCESS_TEST(test_page_posts_on_its_port_through_each_front),
 		PER_PROCESS_TEST(test_last_event_id_passes_through),
 		PER_PROCESS_TEST(test_slots_come_free_after_clients_leave),
+		PER_PROCESS_TEST(test_private_channels_through_each_front),
 		ONE_PROCESS_TEST(test_stream_and_post_through_each_front),
 		ONE_PROCESS_TEST(test_each_path_reaches_its_program),
 		ONE_PROCESS_TEST(test_page_posts_on_its_port_through_each_front),
 		ONE_PROCESS_TEST(test_last_event_id_passes_through),
 		ONE_PROCESS_TEST(test_slots_come_free_after_clients_leave),
+		ONE_PROCESS_TEST(test_private_channels_through_each_front),
 		ONE_PROCESS_TEST(test_one_process_serves_many_streams),
 		ONE_PROCESS_TEST(test_kill_9_then_restart_loses_nothing),
 		ONE_PROCESS_TEST(test_sigterm_ends_every_stream),
