@@ -48,6 +48,8 @@
  * so the id order and the 201's id checks work for them too (the 201's id
  * is taken from `"id":` or from nchan's `"last_message_id":`); loss,
  * duplicates and latency never depend on ids, only on the seq in the data.
+ * With --post-raw a 202 (nchan: stored, the channel has no subscriber
+ * yet) counts as a 201.
  *
  * A slow client among the others: --stalled K opens K more streams when
  * the listeners are open, sends their GET and never reads them; the report
@@ -1167,12 +1169,15 @@ static void poster_event(struct poster *P, uint32_t ev)
 			int cls = P->h.status / 100;
 			R.post_status_class[cls >= 1 && cls <= 5 ? cls : 0]++;
 			stats_add(&R.post_rtt, now_ns() - P->t_send);
-			if (P->h.status == 201) {
+			/* nchan's publisher answers 202 when the channel has no
+			 * subscriber yet: the message is stored all the same */
+			int status = R.post_raw && P->h.status == 202 ? 201 : P->h.status;
+			if (status == 201) {
 				const char *id = strstr(P->body, "\"id\":");
 				const char *nid = strstr(P->body, "\"last_message_id\": \"");
 				R.post_id[seq] = id ? parse_id(id + 5) : nid ? parse_id(nid + 20) : 0;
 			}
-			post_resolve(seq, P->h.status);
+			post_resolve(seq, status);
 			P->seq = -1;
 			P->requests++;
 			if (P->h.close || n == 0) {
