@@ -15,6 +15,7 @@
 # on a 127.0.0.1 port with the settings README "Several machines" asks for
 # (appendonly yes, appendfsync always, maxmemory-policy noeviction, no RDB
 # snapshots), so that neither setup inherits the other's data or AOF.
+# CLUSTER_APPENDFSYNC=everysec tries the other fsync policy (both setups).
 # nginx runs one worker per front, as bench/vps.sh does.
 #
 # Per setup, at N = CLUSTER_N (2000) listeners split over the two fronts
@@ -60,6 +61,7 @@ POST_S=${CLUSTER_POST_S:-20}
 POSTERS=${CLUSTER_POSTERS:-8}
 POST_BENCH_S=${CLUSTER_POST_BENCH_S:-10}
 POST_F=${CLUSTER_POST_F:-4}
+FSYNC=${CLUSTER_APPENDFSYNC:-always}
 PORT0=${CLUSTER_PORT:-19000}
 PORT_MAX=${CLUSTER_PORT_MAX:-19099}
 BUDGET_S=${CLUSTER_BUDGET_S:-900}
@@ -164,7 +166,7 @@ start_redis() {
 	chown "$USER_:" "$d"
 	setpriv --reuid="$USER_" --regid="$USER_" --init-groups \
 		"$REDIS_SERVER" --port "$port" --bind 127.0.0.1 \
-		--dir "$d" --save "" --appendonly yes --appendfsync always \
+		--dir "$d" --save "" --appendonly yes --appendfsync "$FSYNC" \
 		--maxmemory-policy noeviction --logfile "$d/redis.log" --daemonize no \
 		>/dev/null 2>&1 &
 	REDIS_PID=$!
@@ -402,7 +404,7 @@ C_ELAPSED=$(($(date +%s) - START))
 C_LOAD_START=$LOAD_START
 C_LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 export C_N="$N" C_RATE="$RATE" C_POST_S="$POST_S" C_POSTERS="$POSTERS" C_POST_BENCH_S="$POST_BENCH_S"
-export C_POST_F="$POST_F" C_ROUNDS="$ROUNDS"
+export C_POST_F="$POST_F" C_ROUNDS="$ROUNDS" C_APPENDFSYNC="$FSYNC"
 export C_LIMITS; C_LIMITS="open files $(ulimit -Sn)/$(ulimit -Hn), processes $(ulimit -Su)/$(ulimit -Hu)"
 export C_NGINX; C_NGINX=$("$NGINX" -v 2>&1 | sed 's/^nginx version: //')
 export C_NCHAN; C_NCHAN=$(dpkg-query -W -f '${Version}' libnginx-mod-nchan 2>/dev/null || echo "?")

@@ -94,7 +94,7 @@ def main():
         "cpu": env.get("C_CPU"), "kernel": env.get("C_KERNEL"),
         "commit": env.get("C_COMMIT"), "elapsed_s": int(env.get("C_ELAPSED", "0")),
         "loadavg_start": env.get("C_LOAD_START"), "loadavg_end": env.get("C_LOAD_END"),
-        "limits": env.get("C_LIMITS"),
+        "limits": env.get("C_LIMITS"), "appendfsync": env.get("C_APPENDFSYNC", "always"),
         "nginx": env.get("C_NGINX"), "nchan": env.get("C_NCHAN"), "redis": env.get("C_REDIS"),
         "settings": {"n": int(env.get("C_N", "2000")), "rate_per_s": float(env.get("C_RATE", "5")),
                      "post_seconds": int(env.get("C_POST_S", "20")),
@@ -108,7 +108,7 @@ def main():
     L = [f"Two fronts on one Redis (`make bench-cluster`, bench/cluster.sh), {res['date']},"
          f" commit {res['commit']}, {res['nproc']} CPUs ({res['cpu']}), kernel {res['kernel']},"
          f" nginx {res['nginx']} (1 worker per front), nchan {res['nchan']}, Redis {res['redis']}"
-         f" (appendonly yes, appendfsync always); load average {res['loadavg_start']} at the"
+         f" (appendonly yes, appendfsync {res['appendfsync']}); load average {res['loadavg_start']} at the"
          f" start, {res['loadavg_end']} at the end; limits: {res['limits']}; {res['elapsed_s']} s.",
          "",
          f"N = {s['n']} listeners, listener i on front i mod 2; {s['rate_per_s']:g} posts/s"
