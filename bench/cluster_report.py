@@ -10,7 +10,9 @@ TAG-pcpu-*.json (sampler cpu over the delivery and over posts/s) and
 TAG-redis.json (Redis commands during each).  The run's facts come from the
 C_* variables cluster.sh sets.
 
-Per round: both setups' figures; then per setup the medians over the rounds
+First / last listener: per message, the latency of the first and of the
+last of the N listeners to read it, medians over the messages (the post
+path, then the fan-out).  Per round: both setups' figures; then per setup the medians over the rounds
 (lost and duplicates summed), and the median of the per-round p99 ratios
 hub / nchan: the issue's target (0 lost, p99 <= nchan + Redis's p99 in the
 same run) is checked against that median, never asserted.
@@ -53,7 +55,10 @@ def figures(work, tag):
             hub_log = sum(1 for _ in f)
     except OSError:
         hub_log = None
+    # per message: [status, id, listeners reached, first, last latency ms]
+    pm = [m for m in n.get("per_message", []) if m[2] > 0]
     return {
+        "first_listener": med([m[3] for m in pm]), "last_listener": med([m[4] for m in pm]),
         "mode": info.get("mode"), "round": info.get("round"), "load": info.get("load"),
         "opened": get(n, "listeners", "opened"), "n": get(n, "config", "n"),
         "p50": get(d, "latency_ms", "p50"), "p99": get(d, "latency_ms", "p99"),
@@ -117,10 +122,11 @@ def main():
          f" -F {s['post_fcgi_per_front']} per front).  CPU: % of one core, Redis / hubs"
          " (events.fcgi + post.fcgi, both fronts) / nginx (both; nchan's work is in nginx).",
          "",
-         "| round | setup | p50 / p99 ms | p99 front A / B ms | lost | dup | out of order"
+         "| round | setup | p50 / p99 ms | p99 front A / B ms | first / last listener ms"
+         " | lost | dup | out of order"
          " | posts/s | CPU during delivery | CPU during posts/s | Redis commands per post"
          " (delivery, posts/s) | load at start |",
-         "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+         "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     ratios = []
     for r, by in sorted(rounds.items()):
         for mode in ("hub", "nchan"):
@@ -130,6 +136,7 @@ def main():
             fa = f["fronts"] + [{}, {}]
             L.append(f"| {r} | {mode} | {fmt(f['p50'])} / {fmt(f['p99'])}"
                      f" | {fmt(fa[0].get('p99'))} / {fmt(fa[1].get('p99'))}"
+                     f" | {fmt(f['first_listener'])} / {fmt(f['last_listener'])}"
                      f" | {f['lost']} | {f['dup']} | {f['ooo']} | {fmt(f['posts_per_s'])}"
                      f" | {cpu_cell(f['cpu_delivery'])} | {cpu_cell(f['cpu_posts'])}"
                      f" | {fmt(f['redis_cmds_per_post'])}, {fmt(f['redis_cmds_per_post_bench'])}"
@@ -137,14 +144,17 @@ def main():
         h, c = by.get("hub"), by.get("nchan")
         if h and c and h["p99"] and c["p99"]:
             ratios.append(h["p99"] / c["p99"])
-    L += ["", "| setup | p50 ms | p99 ms | lost (all rounds) | dup (all rounds) | posts/s"
-          " | CPU during delivery | CPU during posts/s |", "|---|---|---|---|---|---|---|---|"]
+    L += ["", "| setup | p50 ms | p99 ms | first / last listener ms | lost (all rounds)"
+          " | dup (all rounds) | posts/s"
+          " | CPU during delivery | CPU during posts/s |", "|---|---|---|---|---|---|---|---|---|"]
     summary = {}
     for mode in ("hub", "nchan"):
         fs = [by[mode] for by in rounds.values() if mode in by]
         if not fs:
             continue
         m = {"p50": med([f["p50"] for f in fs]), "p99": med([f["p99"] for f in fs]),
+             "first_listener": med([f["first_listener"] for f in fs]),
+             "last_listener": med([f["last_listener"] for f in fs]),
              "lost": sum(f["lost"] or 0 for f in fs) if all(f["lost"] is not None for f in fs)
              else None,
              "dup": sum(f["dup"] or 0 for f in fs), "posts_per_s": med([f["posts_per_s"] for f in fs]),
@@ -153,6 +163,7 @@ def main():
              "rounds": len(fs)}
         summary[mode] = m
         L.append(f"| **{mode}** (median of {len(fs)}) | {fmt(m['p50'])} | {fmt(m['p99'])}"
+                 f" | {fmt(m['first_listener'])} / {fmt(m['last_listener'])}"
                  f" | {fmt(m['lost'])} | {m['dup']} | {fmt(m['posts_per_s'])}"
                  f" | {cpu_cell(m['cpu_delivery'])} | {cpu_cell(m['cpu_posts'])} |")
     ratio = med(ratios)
