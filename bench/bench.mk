@@ -16,6 +16,11 @@
 #   make bench-10k      bench/vps.sh at N = 10000, 1 post/s, hub and nchan
 #                       (~4 min, not part of make bench); 2 nginx workers, so
 #                       that each needs ~10,000 descriptors (2 per stream)
+#   make bench-cluster  bench/cluster.sh: two fronts on one Redis, hubs vs
+#                       nginx + nchan, 3 alternating rounds at N = 2,000
+#                       (~6 min, not part of make bench; needs redis-server
+#                       and libnginx-mod-nchan, CLUSTER_INSTALL=1 installs
+#                       them); bench/results/cluster.md
 #
 # The tools need nothing but libc, but jsonbench, which calls the library's
 # JSON reader (build/libsse.a and the PKGS libraries).  Paths are relative to the repo root; CC
@@ -38,7 +43,7 @@ $(BENCH_DIR)/jsonbench: bench/jsonbench.c bench/bench.mk $(BUILD)/libsse.a | nee
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(BENCH_CFLAGS) -o $@ $< $(BUILD)/libsse.a $(PKG_LIBS)
 
-.PHONY: bench bench-tools bench-vps bench-10k bench-json bench-rounds
+.PHONY: bench bench-tools bench-vps bench-10k bench-json bench-rounds bench-cluster
 bench-tools: $(BENCH_TOOLS) $(BENCH_DIR)/jsonbench
 
 bench-json: $(BENCH_DIR)/jsonbench
@@ -69,5 +74,10 @@ bench-10k: $(STATIC_BINS) $(BENCH_TOOLS)
 	  SSE_TEST_BINARIES=$(CURDIR)/$(BUILD)/static/dist/cgi-bin \
 	  VPS_MODES="$${VPS_MODES:-hub nchan}" VPS_NGINX_WORKERS=$${VPS_NGINX_WORKERS:-2} VPS_N=10000 VPS_RATE=1 VPS_POST_S=20 \
 	  VPS_IDLE_S=10 VPS_POST_BENCH_S=0 VPS_TAG=n10k bench/vps.sh
+
+# Two fronts on one Redis (issue 19): the hubs against nginx + nchan.
+bench-cluster: $(STATIC_BINS) $(BENCH_TOOLS)
+	BENCH_BIN=$(CURDIR)/$(BENCH_DIR) \
+	  SSE_TEST_BINARIES=$(CURDIR)/$(BUILD)/static/dist/cgi-bin bench/cluster.sh
 
 .DEFAULT_GOAL := $(bench_saved_goal)

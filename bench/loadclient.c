@@ -48,6 +48,8 @@
  * so the id order and the 201's id checks work for them too (the 201's id
  * is taken from `"id":` or from nchan's `"last_message_id":`); loss,
  * duplicates and latency never depend on ids, only on the seq in the data.
+ * With --post-raw a 202 (nchan: stored, the channel has no subscriber
+ * yet) counts as a 201.
  *
  * A slow client among the others: --stalled K opens K more streams when
  * the listeners are open, sends their GET and never reads them; the report
@@ -62,6 +64,14 @@
  * time per 4-tuple): each source address has its own ~28,000 ephemeral
  * ports, so N streams plus the TIME_WAIT of earlier runs never run out.
  * Default: one source per 5,000 listeners past the first 5,000.
+ *
+ * Several fronts (bench/cluster.sh: two web servers on one Redis):
+ * --url-stream and --url-post may each be given up to MAX_FRONTS times.
+ * Listener i streams from the (i mod S)-th stream URL, poster j posts to
+ * the (j mod P)-th post URL, as a load balancer would spread them; all
+ * share one channel and one delivery check, and the report adds a
+ * "fronts" array (per stream URL: listeners, delivered, lost, duplicates,
+ * out of order, latency) when there is more than one.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -108,6 +118,7 @@ typedef int64_t ns_t;
 #define STALLED_RCVBUF 16384      /* a stalled stream's receive buffer */
 #define STALLED_QUIET_MS 3000     /* at the end, silence that means "open" */
 #define STALLED_CHECK_S 30        /* at the end, the most spent checking */
+#define MAX_FRONTS 8              /* --url-stream, --url-post given this often */
 #define DEFAULT_RETRY_MS 3000     /* what browsers use before any retry: */
 
 static ns_t now_ns(void)
@@ -455,6 +466,7 @@ struct poster {
 	enum conn_state st;
 	struct hresp h;
 	int seq;                /* the post in flight, -1 none */
+	int front;              /* which --url-post */
 	bool reused;
 	unsigned requests;      /* on this connection */
 	ns_t t_send;
@@ -516,8 +528,9 @@ static const char *phase_names[] = { "opening", "warmup", "posting", "drain", "h
 
 static struct {
 	/* options */
-	struct url stream_url, post_url;
-	char url_stream_arg[2048], url_post_arg[2048];
+	struct url stream_url[MAX_FRONTS], post_url[MAX_FRONTS];
+	char url_stream_arg[MAX_FRONTS][2048], url_post_arg[MAX_FRONTS][2048];
+	int n_stream_urls, n_post_urls;
 	char channel[80], user[40];
 	int n, m, posters;
 	double rate;
@@ -862,8 +875,8 @@ static void sse_feed(void *ctx, const char *p, size_t n)
 
 /* The GET an EventSource sends, into out; its length, 0 when it does not
  * fit.  last_id "" sends no Last-Event-ID. */
-static size_t stream_request(char *out, size_t cap, const char *last_id,
-                             const char *agent)
+static size_t stream_request(char *out, size_t cap, const struct url *u,
+                             const char *last_id, const char *agent)
 {
 	char lei[64] = "";
 	if (last_id[0] != '\0')
@@ -871,7 +884,7 @@ static size_t stream_request(char *out, size_t cap, const char *last_id,
 	int n = snprintf(out, cap,
 	                 "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n"
 	                 "Cache-Control: no-cache\r\nUser-Agent: %s\r\n%s\r\n",
-	                 R.stream_url.path, R.stream_url.host, agent, lei);
+	                 u->path, u->host, agent, lei);
 	return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
@@ -885,14 +898,15 @@ static void listener_connect(struct listener *L)
 	L->bom = 0;
 	memcpy(L->id_buf, L->last_id, sizeof(L->id_buf));
 	L->first_byte = false;
-	L->outlen = stream_request(L->out, sizeof(L->out), L->last_id,
+	const struct url *u = &R.stream_url[L->idx % R.n_stream_urls];
+	L->outlen = stream_request(L->out, sizeof(L->out), u, L->last_id,
 	                           "sse-cgi-loadclient");
 	L->outoff = 0;
 	L->t_connect = now_ns();
 	L->connects++;
 	if (L->connects > 1)
 		R.reconnects++;
-	L->fd = start_connect(&R.stream_url, L, R.sources > 0 ? 1 + L->idx % R.sources : 0);
+	L->fd = start_connect(u, L, R.sources > 0 ? 1 + L->idx % R.sources : 0);
 	if (L->fd < 0) {
 		R.conn_errors++;
 		schedule_reconnect(L, (ns_t)(L->retry_ms > 1000 ? L->retry_ms : 1000) * NS_PER_MS);
@@ -1035,7 +1049,7 @@ static void poster_send(struct poster *P, int seq)
 	P->body[0] = '\0';
 	hresp_reset(&P->h);
 	if (P->fd < 0) {
-		P->fd = start_connect(&R.post_url, P, 0);
+		P->fd = start_connect(&R.post_url[P->front], P, 0);
 		P->reused = false;
 		P->requests = 0;
 		if (P->fd < 0) {
@@ -1073,7 +1087,7 @@ static void poster_build(struct poster *P)
 	                 "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\n"
 	                 "Accept: application/json\r\nUser-Agent: sse-cgi-loadclient\r\n"
 	                 "Content-Length: %d\r\n\r\n%s",
-	                 R.post_url.path, R.post_url.host,
+	                 R.post_url[P->front].path, R.post_url[P->front].host,
 	                 R.post_raw ? "text/plain" : "application/json", jn, json);
 	P->outlen = (size_t)n;
 	P->outoff = 0;
@@ -1155,12 +1169,15 @@ static void poster_event(struct poster *P, uint32_t ev)
 			int cls = P->h.status / 100;
 			R.post_status_class[cls >= 1 && cls <= 5 ? cls : 0]++;
 			stats_add(&R.post_rtt, now_ns() - P->t_send);
-			if (P->h.status == 201) {
+			/* nchan's publisher answers 202 when the channel has no
+			 * subscriber yet: the message is stored all the same */
+			int status = R.post_raw && P->h.status == 202 ? 201 : P->h.status;
+			if (status == 201) {
 				const char *id = strstr(P->body, "\"id\":");
 				const char *nid = strstr(P->body, "\"last_message_id\": \"");
 				R.post_id[seq] = id ? parse_id(id + 5) : nid ? parse_id(nid + 20) : 0;
 			}
-			post_resolve(seq, P->h.status);
+			post_resolve(seq, status);
 			P->seq = -1;
 			P->requests++;
 			if (P->h.close || n == 0) {
@@ -1237,7 +1254,8 @@ static void json_str(FILE *f, const char *s)
 static void open_stalled(void)
 {
 	char req[3072];
-	size_t n = stream_request(req, sizeof(req), "", "sse-cgi-loadclient stalled");
+	size_t n = stream_request(req, sizeof(req), &R.stream_url[0], "",
+	                          "sse-cgi-loadclient stalled");
 	/* A small receive buffer, fixed (no autotuning), so that what waits
 	 * for the stalled stream reaches the server's limit within a short run;
 	 * on loopback an autotuned one held the whole run's 825 KB. */
@@ -1246,8 +1264,8 @@ static void open_stalled(void)
 		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd >= 0)
 			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-		if (fd < 0 || connect(fd, (const struct sockaddr *)&R.stream_url.addr,
-		                      sizeof(R.stream_url.addr)) != 0 ||
+		if (fd < 0 || connect(fd, (const struct sockaddr *)&R.stream_url[0].addr,
+		                      sizeof(R.stream_url[0].addr)) != 0 ||
 		    n == 0 || write(fd, req, n) != (ssize_t)n)
 			die("a stalled stream could not be opened: %s", strerror(errno));
 		R.stalled_fd[i] = fd;
@@ -1300,6 +1318,43 @@ static void check_stalled(void)
 			R.stalled_open++;
 		close(fd);
 	}
+}
+
+/* "fronts": the delivery counted per stream URL (listener i on front
+ * i mod S), for --url-stream given more than once. */
+static void report_fronts(FILE *f)
+{
+	fprintf(f, ",\"fronts\":[");
+	for (int fr = 0; fr < R.n_stream_urls; fr++) {
+		struct stats lat = { 0 };
+		long long expected = 0, lost = 0, dups = 0, ooo = 0;
+		int listeners = 0, opened = 0;
+		for (int l = fr; l < R.n; l += R.n_stream_urls) {
+			listeners++;
+			opened += R.ls[l].ready;
+			dups += R.ls[l].dups;
+			ooo += R.ls[l].ooo;
+			for (int s = 0; s < R.m; s++) {
+				if (R.post_status[s] != 201)
+					continue;
+				expected++;
+				ns_t v = R.lat[(size_t)l * (size_t)R.m + (size_t)s];
+				if (v != 0)
+					stats_add(&lat, v);
+				else
+					lost++;
+			}
+		}
+		fprintf(f, "%s{\"url_stream\":", fr ? "," : "");
+		json_str(f, R.url_stream_arg[fr]);
+		fprintf(f, ",\"listeners\":%d,\"opened\":%d,\"expected\":%lld,\"delivered\":%zu,"
+		        "\"lost\":%lld,\"duplicates\":%lld,\"out_of_order\":%lld,",
+		        listeners, opened, expected, lat.n, lost, dups, ooo);
+		json_stats(f, "latency_ms", &lat, false);
+		fprintf(f, "}");
+		free(lat.v);
+	}
+	fprintf(f, "]");
 }
 
 static void report(void)
@@ -1357,9 +1412,20 @@ static void report(void)
 	}
 	fprintf(f, "{\"tool\":\"loadclient\",\"run\":\"%s\",", R.tag);
 	fprintf(f, "\"config\":{\"url_stream\":");
-	json_str(f, R.url_stream_arg);
+	json_str(f, R.url_stream_arg[0]);
 	fprintf(f, ",\"url_post\":");
-	json_str(f, R.url_post_arg);
+	json_str(f, R.url_post_arg[0]);
+	fprintf(f, ",\"url_streams\":[");
+	for (int i = 0; i < R.n_stream_urls; i++) {
+		fprintf(f, "%s", i ? "," : "");
+		json_str(f, R.url_stream_arg[i]);
+	}
+	fprintf(f, "],\"url_posts\":[");
+	for (int i = 0; i < R.n_post_urls; i++) {
+		fprintf(f, "%s", i ? "," : "");
+		json_str(f, R.url_post_arg[i]);
+	}
+	fprintf(f, "]");
 	fprintf(f, ",\"channel\":\"%s\","
 	        "\"n\":%d,\"m\":%d,\"rate\":%.3f,\"posters\":%d,\"warmup_ms\":%ld,\"drain_ms\":%ld,"
 	        "\"hold_s\":%.1f,\"timeout_s\":%.1f,\"reconnect_delay_ms\":%ld},",
@@ -1402,6 +1468,8 @@ static void report(void)
 	struct stats lat_copy = lat;
 	json_stats(f, "latency_ms", &lat_copy, false);
 	fprintf(f, "},\"client\":{\"cpu_s\":%.3f,\"max_rss_kib\":%ld}", cpu, ru.ru_maxrss);
+	if (R.n_stream_urls > 1)
+		report_fronts(f);
 	fprintf(f, ",\"stalled\":{\"count\":%d,\"ended\":%d,\"open\":%d,\"bytes\":%lld,\"pad\":%d}",
 	        R.stalled, R.stalled_ended, R.stalled_open, R.stalled_bytes, R.pad);
 	if (R.detail) {
@@ -1588,7 +1656,9 @@ static void usage(void)
 	        "                  [--timeout S] [--post-duration S] [--ramp MS]\n"
 	        "                  [--reconnect-delay MS|retry] [--status-file F] [--json F]\n"
 	        "                  [--detail] [--quiet] [--post-raw] [--sources K]\n"
-	        "                  [--pad CHARS (0..1900)] [--stalled K (0..100)]\n");
+	        "                  [--pad CHARS (0..1900)] [--stalled K (0..100)]\n"
+	        "--url-stream and --url-post may be repeated (up to 8 fronts): listener i\n"
+	        "streams from the (i mod S)-th, poster j posts to the (j mod P)-th.\n");
 	exit(2);
 }
 
@@ -1637,10 +1707,17 @@ int main(int argc, char **argv)
 	const char *channel = NULL;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
-		if (strcmp(a, "--url-stream") == 0)
-			snprintf(R.url_stream_arg, sizeof(R.url_stream_arg), "%s", need(argc, argv, &i));
-		else if (strcmp(a, "--url-post") == 0)
-			snprintf(R.url_post_arg, sizeof(R.url_post_arg), "%s", need(argc, argv, &i));
+		if (strcmp(a, "--url-stream") == 0) {
+			if (R.n_stream_urls == MAX_FRONTS)
+				die("at most %d --url-stream", MAX_FRONTS);
+			snprintf(R.url_stream_arg[R.n_stream_urls++], sizeof(R.url_stream_arg[0]),
+			         "%s", need(argc, argv, &i));
+		} else if (strcmp(a, "--url-post") == 0) {
+			if (R.n_post_urls == MAX_FRONTS)
+				die("at most %d --url-post", MAX_FRONTS);
+			snprintf(R.url_post_arg[R.n_post_urls++], sizeof(R.url_post_arg[0]),
+			         "%s", need(argc, argv, &i));
+		}
 		else if (strcmp(a, "-n") == 0)
 			R.n = atoi(need(argc, argv, &i));
 		else if (strcmp(a, "-m") == 0)
@@ -1696,17 +1773,17 @@ int main(int argc, char **argv)
 	    R.posters > 1024 || R.timeout_s <= 0 || R.timeout_s > 3600 ||
 	    R.hold_s < 0 || R.hold_s > 3600 || R.warmup_ms < 0 || R.drain_ms < 0)
 		die("%s", "an option is out of range (see the usage)");
-	if (R.n > 0 && R.url_stream_arg[0] == '\0')
+	if (R.n > 0 && R.n_stream_urls == 0)
 		die("%s", "--url-stream is required with listeners");
-	if (R.m > 0 && R.url_post_arg[0] == '\0')
+	if (R.m > 0 && R.n_post_urls == 0)
 		die("%s", "--url-post is required with messages");
-	if (R.url_stream_arg[0])
-		parse_url(R.url_stream_arg, &R.stream_url);
-	if (R.url_post_arg[0])
-		parse_url(R.url_post_arg, &R.post_url);
+	for (int i = 0; i < R.n_stream_urls; i++)
+		parse_url(R.url_stream_arg[i], &R.stream_url[i]);
+	for (int i = 0; i < R.n_post_urls; i++)
+		parse_url(R.url_post_arg[i], &R.post_url[i]);
 	char from_url[80];
 	if (channel == NULL)
-		channel = url_channel(R.stream_url.path, from_url, sizeof(from_url));
+		channel = url_channel(R.stream_url[0].path, from_url, sizeof(from_url));
 	if (channel == NULL)
 		channel = "bench";
 	for (const char *c = channel; *c; c++)
@@ -1715,8 +1792,8 @@ int main(int argc, char **argv)
 	if (strlen(channel) > 64 || channel[0] == '\0')
 		die("bad channel name: %s", channel);
 	snprintf(R.channel, sizeof(R.channel), "%s", channel);
-	if (R.url_stream_arg[0])
-		set_channel(R.stream_url.path, sizeof(R.stream_url.path), R.channel);
+	for (int i = 0; i < R.n_stream_urls; i++)
+		set_channel(R.stream_url[i].path, sizeof(R.stream_url[i].path), R.channel);
 
 	if (R.pad < 0 || R.pad > PAD_MAX || R.stalled < 0 || R.stalled > STALLED_MAX ||
 	    (R.stalled > 0 && R.n == 0))
@@ -1766,6 +1843,7 @@ int main(int argc, char **argv)
 		R.ps[i].fd = -1;
 		R.ps[i].seq = -1;
 		R.ps[i].st = C_IDLE_NOCONN;
+		R.ps[i].front = i % (R.n_post_urls > 0 ? R.n_post_urls : 1);
 	}
 	R.t_start = now_ns();
 	ns_t hard_deadline = R.t_start + (ns_t)(R.timeout_s * 1e9);

@@ -21,6 +21,10 @@ one way per run:
                 open as nginx keeps it (must be counted ended, every byte)
   stall-open    as chunked, with --stalled 1: the stalled stream gets a
                 40 KB chunk and no end (must be counted open)
+  two-fronts    --url-stream and --url-post twice (front=a chunked, front=b
+                close), posts in a closed loop: the listeners and the
+                posters must be spread over both, and the report's
+                "fronts" must count each front whole
 
 and checks the counts loadclient reports.  Exit status 0 when all pass.
 Bounded: every loadclient run has --timeout 20; the server threads are
@@ -37,6 +41,7 @@ import time
 
 LOCK = threading.Condition()
 MESSAGES = []  # (id, channel, data)
+FRONTS = {}    # "GET a", "POST b": requests seen with front=a / front=b
 
 
 class Handler(socketserver.StreamRequestHandler):
@@ -63,6 +68,10 @@ class Handler(socketserver.StreamRequestHandler):
             if req is None:
                 return
             method, target, headers, body = req
+            if "front=" in target:
+                key = method + " " + target.split("front=")[1].split("&")[0]
+                with LOCK:
+                    FRONTS[key] = FRONTS.get(key, 0) + 1
             if method == "POST":
                 msg = json.loads(body)
                 with LOCK:
@@ -185,13 +194,21 @@ def main():
         "stall-end": dict(lost=0, dup=0, args=["--stalled", "1", "--pad", "1900"],
                           stalled="ended"),
         "stall-open": dict(lost=0, dup=0, args=["--stalled", "1"], stalled="open"),
+        "two-fronts": dict(lost=0, dup=0, fronts=True, args=["-r", "0"]),
     }
     n, m = 5, 12
     failures = 0
     for mode, want in cases.items():
+        base = f"http://127.0.0.1:{port}"
+        if want.get("fronts"):
+            urls = ["--url-stream", f"{base}/events?mode=chunked-crlf&front=a",
+                    "--url-stream", f"{base}/events?mode=close&front=b",
+                    "--url-post", f"{base}/post?front=a", "--url-post", f"{base}/post?front=b",
+                    "-k", "2"]   # -r 0 (closed loop): both posters busy
+        else:
+            urls = ["--url-stream", f"{base}/events?mode={mode}", "--url-post", f"{base}/post"]
         out = subprocess.run(
-            [client, "--url-stream", f"http://127.0.0.1:{port}/events?mode={mode}",
-             "--url-post", f"http://127.0.0.1:{port}/post", "--channel", f"self-{mode}",
+            [client] + urls + ["--channel", f"self-{mode}",
              "-n", str(n), "-m", str(m), "-r", "20", "--warmup", "200", "--drain", "2000",
              "--timeout", "20", "--quiet"] + want.get("args", []),
             capture_output=True, text=True, timeout=30)
@@ -231,6 +248,20 @@ def main():
                 problems.append(f"stalled bytes {st.get('bytes')}")
         elif st.get("count") != 0:
             problems.append(f"stalled {st}")
+        if want.get("fronts"):
+            fr = r.get("fronts", [])
+            # listeners 0, 2, 4 on a, 1, 3 on b; each of the m posts counted
+            # once per listener, on its own front
+            if [f.get("listeners") for f in fr] != [3, 2]:
+                problems.append(f"fronts {[f.get('listeners') for f in fr]}, want [3, 2]")
+            elif [(f["expected"], f["delivered"], f["lost"], f["duplicates"]) for f in fr] != \
+                    [(3 * m, 3 * m, 0, 0), (2 * m, 2 * m, 0, 0)]:
+                problems.append(f"fronts {fr}")
+            if FRONTS.get("GET a", 0) < 3 or FRONTS.get("GET b", 0) < 2 or \
+                    FRONTS.get("POST a", 0) == 0 or FRONTS.get("POST b", 0) == 0:
+                problems.append(f"requests per front {FRONTS}")
+        elif "fronts" in r:
+            problems.append("a fronts array with one front")
         status = "ok  " if not problems else "FAIL"
         failures += bool(problems)
         print(f"{status} {mode:13} delivered {d['delivered']}/{d['expected']}, lost {d['lost']},"

@@ -7,8 +7,9 @@
  *   - a hub follows a channel it did not follow before at once (its XREAD
  *     is ended by CLIENT UNBLOCK and sent again with the new channel);
  *   - two fronts (two hubs) on one Redis: a post reaches both, once, in order;
- *   - kill -9 of a hub with listeners: they resume on the other hub with
- *     their Last-Event-ID and miss nothing, with no duplicate;
+ *   - kill -9 of a hub with 200 listeners while posts go on: they resume
+ *     on the other hub with their Last-Event-ID and miss nothing, with no
+ *     duplicate;
  *   - Redis stopped: posts answer 503 with Retry-After, open streams end
  *     with retry: (hub and per-process), one log line for the outage, and
  *     all works again once Redis is back;
@@ -24,7 +25,10 @@
 
 #define WAIT_MS 5000
 #define FOLLOW_MS 1000        /* well under the XREAD's 5 s BLOCK */
-#define LISTENERS 20
+#define FAILOVER_LISTENERS 200  /* the size */
+#define FAILOVER_DURING 30    /* posts going on across the kill */
+#define FAILOVER_GAP_MS 10    /* between them (each is an ssectl process) */
+#define FAILOVER_IDS 64       /* > FAILOVER_DURING + 3 */
 #define RECOVER_MS 15000      /* the back-off is at most 8 s */
 #define SLOW_END_MS 15000     /* XREAD overdue (5 + 3 s), seen at a look (5 s) */
 
@@ -191,41 +195,138 @@ static void test_two_fronts_once_each_in_order(void **state)
 	server_stop(&b);
 }
 
+/*
+ * The ids of the whole events in s (ended by a blank line, as a browser
+ * dispatches them: an event cut by the kill is not one), into ids; their
+ * count.  A reset event sets *reset.
+ */
+static int event_ids(const char *s, long long *ids, int cap, bool *reset)
+{
+	int n = 0;
+	for (const char *end; (end = strstr(s, "\n\n")) != NULL; s = end + 2) {
+		long long id = -1;
+		bool data = false;
+		for (const char *line = s; line < end; line = strchr(line, '\n') + 1) {
+			if (strncmp(line, "id: ", 4) == 0)
+				id = atoll(line + 4);
+			else if (strncmp(line, "data:", 5) == 0)
+				data = true;
+			else if (strncmp(line, "event: reset\n", 13) == 0)
+				*reset = true;
+		}
+		if (id >= 0 && data && n < cap)
+			ids[n++] = id;
+	}
+	return n;
+}
+
+/* ids[0..n) is first, first + 1, ..., last: no gap, no duplicate, in order. */
+static void expect_run(int listener, const char *where, const long long *ids, int n,
+                       long long first, long long last)
+{
+	bool ok = n == last - first + 1;
+	for (int k = 0; ok && k < n; k++)
+		ok = ids[k] == first + k;
+	if (!ok) {
+		char got[512] = "";
+		for (int k = 0; k < n && strlen(got) < sizeof(got) - 24; k++)
+			snprintf(got + strlen(got), sizeof(got) - strlen(got), " %lld", ids[k]);
+		fail_msg("listener %d on %s: want ids %lld..%lld, got%s", listener, where,
+		         first, last, got);
+	}
+}
+
+/*
+ * The issue's fail-over: 200 listeners on hub A, posts going on, kill -9 of
+ * A in the middle of them.  Each listener takes what A had sent it (the
+ * whole events only), reconnects to hub B with the last id it got, as
+ * EventSource behind a load balancer would, while the posts go on; in the
+ * end each one has every id exactly once, in order: A's part 1..k with no
+ * gap, B's part k+1..last with no reset.
+ */
+/* The fail-over's processes, which teardown_failover ends when the case
+ * failed half-way (a hub left behind would hold the test's stdout open). */
+static struct server fo_a, fo_b;
+static pid_t fo_poster;
+
 static void test_kill_9_of_a_hub_fails_over_by_last_event_id(void **state)
 {
 	(void)state;
-	struct server a, b;
-	hub_start(&a, "lifetime_s = 60\nkeepalive_s = 30\n");
-	hub_start(&b, "lifetime_s = 60\nkeepalive_s = 30\n");
-	int fd[LISTENERS];
-	struct strbuf out = STRBUF_INIT, ids = STRBUF_INIT;
-	for (int i = 0; i < LISTENERS; i++)
-		fd[i] = live_stream(&a, "channel=fo", NULL);
+	struct server *a = &fo_a, *b = &fo_b;
+	hub_start(a, "lifetime_s = 60\nkeepalive_s = 30\n");
+	hub_start(b, "lifetime_s = 60\nkeepalive_s = 30\n");
+	static int fd[FAILOVER_LISTENERS];
+	static long long ids[FAILOVER_IDS];
+	static long long last[FAILOVER_LISTENERS];
+	struct strbuf out = STRBUF_INIT;
+	for (int i = 0; i < FAILOVER_LISTENERS; i++)
+		fd[i] = live_stream(a, "channel=fo", NULL);
+	int watch = live_stream(a, "channel=fo", NULL);   /* times the kill */
 	publish("fo", "before1");
 	publish("fo", "before2");
-	for (int i = 0; i < LISTENERS; i++) {
+	/* The posts that go on across the kill: ids 3 .. FAILOVER_DURING + 2. */
+	const char *bins = getenv("SSE_TEST_BIN_DIR");
+	pid_t poster = fork();
+	assert_true(poster >= 0);
+	if (poster > 0)
+		fo_poster = poster;
+	if (poster == 0) {
+		for (int k = 1; k <= FAILOVER_DURING; k++) {
+			if (tu_sh("'%s/ssectl' publish --channel fo 'm%d' >/dev/null", bins, k) != 0)
+				_exit(1);
+			usleep(FAILOVER_GAP_MS * 1000);
+		}
+		_exit(0);
+	}
+	char mid[32];
+	snprintf(mid, sizeof(mid), "data: m%d\n\n", FAILOVER_DURING / 3);
+	if (!read_answer(watch, &out, mid, WAIT_MS))
+		fail_msg("the watcher did not get m%d: [%s]", FAILOVER_DURING / 3, sb_str(&out));
+	hub_kill(a);
+	a->pid = 0;
+	close(watch);
+	long long lo = -1, hi = -1;
+	for (int i = 0; i < FAILOVER_LISTENERS; i++) {
+		/* what A sent before it died, up to the end of the socket */
 		sb_reset(&out);
-		assert_true(read_answer(fd[i], &out, "data: before2\n\n", WAIT_MS));
-	}
-	hub_kill(&a);
-	publish("fo", "during1");
-	publish("fo", "during2");
-	for (int i = 0; i < LISTENERS; i++) {
+		read_answer(fd[i], &out, NULL, WAIT_MS);
 		close(fd[i]);
-		fd[i] = stream(&b, "channel=fo", "2");   /* the last id each had */
+		bool reset = false;
+		int n = event_ids(sb_str(&out), ids, FAILOVER_IDS, &reset);
+		last[i] = n > 0 ? ids[n - 1] : 0;
+		expect_run(i, "A", ids, n, 1, last[i]);
+		assert_false(reset);
+		char lei[24];
+		snprintf(lei, sizeof(lei), "%lld", last[i]);
+		fd[i] = stream(b, "channel=fo", last[i] > 0 ? lei : NULL);
+		if (lo < 0 || last[i] < lo)
+			lo = last[i];
+		if (last[i] > hi)
+			hi = last[i];
 	}
+	int status = -1;
+	assert_int_equal(waitpid(poster, &status, 0), poster);
+	fo_poster = 0;
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	publish("fo", "after");
-	for (int i = 0; i < LISTENERS; i++) {
+	const long long final = FAILOVER_DURING + 3;
+	for (int i = 0; i < FAILOVER_LISTENERS; i++) {
 		sb_reset(&out);
 		if (!read_answer(fd[i], &out, "data: after\n\n", WAIT_MS))
-			fail_msg("listener %d: got [%s]", i, sb_str(&out));
-		ids_of(sb_str(&out), &ids);
-		assert_string_equal(sb_str(&ids), "3 4 5");
+			fail_msg("listener %d on B: got [%s]", i, sb_str(&out));
 		close(fd[i]);
+		bool reset = false;
+		int n = event_ids(sb_str(&out), ids, FAILOVER_IDS, &reset);
+		if (reset)
+			fail_msg("listener %d on B: a reset after id %lld: [%s]", i, last[i],
+			         sb_str(&out));
+		expect_run(i, "B", ids, n, last[i] + 1, final);
 	}
+	print_message("fail-over: %d listeners had ids 1..%lld to 1..%lld from A,"
+	              " the rest up to %lld from B\n", FAILOVER_LISTENERS, lo, hi, final);
 	sb_free(&out);
-	sb_free(&ids);
-	server_stop(&b);
+	server_stop(b);
+	b->pid = 0;
 }
 
 /* ---- Redis unavailable ----------------------------------------------------- */
@@ -450,15 +551,36 @@ static int teardown(void **state)
 	return 0;
 }
 
+static int teardown_failover(void **state)
+{
+	struct server *hubs[] = { &fo_a, &fo_b };
+	for (size_t i = 0; i < 2; i++) {
+		if (hubs[i]->pid > 0)
+			hub_kill(hubs[i]);
+		hubs[i]->pid = 0;
+	}
+	if (fo_poster > 0) {
+		kill(fo_poster, SIGKILL);
+		waitpid(fo_poster, NULL, 0);
+		fo_poster = 0;
+	}
+	return teardown(state);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
-int main(void)
+/* `test_redis [PATTERN]`: only the cases whose name matches PATTERN
+ * (cmocka's filter: * and ? wildcards), e.g. test_redis '*kill_9_of_a_hub*'. */
+int main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
+	if (argc > 1)
+		cmocka_set_test_filter(argv[1]);
 	const struct CMUnitTest tests[] = {
 		T(test_hub_follows_a_new_channel_at_once),
 		T(test_two_fronts_once_each_in_order),
-		T(test_kill_9_of_a_hub_fails_over_by_last_event_id),
+		cmocka_unit_test_setup_teardown(test_kill_9_of_a_hub_fails_over_by_last_event_id,
+		                                setup, teardown_failover),
 		T(test_redis_stopped_then_back),
 		T(test_redis_slow),
 		T(test_cgi_stream_ends_when_redis_goes),
