@@ -95,18 +95,24 @@ static inline void tu_redis_stop(struct tu_redis *r, int sig)
 	r->pid = 0;
 }
 
-/* Stops it and removes its folder, and this machine's files of its URL
- * (the stream slots and the metrics, sidecar.h), which live in /tmp. */
+/* This machine's files of a Redis database URL (the stream slots and the
+ * metrics, sidecar.h), which live in /tmp: removed, so tests leave none. */
+static inline void tu_redis_remove_sidecars(const char *url)
+{
+	static const char *const suffixes[] = { SIDECAR_STREAMS, SIDECAR_METRICS };
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		char path[PATH_MAX];
+		if (sidecar_path(path, sizeof(path), url, suffixes[i]))
+			unlink(path);
+	}
+}
+
+/* Stops it and removes its folder and the files of its URL. */
 static inline void tu_redis_finish(struct tu_redis *r)
 {
 	tu_redis_stop(r, SIGTERM);
 	tu_rmtree(r->dir);
-	static const char *const suffixes[] = { SIDECAR_STREAMS, SIDECAR_METRICS };
-	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-		char path[PATH_MAX];
-		if (sidecar_path(path, sizeof(path), r->url, suffixes[i]))
-			unlink(path);
-	}
+	tu_redis_remove_sidecars(r->url);
 }
 
 #endif

@@ -1327,6 +1327,8 @@ static void run_free(struct run *r)
 	}
 	if (r->dir[0] != '\0')
 		tu_rmtree(r->dir);
+	if (strncmp(r->db, "redis", 5) == 0)   /* its files are in /tmp */
+		tu_redis_remove_sidecars(r->db);
 	free(r);
 }
 
