@@ -134,6 +134,7 @@ wait_bg() {   # every tool of BG has ended by itself (each has its own limit)
 	for p in "${BG[@]}"; do wait "$p" 2>/dev/null || true; done
 	BG=()
 }
+REDIS_URLS=()   # the databases used: their files in /tmp go at the end
 cleanup() {
 	local rc=$? p
 	for p in "${BG[@]}"; do
@@ -142,6 +143,7 @@ cleanup() {
 	done
 	BG=()
 	stop_servers
+	remove_redis_sidecars "$USER_" "${REDIS_URLS[@]}"
 	if [ "${CLUSTER_KEEP:-0}" = 1 ]; then say "kept $WORK (CLUSTER_KEEP=1)"; else rm -rf "$WORK"; fi
 	exit "$rc"
 }
@@ -251,6 +253,7 @@ start_front() {
 	cp "$BINDIR/events.fcgi" "$BINDIR/post.fcgi" "$d/cgi-bin/"
 	printf 'database = redis://127.0.0.1:%s\nrate_limit = 0\nmax_streams = 0\n%s\n' \
 		"$rport" "${BENCH_CONF_EXTRA:-}" >"$d/cgi-bin/sse-cgi.conf"
+	REDIS_URLS+=("redis://127.0.0.1:$rport")
 	chown "$USER_:" "$d/run"
 	setpriv --reuid="$USER_" --regid="$USER_" --init-groups \
 		"$d/cgi-bin/events.fcgi" --listen "unix:$d/run/events.sock" \

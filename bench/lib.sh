@@ -102,3 +102,26 @@ finish_client() {
 	CHILD=""
 	sed 's/^/    /' "$1" >&2
 }
+
+# The files a Redis database's processes keep on this machine (sidecar.h:
+# /tmp/sse-cgi-UID-HASH.streams and .metrics, HASH the 64-bit FNV-1a of the
+# URL as configured), removed once the run is over.  $1: the user the
+# servers ran as; the rest: the database URLs.
+remove_redis_sidecars() {
+	local uid
+	uid=$(id -u "$1") || return 0
+	shift
+	python3 - "$uid" "$@" <<'PY'
+import os, sys
+uid = sys.argv[1]
+for url in sys.argv[2:]:
+    h = 14695981039346656037
+    for b in url.encode():
+        h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    for suffix in (".streams", ".metrics"):
+        try:
+            os.unlink(f"/tmp/sse-cgi-{uid}-{h:016x}{suffix}")
+        except FileNotFoundError:
+            pass
+PY
+}
