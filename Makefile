@@ -70,7 +70,7 @@ UNIT_TESTS = test_machine test_channels test_sse test_html test_utf8 test_form t
 # of processes forked per case): with SSE_TEST_SLOW=1 such a program runs
 # that group, and only it.  make test runs them (slow-test, and san-test
 # under ASan+UBSan); make check runs the quick group of every UNIT_TESTS.
-UNIT_TESTS_SLOW = test_hub
+UNIT_TESTS_SLOW = test_hub test_redis
 # $(1): a build dir.  One scripts/run-tests.sh argument per slow group.
 slow_runs = $(foreach t,$(UNIT_TESTS_SLOW),"SSE_TEST_SLOW=1 $(1)/tests/$(t)")
 

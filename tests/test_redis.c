@@ -452,6 +452,67 @@ static void test_cgi_stream_ends_when_redis_goes(void **state)
 	sb_free(&out);
 }
 
+/* ---- after an idle spell (the slow group) ----------------------------------- */
+
+/* Longer than the XREAD's BLOCK (5 s) and its grace (3 s): what it answered
+ * meanwhile waits unread on the wake connection. */
+#define IDLE_SPELL_S 9
+
+/*
+ * A hub whose streams all went: its XREAD answers while nobody looks.  The
+ * next stream, on a channel it did not follow, must get its messages at
+ * once, not at the fallback look 5 s later (the answer was taken before
+ * CLIENT UNBLOCK, which found nothing blocked).
+ */
+static void test_hub_after_an_idle_spell(void **state)
+{
+	(void)state;
+	struct server s;
+	hub_start(&s, "lifetime_s = 60\nkeepalive_s = 30\n");
+	close(live_stream(&s, "channel=chat", NULL));
+	sleep(IDLE_SPELL_S);
+	int other = live_stream(&s, "channel=other", NULL);
+	long long t0 = tu_now_ms();
+	publish("other", "after the spell");
+	struct strbuf out = STRBUF_INIT;
+	if (!read_answer(other, &out, "data: after the spell\n\n", WAIT_MS))
+		fail_msg("other: got [%s]", sb_str(&out));
+	long long took = tu_now_ms() - t0;
+	if (took > FOLLOW_MS)
+		fail_msg("the first message after the spell took %lld ms", took);
+	close(other);
+	sb_free(&out);
+	server_stop(&s);
+}
+
+/*
+ * A per-process FastCGI stream process between two requests: the first
+ * stream's XREAD answers after it ended.  The next stream is live and
+ * stays so, with no "database is unavailable" (that answer was once taken
+ * for an XREAD that never came back).
+ */
+static void test_process_after_an_idle_spell(void **state)
+{
+	(void)state;
+	struct server s;
+	server_start(&s, "events.fcgi", "lifetime_s = 60\nkeepalive_s = 1\nmax_streams = 0\n");
+	struct strbuf out = STRBUF_INIT;
+	int fd = send_request(&s, "GET", "channel=chat", NULL, NULL);
+	assert_true(read_answer(fd, &out, ": live\n", WAIT_MS));
+	close(fd);
+	sleep(IDLE_SPELL_S);
+	sb_reset(&out);
+	fd = send_request(&s, "GET", "channel=chat", NULL, NULL);
+	assert_true(read_answer(fd, &out, ": live\n", WAIT_MS));
+	publish("chat", "still live");
+	if (!read_answer(fd, &out, "data: still live\n\n", WAIT_MS))
+		fail_msg("the second stream: [%s]", sb_str(&out));
+	assert_null(strstr(sb_str(&out), "unavailable"));
+	close(fd);
+	sb_free(&out);
+	server_stop(&s);
+}
+
 /* ---- persistence ------------------------------------------------------------ */
 
 static void test_acknowledged_posts_survive_kill_9_with_appendonly(void **state)
@@ -588,5 +649,13 @@ int main(int argc, char **argv)
 		T(test_metrics_count_on_redis),
 		T(test_password_file),
 	};
+	const struct CMUnitTest slow[] = {
+		T(test_hub_after_an_idle_spell),
+		T(test_process_after_an_idle_spell),
+	};
+	const char *want_slow = getenv("SSE_TEST_SLOW");
+	if (want_slow != NULL && strcmp(want_slow, "1") == 0)
+		return cmocka_run_group_tests_name("the Redis engine: after idle spells",
+		                                   slow, NULL, NULL);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

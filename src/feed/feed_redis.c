@@ -404,14 +404,27 @@ static bool take_answers(struct redis_feed *f, const struct feed_sink *sink)
 	return true;
 }
 
+/*
+ * What the wake connection holds now, read without blocking and taken.
+ * Not only after a wake: an XREAD's answer can wait unread while nobody
+ * looked (a per-process stream ended between two requests, a hub with no
+ * live stream), and taken as "no answer in time" or left pending it would
+ * fail the next stream or hide a new channel from the next XREAD.
+ */
+static bool take_pending(struct redis_feed *f, const struct feed_sink *sink)
+{
+	rconn_read(&f->wake);   /* a failure closes it: take_answers says so */
+	return take_answers(f, sink);
+}
+
 static enum feed_pull redis_pull(struct feed *base, bool woken,
                                  const struct feed_sink *sink)
 {
-	(void)woken;   /* what the drain read is taken either way */
+	(void)woken;   /* what is there is taken either way */
 	struct redis_feed *f = of(base);
 	if (!rconn_is_open(&f->cmd))
 		return pull_failed(f, "the command connection is closed");
-	if (f->armed && !take_answers(f, sink)) {
+	if (f->armed && !take_pending(f, sink)) {
 		if (!rconn_is_open(&f->cmd))
 			return pull_failed(f, f->cmd.error);
 		return pull_failed(f, f->wake.error[0] ? f->wake.error
@@ -429,15 +442,18 @@ static enum feed_pull redis_pull(struct feed *base, bool woken,
 }
 
 /*
- * A new channel: the pending XREAD does not name it.  CLIENT UNBLOCK ends
- * it (its answer is empty) and the pull that follows names the new list;
- * with nothing pending, the XREAD is sent now.
+ * A new channel: the pending XREAD does not name it.  An answer already
+ * there is taken first; then with nothing pending the XREAD is sent now,
+ * naming the new list, and else CLIENT UNBLOCK ends the pending one (its
+ * answer, empty, wakes the pull that names the new list).
  */
 static void redis_followed(struct feed *base, const struct feed_sink *sink)
 {
 	struct redis_feed *f = of(base);
 	if (!f->listening || !rconn_is_open(&f->cmd))
 		return;
+	if (f->armed && !take_pending(f, sink))
+		return;   /* the wake connection failed: the next pull says so */
 	if (!f->armed) {
 		arm(f, sink);   /* a failure is logged; the next look tries again */
 		return;
