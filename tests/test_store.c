@@ -4,6 +4,7 @@
 #include <sqlite3.h>   /* a second connection: another program */
 
 #include "platform.h"
+#include "sidecar.h"
 #include "slots.h"
 #include "store.h"
 
@@ -654,6 +655,51 @@ static void test_fresh_file_opened_by_many_at_once(void **state)
 	}
 }
 
+/*
+ * A Redis database's files live in the shared /tmp under predictable names
+ * (sidecar.h): one someone else made first is refused, as is a symlink;
+ * ours (made by the open itself, or already there and private) is taken.
+ */
+static void test_redis_sidecars_must_be_ours(void **state)
+{
+	struct fixture *f = *state;
+	static const struct {
+		const char *what;
+		const char *prepare;   /* shell, on $P; NULL: nothing there */
+		bool taken;
+		bool as_root;          /* chown needs root (make test runs as root) */
+	} cases[] = {
+		{ "none yet: made by the open", NULL, true },
+		{ "ours, 0600", "touch \"$P\" && chmod 600 \"$P\"", true },
+		{ "ours, 0644", "touch \"$P\" && chmod 644 \"$P\"", true },
+		{ "writable by the group", "touch \"$P\" && chmod 660 \"$P\"", false },
+		{ "writable by anyone", "touch \"$P\" && chmod 666 \"$P\"", false },
+		{ "another user's", "touch \"$P\" && chmod 600 \"$P\" && chown 65534 \"$P\"",
+		  false, true },
+		{ "a symlink to ours", "ln -s \"$T\" \"$P\"", false },
+		{ "a folder", "mkdir \"$P\"", false },
+	};
+	char url[128], path[PATH_MAX], target[PATH_MAX + 16];
+	snprintf(target, sizeof(target), "%s/target", f->dir);
+	tu_write_file(target, "");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (cases[i].as_root && geteuid() != 0)
+			continue;
+		snprintf(url, sizeof(url), "redis://127.0.0.1:1/%d%ld", (int)i, (long)getpid());
+		assert_true(sidecar_path(path, sizeof(path), url, SIDECAR_METRICS));
+		if (cases[i].prepare != NULL)
+			assert_int_equal(tu_sh("P='%s' T='%s'; %s", path, target,
+			                       cases[i].prepare), 0);
+		int fd = sidecar_open(url, SIDECAR_METRICS, O_RDWR | O_CREAT, 0600);
+		if ((fd >= 0) != cases[i].taken)
+			fail_msg("%s: open gave %d (%s)", cases[i].what, fd,
+			         fd < 0 ? strerror(errno) : "taken");
+		if (fd >= 0)
+			close(fd);
+		tu_sh("rm -rf '%s'", path);
+	}
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -675,6 +721,7 @@ int main(void)
 		T(test_prune_any_channel_name),
 		T(test_journal_is_wal),
 		T(test_fresh_file_opened_by_many_at_once),
+		T(test_redis_sidecars_must_be_ours),
 		T(test_slots),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "dburl.h"
@@ -23,6 +24,19 @@ bool sidecar_path(char *out, size_t outlen, const char *database,
 	return n >= 0 && (size_t)n < outlen;
 }
 
+/*
+ * A file in the shared SIDECAR_REDIS_DIR is ours only if it is a regular
+ * file of our user that no one else may write: another local user could
+ * have made it first under its predictable name (to hold the stream slots'
+ * locks, or to steer the counters' writes through a symlink).
+ */
+static bool ours_alone(int fd)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	       st.st_uid == geteuid() && (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
+}
+
 int sidecar_open(const char *database, const char *suffix, int flags,
                  mode_t mode)
 {
@@ -31,5 +45,12 @@ int sidecar_open(const char *database, const char *suffix, int flags,
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	return open(path, flags | O_CLOEXEC, mode);
+	bool shared_dir = dburl_is_redis(database);
+	int fd = open(path, flags | O_CLOEXEC | (shared_dir ? O_NOFOLLOW : 0), mode);
+	if (fd >= 0 && shared_dir && !ours_alone(fd)) {
+		close(fd);
+		errno = EPERM;
+		return -1;
+	}
+	return fd;
 }

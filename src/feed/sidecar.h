@@ -15,7 +15,10 @@
  * user and server on this machine.  That is what they count: the stream
  * cap is about this machine's processes, and the metrics are this
  * machine's, whatever other machines share the server.  (The ring is
- * SQLite's alone: the Redis engine wakes through XREAD.)
+ * SQLite's alone: the Redis engine wakes through XREAD.)  There, a file is
+ * opened without following a symlink and used only if it is a regular
+ * file of our user that no one else may write (EPERM otherwise: the slots
+ * then serve one-shot, the counters count nothing, each says why once).
  */
 #ifndef SSE_SIDECAR_H
 #define SSE_SIDECAR_H
