@@ -669,15 +669,15 @@ static void test_redis_sidecars_must_be_ours(void **state)
 		bool taken;
 		bool as_root;          /* chown needs root (make test runs as root) */
 	} cases[] = {
-		{ "none yet: made by the open", NULL, true },
-		{ "ours, 0600", "touch \"$P\" && chmod 600 \"$P\"", true },
-		{ "ours, 0644", "touch \"$P\" && chmod 644 \"$P\"", true },
-		{ "writable by the group", "touch \"$P\" && chmod 660 \"$P\"", false },
-		{ "writable by anyone", "touch \"$P\" && chmod 666 \"$P\"", false },
+		{ "none yet: made by the open", NULL, true, false },
+		{ "ours, 0600", "touch \"$P\" && chmod 600 \"$P\"", true, false },
+		{ "ours, 0644", "touch \"$P\" && chmod 644 \"$P\"", true, false },
+		{ "writable by the group", "touch \"$P\" && chmod 660 \"$P\"", false, false },
+		{ "writable by anyone", "touch \"$P\" && chmod 666 \"$P\"", false, false },
 		{ "another user's", "touch \"$P\" && chmod 600 \"$P\" && chown 65534 \"$P\"",
-		  false, true },
-		{ "a symlink to ours", "ln -s \"$T\" \"$P\"", false },
-		{ "a folder", "mkdir \"$P\"", false },
+		  false, true, false },
+		{ "a symlink to ours", "ln -s \"$T\" \"$P\"", false, false },
+		{ "a folder", "mkdir \"$P\"", false, false },
 	};
 	char url[128], path[PATH_MAX], target[PATH_MAX + 16];
 	snprintf(target, sizeof(target), "%s/target", f->dir);
