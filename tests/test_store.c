@@ -675,7 +675,7 @@ static void test_redis_sidecars_must_be_ours(void **state)
 		{ "writable by the group", "touch \"$P\" && chmod 660 \"$P\"", false, false },
 		{ "writable by anyone", "touch \"$P\" && chmod 666 \"$P\"", false, false },
 		{ "another user's", "touch \"$P\" && chmod 600 \"$P\" && chown 65534 \"$P\"",
-		  false, true, false },
+		  false, true },
 		{ "a symlink to ours", "ln -s \"$T\" \"$P\"", false, false },
 		{ "a folder", "mkdir \"$P\"", false, false },
 	};
