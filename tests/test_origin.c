@@ -143,6 +143,12 @@ static const struct referer_case referers[] = {
 	{ "no Host", "http://localhost:8080/chat/", { NULL, "8080", NULL, NULL }, "/" },
 	{ "not a URL", "/chat/", { "localhost:8080", "8080", NULL, NULL }, "/" },
 	{ "too long", long_referer, { "example.org", "80", NULL, NULL }, "/" },
+	{ "a path that is another site's address", "http://localhost:8080//evil.example/x",
+	  { "localhost:8080", "8080", NULL, NULL }, "/" },
+	{ "the same with a backslash", "http://localhost:8080/\\evil.example/x",
+	  { "localhost:8080", "8080", NULL, NULL }, "/" },
+	{ "a slash later is a path", "http://localhost:8080/a//b", { "localhost:8080", "8080", NULL, NULL },
+	  "/a//b" },
 };
 
 static void test_referers(void **state)

@@ -531,6 +531,47 @@ static void test_acknowledged_posts_survive_kill_9_with_appendonly(void **state)
 	sb_free(&out);
 }
 
+/* ---- what others wrote into Redis ------------------------------------------- */
+
+/*
+ * An entry written straight into a channel's stream by someone else, with
+ * a line break in its event name: it must not become SSE fields in any
+ * stream.  Like any entry that is not ours (rstore_entry), it makes the
+ * read fail with a clear log line, so the stream answers the database
+ * problem (a transient one: retry:) and nothing of the entry.
+ */
+static void test_a_foreign_entry_cannot_inject_fields(void **state)
+{
+	(void)state;
+	publish("chat", "before");
+	redisReply *r = tu_redis_command(&redis, "INCR sse:{chat}:seq");
+	assert_non_null(r);
+	freeReplyObject(r);
+	r = tu_redis_command(&redis, "XADD sse:{chat}:msgs 2-0 e x\nretry:1\nid:999 d evil");
+	assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
+	freeReplyObject(r);
+	publish("chat", "after");
+	const char *bins = getenv("SSE_TEST_BIN_DIR");
+	char bin[PATH_MAX], db[2 * PATH_MAX + 128];
+	snprintf(bin, sizeof(bin), "%s/cgi-bin/events.fcgi", bins);
+	snprintf(db, sizeof(db), "SSE_DATABASE=%s", redis.url);
+	char *argv[] = { bin, NULL };
+	char *env[] = { "GATEWAY_INTERFACE=CGI/1.1", "REQUEST_METHOD=GET",
+	                "QUERY_STRING=channel=chat", "SSE_LIFETIME_S=0", db, NULL };
+	struct tu_proc p;
+	tu_spawn(&p, argv, env, NULL);
+	struct strbuf out = STRBUF_INIT;
+	assert_true(tu_read(&p, &out, NULL, WAIT_MS));   /* one-shot: to its end */
+	tu_wait(&p, WAIT_MS);
+	const char *text = sb_str(&out);
+	if (strstr(text, "retry: 2000\n") == NULL || strstr(text, ": database error\n") == NULL)
+		fail_msg("not the database problem: [%s]", text);
+	if (strstr(text, "evil") != NULL || strstr(text, "\nretry:1") != NULL ||
+	    strstr(text, "id:999") != NULL)
+		fail_msg("the foreign entry reached the stream: [%s]", text);
+	sb_free(&out);
+}
+
 /* ---- the metrics ------------------------------------------------------------ */
 
 /*
@@ -647,6 +688,7 @@ int main(int argc, char **argv)
 		T(test_cgi_stream_ends_when_redis_goes),
 		T(test_acknowledged_posts_survive_kill_9_with_appendonly),
 		T(test_metrics_count_on_redis),
+		T(test_a_foreign_entry_cannot_inject_fields),
 		T(test_password_file),
 	};
 	const struct CMUnitTest slow[] = {

@@ -154,6 +154,10 @@ bool rstore_entry(const redisReply *entry, long long *id, const char **event,
 			return false;
 		if (strcmp(k->str, "e") == 0)
 			*event = v->str;
+		/* Written by our script with a checked name, but anyone who can
+		 * write the key could put a line break in it: an SSE field. */
+		if (strcmp(k->str, "e") == 0 && !sse_valid_name(v->str, v->len))
+			return false;
 		else if (strcmp(k->str, "d") == 0)
 			*data = v->str, *len = v->len;
 	}

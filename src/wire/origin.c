@@ -199,5 +199,9 @@ const char *referer_path(const char *referer, const struct site_vars *site)
 	size_t front = path != NULL ? (size_t)(path - referer) : len;
 	if (!origin_is_site(referer, front, site))
 		return "/";
-	return path != NULL ? path : "/";
+	/* "//host/x" or "/\\host/x" in a Location header is another site's
+	 * address (browsers read a backslash as a slash). */
+	if (path == NULL || path[1] == '/' || path[1] == '\\')
+		return "/";
+	return path;
 }
