@@ -6,6 +6,8 @@
  */
 #include "testutil.h"
 
+#include "tally.h"
+
 #include <sys/file.h>
 
 #include "token.h"
@@ -324,6 +326,14 @@ static void newest(const struct site *s, const char *channel, struct strbuf *out
 	store_close(st);
 }
 
+/* Posts refused for their token so far, read from the metrics file itself
+ * (ssectl reads it only once the database exists). */
+static long long token_refusals(const struct site *s)
+{
+	struct tally t;
+	return tally_read(s->db, &t) ? (long long)t.posts_refused[TALLY_TOKEN] : 0;
+}
+
 static void run_token_post(const struct site *s, const struct token_post *c)
 {
 	struct env e;
@@ -340,6 +350,7 @@ static void run_token_post(const struct site *s, const struct token_post *c)
 	else if (token.len > 0)
 		env_add(&e, "HTTP_COOKIE=theme=dark; sse_token=%s", sb_str(&token));
 	long long before = count_rows(s);
+	long long refused = token_refusals(s);
 	run_post(s, &e, c->type, c->body, &out);
 	if (strncmp(sb_str(&out), c->status, strlen(c->status)) != 0)
 		fail_msg("%s: got [%.200s]", c->what, sb_str(&out));
@@ -347,6 +358,11 @@ static void run_token_post(const struct site *s, const struct token_post *c)
 		fail_msg("%s: [%s] lacks [%s]", c->what, sb_str(&out), c->has);
 	bool stored = strncmp(c->status, "Status: 201", 11) == 0;
 	assert_int_equal(count_rows(s), before + stored);
+	bool for_token = strncmp(c->status, "Status: 401", 11) == 0 ||
+	                 strncmp(c->status, "Status: 403", 11) == 0;
+	long long now = token_refusals(s);
+	if (now != refused + for_token)
+		fail_msg("%s: token refusals counted %lld, were %lld", c->what, now, refused);
 	if (stored) {
 		const char *ch = strstr(c->body, "channel=user-42") ? "user-42" : "chat";
 		newest(s, ch, &data);

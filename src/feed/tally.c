@@ -18,9 +18,10 @@
 #include "sidecar.h"
 
 #define TALLY_FILE_SIZE 4096      /* one page; the layout below fits in it */
-/* 2: the stream counters were added; 3: the poll end (an older file is
- * not read: its layout differs, and nothing counted into it was released). */
-#define TALLY_VERSION 3
+/* 2: the stream counters were added; 3: the poll end; 4: token refusals
+ * (an older file is not read: its layout differs, and nothing counted into
+ * it was released). */
+#define TALLY_VERSION 4
 #define US_PER_S 1e6
 
 static const char tally_magic[8] = { 's', 's', 'e', '-', 't', 'a', 'l', 'y' };
@@ -57,6 +58,7 @@ static const struct {
 	[TALLY_CONTENT_TYPE] = { 415, "content_type" },
 	[TALLY_RATE_LIMIT] = { 429, "rate_limit" },
 	[TALLY_UNAVAILABLE] = { 503, "unavailable" },
+	[TALLY_TOKEN] = { 0, "token" },   /* by reason, not by status */
 };
 
 /* The label values of enum tally_end, in its order. */
@@ -176,18 +178,28 @@ void tally_stored(const char *database, long long commit_us)
 	tally_detach(f);
 }
 
+static void refused(const char *database, enum tally_refusal why)
+{
+	struct tally_file *f = tally_attach(database);
+	if (f != NULL) {
+		add(&f->posts_refused[why], 1);
+		tally_detach(f);
+	}
+}
+
 void tally_refused(const char *database, int status)
 {
 	for (size_t i = 0; i < TALLY_REFUSALS; i++) {
-		if (refusals[i].status != status)
-			continue;
-		struct tally_file *f = tally_attach(database);
-		if (f != NULL) {
-			add(&f->posts_refused[i], 1);
-			tally_detach(f);
+		if (status > 0 && refusals[i].status == status) {
+			refused(database, (enum tally_refusal)i);
+			return;
 		}
-		return;
 	}
+}
+
+void tally_refused_token(const char *database)
+{
+	refused(database, TALLY_TOKEN);
 }
 
 bool tally_read(const char *database, struct tally *out)

@@ -39,6 +39,7 @@ enum tally_refusal {
 	TALLY_CONTENT_TYPE,   /* 415 */
 	TALLY_RATE_LIMIT,     /* 429 */
 	TALLY_UNAVAILABLE,    /* 503 */
+	TALLY_TOKEN,          /* 401 or 403 for a token (tally_refused_token) */
 	TALLY_REFUSALS
 };
 
@@ -82,6 +83,8 @@ void tally_stored(const char *database, long long commit_us);
 
 /* One post refused with this status (one not in enum tally_refusal: none). */
 void tally_refused(const char *database, int status);
+/* One post refused for its token, or for the lack of one (401, 403). */
+void tally_refused_token(const char *database);
 
 /* The counter file of a database, mapped for adding (opaque). */
 struct tally_file;

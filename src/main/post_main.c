@@ -63,7 +63,8 @@ static void refuse_token(struct request *req, const struct config *cfg,
 {
 	log_msg("post", "%d%s%s: %s", v->status, channel ? " for channel " : "",
 	        channel ? channel : "", v->reason);
-	refuse(req, cfg, v->status, v->challenge, v->reason);
+	tally_refused_token(cfg->database);   /* not an origin's 403 */
+	http_error(req, v->status, v->challenge, v->reason);
 }
 
 /* Answers a store failure (already logged): 429 or 503, with Retry-After. */
