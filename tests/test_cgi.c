@@ -407,6 +407,19 @@ static void test_post_tokens(void **state)
 	for (size_t i = 0; i < ARRAY_LEN(required); i++)
 		run_token_post(&s, &required[i]);
 	tu_rmtree(s.dir);
+
+	/* A site without tokens: what a proxy or another application sends as
+	 * a token is not looked at, and posts stay anonymous. */
+	site_make(&s, "rate_limit = 0\n");
+	static const struct token_post tokenless[] = {
+		{ "no secret: a Bearer header", NULL, "a.proxy.token", true, NULL, FORM_T,
+		  "user=a&text=x", "Status: 201", NULL, "\"user\":\"a\"", "signed" },
+		{ "no secret: an sse_token cookie", NULL, "not-ours", false, NULL, FORM_T,
+		  "user=b&text=y", "Status: 201", NULL, "\"user\":\"b\"", "signed" },
+	};
+	for (size_t i = 0; i < ARRAY_LEN(tokenless); i++)
+		run_token_post(&s, &tokenless[i]);
+	tu_rmtree(s.dir);
 }
 
 static void test_post_database_unavailable(void **state)
