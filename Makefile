@@ -22,7 +22,7 @@
 #   make install    DESTDIR=... PREFIX=... lays out what a host needs
 #   make bench      the benchmark (never part of make test)
 #   make fuzz       each fuzz target FUZZ_SECONDS (60); make fuzz-long: each
-#                   to 10^7 executions, keeping its corpus (about an hour;
+#                   to 10^7 executions, keeping its corpus (2-3 hours;
 #                   never in make test or CI); see tests/fuzz/README.md
 
 CC       ?= cc

@@ -7,12 +7,12 @@
 #                      crash under tests/out/fuzz/ (and new inputs under
 #                      tests/out/fuzz/corpus/, never in the seed corpus)
 #   make fuzz-long     each target in turn to FUZZ_LONG_RUNS executions
-#                      (default 10^7; FUZZ_LONG_SECONDS, default 3600, is a
+#                      (default 10^7; FUZZ_LONG_SECONDS, default 7200, is a
 #                      safety cap per target, and stopping short fails),
 #                      from the seeds plus the kept corpus
 #                      tests/fuzz/corpus-long/NAME, which it then minimises
 #                      (-merge=1) to what adds features to the seeds; never
-#                      in make test or CI (about an hour on one core)
+#                      in make test or CI (2-3 hours on one core)
 #   make fuzz-replay   each target run once over its seed corpus
 #                      (tests/fuzz/corpus/NAME), no fuzzing: the regression
 #                      test, for make test; ends "fuzz-replay: N passed, N failed"
@@ -26,7 +26,7 @@ __fuzz_goal := $(.DEFAULT_GOAL)
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_LONG_RUNS    ?= 10000000
-FUZZ_LONG_SECONDS ?= 3600
+FUZZ_LONG_SECONDS ?= 7200
 FUZZ_LONG_KEEP     = tests/fuzz/corpus-long
 FUZZ_TARGETS  = form query config utf8 frame chatmsg json fcgi token html scrape
 FUZZ_BUILD    = $(BUILD)/fuzz
