@@ -21,6 +21,9 @@
 #   make static     the same binaries linked statically (for any host)
 #   make install    DESTDIR=... PREFIX=... lays out what a host needs
 #   make bench      the benchmark (never part of make test)
+#   make fuzz       each fuzz target FUZZ_SECONDS (60); make fuzz-long: each
+#                   to 10^7 executions, keeping its corpus (2-3 hours;
+#                   never in make test or CI); see tests/fuzz/README.md
 
 CC       ?= cc
 # pkg-config modules: the binaries need PKGS, the test programs TEST_PKGS.
