@@ -22,18 +22,10 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from report import fmt, get, load  # noqa: E402
+from report import fmt, get, load, median as med  # noqa: E402
 
 TARGET_RATIO = 1.0
 PARTS = ("redis", "hubs", "nginx")
-
-
-def med(v):
-    v = sorted(x for x in v if x is not None)
-    if not v:
-        return None
-    mid = len(v) // 2
-    return v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2
 
 
 def cpu(work, tag, step):

@@ -12,6 +12,7 @@ of README.md between "<!-- bench:latest:begin -->" and
 """
 import json
 import os
+import statistics
 import sys
 
 
@@ -21,6 +22,13 @@ def load(path):
             return json.load(f)
     except (OSError, ValueError):
         return None
+
+
+def median(v):
+    """The median of the figures present (None: absent), or None: the
+    middle one, or the mean of the middle two (statistics.median)."""
+    v = [x for x in v if x is not None]
+    return statistics.median(v) if v else None
 
 
 def get(d, *keys):

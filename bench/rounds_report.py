@@ -14,17 +14,9 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from report import fmt, get  # noqa: E402
+from report import fmt, get, median as med  # noqa: E402
 
 TARGET_RATIO = 1.3
-
-
-def med(v):
-    v = sorted(x for x in v if x is not None)
-    if not v:
-        return None
-    mid = len(v) // 2
-    return v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2
 
 
 def figures(run, mode):
