@@ -238,20 +238,32 @@ static void check_counted(const struct row *r, const struct tally_streams *c)
 		         r->counted.end == NO_END ? "none" : tally_end_name(r->counted.end));
 }
 
-/* counting: the stream adds to counters (events.fcgi), or to none (tail). */
-static void run_row(const struct row *r, bool counting)
+/*
+ * A row's world: a fresh database in dir (made here, removed by the
+ * caller), the configuration of its lines over the defaults, and the feed
+ * on it, open.
+ */
+static struct feed *row_feed(char dir[256], const char *lines, struct config *cfg)
 {
-	char dir[256], db[300], conf[400];
-	tu_tempdir(dir, sizeof(dir));
+	char db[300], conf[600];
+	tu_tempdir(dir, 256);
 	snprintf(db, sizeof(db), "%s/sse.db", dir);
-	snprintf(conf, sizeof(conf), "database = %s\n%s", db, r->conf);
-	struct config cfg;
-	config_defaults(&cfg);
+	snprintf(conf, sizeof(conf), "database = %s\n%s", db, lines);
+	config_defaults(cfg);
 	char err[CONFIG_ERROR_MAX];
-	assert_true(config_parse(&cfg, conf, strlen(conf), "row", err, sizeof(err)));
+	assert_true(config_parse(cfg, conf, strlen(conf), "row", err, sizeof(err)));
 	struct feed *feed = feed_new(db, "test");
 	bool reopened;
 	assert_int_equal(feed_ready(feed, &reopened), STORE_OK);
+	return feed;
+}
+
+/* counting: the stream adds to counters (events.fcgi), or to none (tail). */
+static void run_row(const struct row *r, bool counting)
+{
+	char dir[256];
+	struct config cfg;
+	struct feed *feed = row_feed(dir, r->conf, &cfg);
 	for (int i = 1; i <= r->messages; i++) {
 		char text[16];
 		long long id;
@@ -372,18 +384,10 @@ static const struct private_row private_rows[] = {
 
 static void run_private(const struct private_row *r, const struct token_keys *keys)
 {
-	char dir[256], db[300], conf[400];
-	tu_tempdir(dir, sizeof(dir));
-	snprintf(db, sizeof(db), "%s/sse.db", dir);
-	snprintf(conf, sizeof(conf), "database = %s\nprivate_channels = staff chat\n", db);
+	char dir[256];
 	struct config cfg;
-	config_defaults(&cfg);
-	char err[CONFIG_ERROR_MAX];
-	assert_true(config_parse(&cfg, conf, strlen(conf), "row", err, sizeof(err)));
-	struct feed *feed = feed_new(db, "test");
-	bool reopened;
+	struct feed *feed = row_feed(dir, "private_channels = staff chat\n", &cfg);
 	long long id;
-	assert_int_equal(feed_ready(feed, &reopened), STORE_OK);
 	assert_int_equal(publish_event(feed_store(feed), "chat", "message", "m1", 2,
 	                               1000, &id), STORE_OK);
 	struct strbuf header = STRBUF_INIT;
