@@ -393,19 +393,7 @@ for round in $(seq 1 "$ROUNDS"); do
 	done
 done
 
-commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ "$commit" != unknown ] && [ -n "$(git -C "$REPO" --no-optional-locks status --porcelain --untracked-files=no 2>/dev/null)" ]; then
-	commit="$commit (with uncommitted changes)"
-fi
-export C_DATE C_NPROC C_CPU C_KERNEL C_COMMIT C_ELAPSED C_LOAD_START C_LOAD_END
-C_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-C_NPROC=$(nproc)
-C_CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
-C_KERNEL=$(uname -r)
-C_COMMIT=$commit
-C_ELAPSED=$(($(date +%s) - START))
-C_LOAD_START=$LOAD_START
-C_LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+export_run_facts C
 export C_N="$N" C_RATE="$RATE" C_POST_S="$POST_S" C_POSTERS="$POSTERS" C_POST_BENCH_S="$POST_BENCH_S"
 export C_POST_F="$POST_F" C_ROUNDS="$ROUNDS" C_APPENDFSYNC="$FSYNC"
 export C_LIMITS; C_LIMITS="open files $(ulimit -Sn)/$(ulimit -Hn), processes $(ulimit -Su)/$(ulimit -Hu)"

@@ -125,3 +125,19 @@ for url in sys.argv[2:]:
             pass
 PY
 }
+
+# The run's facts for its report, exported as $1_DATE, _NPROC, _CPU,
+# _KERNEL, _COMMIT (marked when the tree has uncommitted changes),
+# _ELAPSED (seconds since START), _LOAD_START (LOAD_START) and _LOAD_END.
+export_run_facts() {
+	local p=$1 commit
+	commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+	if [ "$commit" != unknown ] && [ -n "$(git -C "$REPO" --no-optional-locks status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+		commit="$commit (with uncommitted changes)"
+	fi
+	export "${p}_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${p}_NPROC=$(nproc)" \
+		"${p}_CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" \
+		"${p}_KERNEL=$(uname -r)" "${p}_COMMIT=$commit" \
+		"${p}_ELAPSED=$(($(date +%s) - START))" "${p}_LOAD_START=$LOAD_START" \
+		"${p}_LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)"
+}

@@ -167,23 +167,13 @@ if [ -x "$STATIC_POST" ] && [ -z "$(find "$REPO/src" -newer "$STATIC_POST" -prin
 fi
 
 # --- the report -----------------------------------------------------------------
-commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ "$commit" != unknown ] && [ -n "$(git -C "$REPO" --no-optional-locks status --porcelain --untracked-files=no 2>/dev/null)" ]; then
-	commit="$commit (with uncommitted changes)"
-fi
-export B_DATE B_ARCH B_NPROC B_COMMIT B_CPU B_KERNEL B_APACHE B_ELAPSED
-B_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+export_run_facts B
+export B_ARCH B_APACHE
 B_ARCH=$(uname -m)
-B_NPROC=$(nproc)
-B_COMMIT=$commit
-B_CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
-B_KERNEL=$(uname -r)
 B_APACHE=$(/usr/sbin/apache2 -v 2>/dev/null | sed -n 's/^Server version: //p' || true)
-B_ELAPSED=$(($(date +%s) - START))
 export B_MODES="$MODES" B_NS="$NS" B_RATE="$RATE" B_POST_S="$POST_S" B_IDLE_S="$IDLE_S"
 export B_POSTERS="$POSTERS" B_POST_BENCH_S="$POST_BENCH_S" B_MAX_N="$max_n"
-export B_MAX_WORKERS="$MAX_WORKERS" B_LOAD_START="$LOAD_START"
-export B_LOAD_END; B_LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+export B_MAX_WORKERS="$MAX_WORKERS"
 mkdir -p "$OUT"
 # the README's table only follows the real results folder, not a BENCH_OUT
 readme=""

@@ -327,19 +327,7 @@ for mode in $MODES; do
 	stop_servers
 done
 
-commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ "$commit" != unknown ] && [ -n "$(git -C "$REPO" --no-optional-locks status --porcelain --untracked-files=no 2>/dev/null)" ]; then
-	commit="$commit (with uncommitted changes)"
-fi
-export V_DATE V_NPROC V_CPU V_KERNEL V_COMMIT V_ELAPSED V_LOAD_START V_LOAD_END
-V_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-V_NPROC=$(nproc)
-V_CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
-V_KERNEL=$(uname -r)
-V_COMMIT=$commit
-V_ELAPSED=$(($(date +%s) - START))
-V_LOAD_START=$LOAD_START
-V_LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+export_run_facts V
 export V_MODES="$MODES" V_N="$N" V_RATE="$RATE" V_POST_S="$POST_S" V_IDLE_S="$IDLE_S"
 export V_POSTERS="$POSTERS" V_POST_F="$POST_F" V_WORKERS="$WORKERS" V_TAG="$TAG"
 export V_STALL_N="$STALL_N" V_STALL_RATE="$STALL_RATE" V_STALL_S="$STALL_S"
