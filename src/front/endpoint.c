@@ -77,11 +77,6 @@ int endpoint_main(const char *name, const char *argv0, request_handler handler)
 	return rc;
 }
 
-const char *endpoint_name(const struct endpoint *ep)
-{
-	return ep->name;
-}
-
 const struct config *endpoint_config(const struct endpoint *ep)
 {
 	return &ep->cfg;

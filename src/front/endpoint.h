@@ -42,9 +42,6 @@ void endpoint_finish(struct endpoint *ep);
  */
 int endpoint_main(const char *name, const char *argv0, request_handler handler);
 
-/* "events", "post": the log's component. */
-const char *endpoint_name(const struct endpoint *ep);
-
 /* The configuration as loaded (defaults where it did not load). */
 const struct config *endpoint_config(const struct endpoint *ep);
 

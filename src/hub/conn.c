@@ -75,13 +75,14 @@ void conn_flush(struct hub *h, struct conn *c)
 	}
 }
 
+static void conn_end_behind(struct hub *h, struct conn *c);
+
 /*
  * Sends whole records.  A live stream that would owe more than the
  * machine allows has a client that stopped reading (conn_end_behind); any
  * other connection that does is closed.
  */
-void conn_send(struct hub *h, struct conn *c, const void *data,
-                      size_t len)
+void conn_send(struct hub *h, struct conn *c, const void *data, size_t len)
 {
 	if (c->watch.fd < 0 || len == 0)
 		return;
@@ -151,7 +152,7 @@ void conn_settle(struct hub *h, struct conn *c)
  * its client (nginx's send_timeout, 60 s by default), at most
  * HUB_BEHIND_LINGER_MS.  The browser resumes by Last-Event-ID.
  */
-void conn_end_behind(struct hub *h, struct conn *c)
+static void conn_end_behind(struct hub *h, struct conn *c)
 {
 	queue_cut(&c->queue);
 	stream_end(&c->stream, STREAM_END_BEHIND, STORE_OK);

@@ -120,6 +120,5 @@ void conn_send(struct hub *h, struct conn *c, const void *data, size_t len);
 bool conn_output(void *ctx, const char *data, size_t len);   /* the machine's */
 void conn_end(struct hub *h, struct conn *c);       /* END_REQUEST, then close */
 void conn_settle(struct hub *h, struct conn *c);    /* after a machine event */
-void conn_end_behind(struct hub *h, struct conn *c);   /* a stalled reader */
 
 #endif

@@ -424,11 +424,6 @@ bool stream_on_lost(struct stream *s, struct feed *feed, long long now)
 	return s->live;
 }
 
-void stream_wrote(struct stream *s, long long now)
-{
-	s->last_write = now;
-}
-
 bool stream_on_tick(struct stream *s, long long now)
 {
 	if (!s->live)

@@ -170,9 +170,6 @@ bool stream_on_tick(struct stream *s, long long now);
 /* When the stream next needs a tick (ms), if it is live. */
 long long stream_next_tick(const struct stream *s);
 
-/* The driver wrote these bytes on its own (stream_take): keep time. */
-void stream_wrote(struct stream *s, long long now);
-
 /* The driver owes the client this many bytes: false when past the bound
  * (the stream is over; the driver ends it with STREAM_END_BEHIND). */
 bool stream_on_backlog(struct stream *s, size_t owed);
