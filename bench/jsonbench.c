@@ -32,6 +32,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "http.h"
 #include "json.h"
 #include "strbuf.h"
 
@@ -84,20 +85,13 @@ static long arg_long(const char *s, long min, long max)
 	return v;
 }
 
-/* Writes s as a JSON string (the body is ASCII JSON; escape " and \). */
+/* Writes s as a JSON string, escaped as the endpoints escape theirs. */
 static void put_json_string(FILE *f, const char *s)
 {
-	fputc('"', f);
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
+	struct strbuf out = STRBUF_INIT;
+	http_json_string(&out, s);
+	fputs(sb_str(&out), f);
+	sb_free(&out);
 }
 
 int main(int argc, char **argv)
