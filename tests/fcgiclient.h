@@ -80,9 +80,11 @@ static inline void server_start_with(struct server *s, const char *name,
 	assert_int_equal(listen(fd, 128), 0);
 	char bin[PATH_MAX + 64];
 	snprintf(bin, sizeof(bin), "%s/cgi-bin/%s", s->dir, name);
+	pid_t parent = getpid();
 	s->pid = fork();
 	assert_true(s->pid >= 0);
 	if (s->pid == 0) {
+		tu_die_with_parent(parent);
 		dup2(fd, 0);
 		int null = open("/dev/null", O_WRONLY);
 		dup2(null, 1);

@@ -44,9 +44,11 @@ static inline void tu_redis_run(struct tu_redis *r)
 {
 	char logfile[PATH_MAX + 16];
 	snprintf(logfile, sizeof(logfile), "%s/redis.log", r->dir);
+	pid_t parent = getpid();
 	r->pid = fork();
 	assert_true(r->pid >= 0);
 	if (r->pid == 0) {
+		tu_die_with_parent(parent);
 		execlp("redis-server", "redis-server", "--port", "0",
 		       "--unixsocket", r->sock, "--unixsocketperm", "700",
 		       "--dir", r->dir, "--save", "", "--databases", TU_REDIS_DATABASES,

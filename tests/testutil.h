@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -32,6 +33,17 @@
 #include "strbuf.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * In a child that will exec a server: it dies with the test binary.  A
+ * failed assertion leaves the test without its cleanup, and a server left
+ * running would hold the output pipe of `make test` open for ever.
+ */
+static inline void tu_die_with_parent(pid_t parent)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+		_exit(127);
+}
 
 /* Opens the database at path; the test fails with the reason when it cannot. */
 static inline struct store *tu_store_open(const char *path, bool create)
