@@ -5,7 +5,10 @@
  * which every binary reads over its configuration file).
  *
  *   - a hub follows a channel it did not follow before at once (its XREAD
- *     is ended by CLIENT UNBLOCK and sent again with the new channel);
+ *     is ended by CLIENT UNBLOCK and sent again with the new channel), and
+ *     a burst of 200 new channels with an XREAD per turn of its loop, not
+ *     one per channel; a FastCGI process, one stream at a time, follows
+ *     its next request's channel at once too;
  *   - two fronts (two hubs) on one Redis: a post reaches both, once, in order;
  *   - kill -9 of a hub with 200 listeners while posts go on: they resume
  *     on the other hub with their Last-Event-ID and miss nothing, with no
@@ -17,6 +20,9 @@
  *     after its bound, the streams end once their XREAD is overdue;
  *   - Redis killed and restarted with appendonly: no acknowledged post lost,
  *     ids go on increasing;
+ *   - connections Redis closed while idle (its timeout): the next post
+ *     reconnects and is stored, the next stream is live and woken at once,
+ *     with no outage logged;
  *   - redis_password_file: used, refused when others may read it, and the
  *     password never reaches a log.
  */
@@ -31,23 +37,36 @@
 #define FAILOVER_IDS 64       /* > FAILOVER_DURING + 3 */
 #define RECOVER_MS 15000      /* the back-off is at most 8 s */
 #define SLOW_END_MS 15000     /* XREAD overdue (5 + 3 s), seen at a look (5 s) */
+#define IDLE_CLOSED_MS 3000   /* Redis's timeout 1 (s) has closed an idle client */
+#define IDLE_XREAD_MS 5500    /* past the XREAD's 5 s BLOCK */
+#define BURST_CHANNELS 200    /* new channels arriving at once */
+#define BURST_LAST 199        /* BURST_CHANNELS - 1, as text for a name */
+#define STR(x) #x
+#define XSTR(x) STR(x)
 
 static struct tu_redis redis;
 
-/* A hub on the test's Redis, its stderr in dir/hub.log. */
-static void hub_start(struct server *s, const char *conf)
+/* events.fcgi on the test's Redis (arg: "--listen" for a hub, or NULL),
+ * its stderr in a log in the Redis folder, named in s->db. */
+static void events_start(struct server *s, const char *conf, const char *arg)
 {
 	char log[PATH_MAX + 32];
-	snprintf(log, sizeof(log), "%s/hub-%d.log", redis.dir, (int)tu_now_ms() % 100000);
+	snprintf(log, sizeof(log), "%s/events-%d.log", redis.dir,
+	         (int)tu_now_ms() % 100000);
 	int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	int saved = dup(2);
 	assert_true(fd >= 0 && saved >= 0);
 	dup2(fd, 2);
-	server_start_with(s, "events.fcgi", conf, "--listen", "fd:0");
+	server_start_with(s, "events.fcgi", conf, arg, arg != NULL ? "fd:0" : NULL);
 	dup2(saved, 2);
 	close(saved);
 	close(fd);
 	snprintf(s->db, sizeof(s->db), "%s", log);   /* where its log went */
+}
+
+static void hub_start(struct server *s, const char *conf)
+{
+	events_start(s, conf, "--listen");
 }
 
 static void hub_kill(struct server *s)
@@ -176,6 +195,93 @@ static void test_hub_follows_a_new_channel_at_once(void **state)
 	assert_null(strstr(sb_str(&out), "first on other"));
 	close(chat);
 	close(other);
+	sb_free(&out);
+	server_stop(&s);
+}
+
+/*
+ * events.fcgi under a FastCGI server (one stream at a time per process):
+ * the XREAD of the process's last stream may still wait on that stream's
+ * channel when the next request asks for another; the new channel's
+ * messages must come at once all the same, not when the old XREAD times
+ * out (5 s).
+ */
+static void test_process_follows_its_next_channel_at_once(void **state)
+{
+	(void)state;
+	struct server s;
+	server_start(&s, "events.fcgi", "lifetime_s = 60\nkeepalive_s = 30\nmax_streams = 0\n");
+	struct strbuf out = STRBUF_INIT;
+	int fd = send_request(&s, "GET", "channel=chat", NULL, NULL);
+	assert_true(read_answer(fd, &out, ": live\n", WAIT_MS));
+	usleep(200 * 1000);   /* its XREAD over chat is pending */
+	close(fd);
+	usleep(200 * 1000);   /* the process has seen it go */
+	sb_reset(&out);
+	fd = send_request(&s, "GET", "channel=other", NULL, NULL);
+	assert_true(read_answer(fd, &out, ": live\n", WAIT_MS));
+	arrives_at_once(fd, "other", "first on other",
+	                "the next request's channel (the old XREAD still waiting)");
+	close(fd);
+	sb_free(&out);
+	server_stop(&s);
+}
+
+/* How many times Redis ran a command since the last CONFIG RESETSTAT. */
+static long command_calls(const char *name)
+{
+	redisReply *r = tu_redis_command(&redis, "INFO commandstats");
+	char key[64];
+	snprintf(key, sizeof(key), "cmdstat_%s:calls=", name);
+	assert_int_equal(r->type, REDIS_REPLY_STRING);
+	const char *at = strstr(r->str, key);
+	long calls = at != NULL ? atol(at + strlen(key)) : 0;
+	freeReplyObject(r);
+	return calls;
+}
+
+/*
+ * A burst of streams on channels the hub did not follow (per-user
+ * channels after a restart): every one is followed at once, and the XREAD
+ * that names them all is sent again once per turn of the hub's loop, not
+ * once per new channel (which made the burst's cost grow with the square
+ * of the channels).  All requests are written before any answer is read,
+ * so the hub meets them together, as it would meet reconnecting browsers.
+ */
+static void test_hub_many_new_channels_in_one_burst(void **state)
+{
+	(void)state;
+	enum { N = BURST_CHANNELS };
+	struct server s;
+	hub_start(&s, "lifetime_s = 60\nkeepalive_s = 30\n");
+	int first = live_stream(&s, "channel=u-first", NULL);
+	usleep(200 * 1000);   /* the XREAD over one channel is pending */
+	freeReplyObject(tu_redis_command(&redis, "CONFIG RESETSTAT"));
+	int fds[N];
+	for (int i = 0; i < N; i++) {
+		char query[64];
+		snprintf(query, sizeof(query), "channel=u-%d", i);
+		fds[i] = stream(&s, query, NULL);
+	}
+	struct strbuf out = STRBUF_INIT;
+	for (int i = 0; i < N; i++) {
+		sb_reset(&out);
+		if (!read_answer(fds[i], &out, ": live\n", WAIT_MS))
+			fail_msg("u-%d not live: [%s]", i, sb_str(&out));
+	}
+	long xreads = command_calls("xread");
+	long unblocks = command_calls("client|unblock");
+	print_message("# %d new channels: %ld XREAD, %ld CLIENT UNBLOCK\n", N,
+	              xreads, unblocks);
+	if (xreads > N / 4)
+		fail_msg("%ld XREADs for %d new channels: re-sent per channel", xreads, N);
+	arrives_at_once(fds[0], "u-0", "to the first of the burst", "u-0's message");
+	arrives_at_once(fds[N - 1], "u-" XSTR(BURST_LAST), "to the last of the burst",
+	                "the last new channel's message");
+	arrives_at_once(first, "u-first", "to the one before", "u-first's message");
+	for (int i = 0; i < N; i++)
+		close(fds[i]);
+	close(first);
 	sb_free(&out);
 	server_stop(&s);
 }
@@ -521,6 +627,72 @@ static void test_process_after_an_idle_spell(void **state)
 	server_stop(&s);
 }
 
+/* One post to a FastCGI post.fcgi: its status. */
+static int fcgi_post(const struct server *s, const char *text)
+{
+	char body[128];
+	snprintf(body, sizeof(body), "user=t&text=%s", text);
+	int fd = send_request(s, "POST", NULL, "application/x-www-form-urlencoded",
+	                      body);
+	struct strbuf out = STRBUF_INIT;
+	assert_true(read_answer(fd, &out, NULL, WAIT_MS));
+	int status = 0;
+	sscanf(sb_str(&out), "Status: %d", &status);
+	close(fd);
+	sb_free(&out);
+	return status;
+}
+
+/*
+ * Redis closes a client idle for `timeout` seconds (0 in Debian's
+ * redis.conf, often set on shared servers): a post.fcgi that kept its
+ * connection from an earlier post reconnects, the post is stored.
+ */
+static void test_post_after_redis_closed_the_idle_connection(void **state)
+{
+	(void)state;
+	struct server s;
+	server_start(&s, "post.fcgi", "rate_limit = 0\n");
+	assert_int_equal(fcgi_post(&s, "before"), 201);
+	freeReplyObject(tu_redis_command(&redis, "CONFIG SET timeout 1"));
+	usleep(IDLE_CLOSED_MS * 1000);   /* Redis's cron closed it by then */
+	assert_int_equal(fcgi_post(&s, "after"), 201);
+	freeReplyObject(tu_redis_command(&redis, "CONFIG SET timeout 0"));
+	server_stop(&s);
+}
+
+/*
+ * The same for a stream: a FastCGI events.fcgi idle for longer than its
+ * last XREAD's BLOCK, whose connections Redis closed meanwhile (a timeout,
+ * a restart; CLIENT KILL here, as the timeout itself races with the
+ * XREAD's answers when shorter than its BLOCK), opens the next stream
+ * live, delivers at once, and logs no outage.
+ */
+static void test_stream_after_redis_closed_the_idle_connections(void **state)
+{
+	(void)state;
+	struct server s;
+	events_start(&s, "lifetime_s = 60\nkeepalive_s = 30\nmax_streams = 0\n", NULL);
+	struct strbuf out = STRBUF_INIT;
+	int fd = send_request(&s, "GET", "channel=chat", NULL, NULL);
+	assert_true(read_answer(fd, &out, ": live\n", WAIT_MS));
+	close(fd);
+	usleep(IDLE_XREAD_MS * 1000);
+	redisReply *r = tu_redis_command(&redis, "CLIENT KILL TYPE normal");
+	assert_true(r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer >= 2);
+	freeReplyObject(r);
+	sb_reset(&out);
+	fd = send_request(&s, "GET", "channel=chat", NULL, NULL);
+	if (!read_answer(fd, &out, ": live\n", WAIT_MS))
+		fail_msg("not live after the idle spell: [%s]", sb_str(&out));
+	arrives_at_once(fd, "chat", "after the idle spell", "the first message after it");
+	close(fd);
+	sb_free(&out);
+	server_stop(&s);
+	if (count_lines(s.db, "unavailable") != 0)
+		fail_msg("an outage was logged: see %s", s.db);
+}
+
 /* ---- persistence ------------------------------------------------------------ */
 
 static void test_acknowledged_posts_survive_kill_9_with_appendonly(void **state)
@@ -641,6 +813,12 @@ static void test_password_file(void **state)
 	                       bins, conf, log), 0);
 	assert_int_equal(count_lines(log, secret), 0);
 	assert_true(count_lines(log, "WRONGPASS") >= 1);
+	/* A password in a URL given on the command line: refused as the
+	 * configuration's would be, and never repeated. */
+	assert_true(tu_sh("'%s/ssectl' --db 'redis://:%s@127.0.0.1:6379' stats 2>>'%s'",
+	                  bins, secret, log) != 0);   /* refused before any connect */
+	assert_int_equal(count_lines(log, "db: database: a user or password"), 1);
+	assert_int_equal(count_lines(log, secret), 0);
 	sb_free(&text);
 }
 
@@ -688,12 +866,16 @@ int main(int argc, char **argv)
 		cmocka_set_test_filter(argv[1]);
 	const struct CMUnitTest tests[] = {
 		T(test_hub_follows_a_new_channel_at_once),
+		T(test_hub_many_new_channels_in_one_burst),
+		T(test_process_follows_its_next_channel_at_once),
 		T(test_two_fronts_once_each_in_order),
 		cmocka_unit_test_setup_teardown(test_kill_9_of_a_hub_fails_over_by_last_event_id,
 		                                setup, teardown_failover),
 		T(test_redis_stopped_then_back),
 		T(test_redis_slow),
 		T(test_cgi_stream_ends_when_redis_goes),
+		T(test_post_after_redis_closed_the_idle_connection),
+		T(test_stream_after_redis_closed_the_idle_connections),
 		T(test_acknowledged_posts_survive_kill_9_with_appendonly),
 		T(test_metrics_count_on_redis),
 		T(test_a_foreign_entry_cannot_inject_fields),

@@ -419,16 +419,22 @@ static bool finish_paths(struct config *cfg, const char *base_dir,
 		return false;
 	if (!dburl_is_redis(cfg->database))
 		return absolutise(cfg->database, "database", base_dir, err, errlen);
+	return config_check_redis_url(cfg->database,
+	                              cfg->source[0] ? cfg->source : "environment",
+	                              err, errlen);
+}
+
+bool config_check_redis_url(const char *database, const char *where,
+                            char *err, size_t errlen)
+{
 	struct dburl url;
 	const char *why;
-	if (dburl_parse(cfg->database, &url, &why))
+	if (dburl_parse(database, &url, &why))
 		return true;
-	const char *where = cfg->source[0] ? cfg->source : "environment";
 	if (strcmp(why, DBURL_NO_USERINFO) == 0)   /* the URL holds a secret */
 		set_error(err, errlen, "%s: database: %s", where, why);
 	else
-		set_error(err, errlen, "%s: database '%s': %s", where, cfg->database,
-		          why);
+		set_error(err, errlen, "%s: database '%s': %s", where, database, why);
 	return false;
 }
 

@@ -91,6 +91,14 @@ bool config_load(struct config *cfg, const char *exe_dir,
                  const char *explicit_path, config_getenv_fn getenv_fn,
                  char *err, size_t errlen);
 
+/*
+ * A Redis URL (dburl.h) checked as the configuration's `database` is: the
+ * reason in err, after `where` ("sse-cgi.conf", "--db"), and the URL
+ * itself only when it cannot hold a password.
+ */
+bool config_check_redis_url(const char *database, const char *where,
+                            char *err, size_t errlen);
+
 /* The directory of the running binary, from /proc/self/exe or argv0. */
 bool config_exe_dir(const char *argv0, char *out, size_t outlen);
 

@@ -14,7 +14,10 @@
  * since it names the last id each channel had, nothing stored between two
  * XREADs is missed.  When the hub follows a new channel, CLIENT UNBLOCK on
  * the command connection ends the pending XREAD, and the next one names
- * the new list.  XREAD's own BLOCK timeout (REDIS_WAKE_BLOCK_MS) makes a
+ * the new list; once ended, further new channels wait for that next XREAD
+ * (sent when the loop takes the empty answer), so a burst of new channels
+ * costs one XREAD per turn of the loop, not one per channel, each naming
+ * them all.  XREAD's own BLOCK timeout (REDIS_WAKE_BLOCK_MS) makes a
  * silent server visible: no answer REDIS_REPLY_GRACE_MS after it is due
  * and the connection counts as broken.
  *
@@ -68,6 +71,7 @@ struct redis_feed {
 	bool wake_shown;            /* its socket was handed out (wake_fd) */
 	bool listening;
 	bool armed;                 /* an XREAD waits on the wake connection */
+	bool ending;                /* CLIENT UNBLOCK ended it: its answer is due */
 	long long armed_at;         /* ms */
 	struct outage outage;
 	unsigned long posts;        /* for the rate entries' tokens */
@@ -153,16 +157,26 @@ static enum store_status report(struct redis_feed *f, enum store_status s)
 }
 
 /*
- * The wake connection goes (rconn may have closed it already, on the
- * failure): a new epoch, so that whoever watched its socket forgets it.
+ * rconn closed the wake connection on a failure: its socket is gone at
+ * once, so a new epoch now, or a hub that watched it would later
+ * unregister the number, which a new client may have by then.  The pull
+ * says the failure (pull_failed).
  */
+static void wake_gone(struct redis_feed *f)
+{
+	assert(!rconn_is_open(&f->wake));
+	if (f->wake_shown)
+		f->base.wake_epoch++;
+	f->wake_shown = false;
+}
+
+/* The wake connection goes, whatever it was waiting for. */
 static void close_wake(struct redis_feed *f)
 {
 	rconn_close(&f->wake);
 	f->armed = false;
-	if (f->wake_shown)
-		f->base.wake_epoch++;
-	f->wake_shown = false;
+	f->ending = false;
+	wake_gone(f);
 }
 
 /* The wake connection goes; its streams end with the feed's failure. */
@@ -198,10 +212,21 @@ static enum store_status redis_ready(struct feed *base, enum feed_use use,
 	(void)use;   /* a server: nothing to create, nothing read-only to spot */
 	(void)reopened;   /* nor a file to be replaced */
 	struct redis_feed *f = of(base);
-	if (f->bad_url != NULL) {
-		log_msg(f->base.log_name, "%s: %s", f->setting, f->bad_url);
+	if (f->bad_url != NULL) {   /* config.c said so, without a password */
+		log_msg(f->base.log_name, "database: %s", f->bad_url);
 		return STORE_UNAVAILABLE;
 	}
+	/* Redis closes idle clients (its `timeout`), and a restart closes
+	 * all: a request after that gets a new connection, not a failure. */
+	if (rconn_closed_by_server(&f->cmd))
+		rconn_close(&f->cmd);
+	/* An XREAD past its BLOCK time was answered and left unread: a
+	 * FastCGI process idle between two requests, whose connection Redis
+	 * may have closed since.  It holds nothing a stream needs (the next
+	 * XREAD names each channel from its own id): it goes quietly, and
+	 * the next wait opens a new one. */
+	if (f->armed && clock_now_ms() - f->armed_at > REDIS_WAKE_BLOCK_MS)
+		close_wake(f);
 	return rconn_is_open(&f->cmd) ? STORE_OK : connect_one(f, &f->cmd);
 }
 
@@ -234,9 +259,18 @@ static int redis_wake_fd(const struct feed *base)
 	return rconn_fd(&of_const(base)->wake);
 }
 
+/* Reads what the wake connection has; false when it failed. */
+static bool read_wake(struct redis_feed *f)
+{
+	if (rconn_read(&f->wake))
+		return true;
+	wake_gone(f);
+	return false;
+}
+
 static void redis_wake_drain(struct feed *base)
 {
-	rconn_read(&of(base)->wake);   /* a failure closes it: pull says so */
+	read_wake(of(base));
 }
 
 static long redis_look_ms(const struct feed *base, long poll_interval_ms)
@@ -327,7 +361,7 @@ static bool send_xread(struct redis_feed *f, struct xread *x)
 /* Waits on the sink's channels (none: nothing to wait on). */
 static bool arm(struct redis_feed *f, const struct feed_sink *sink)
 {
-	assert(!f->armed);
+	assert(!f->armed && !f->ending);   /* ending only while armed */
 	struct xread x = { 0 };
 	sink->each(sink->ctx, count_channel, &x);
 	if (x.cap == 0)
@@ -387,10 +421,11 @@ static bool take_answers(struct redis_feed *f, const struct feed_sink *sink)
 	redisReply *r;
 	while (f->armed) {
 		if (!rconn_take(&f->wake, &r))
-			return false;
+			return wake_gone(f), false;
 		if (r == NULL)
 			return true;   /* not all of it arrived yet */
 		f->armed = false;
+		f->ending = false;
 		bool ok = r->type != REDIS_REPLY_ERROR;
 		if (!ok)
 			log_msg(f->base.log_name, "%s: XREAD: %s", f->setting, r->str);
@@ -413,7 +448,7 @@ static bool take_answers(struct redis_feed *f, const struct feed_sink *sink)
  */
 static bool take_pending(struct redis_feed *f, const struct feed_sink *sink)
 {
-	rconn_read(&f->wake);   /* a failure closes it: take_answers says so */
+	read_wake(f);   /* a failure closed it: take_answers says so */
 	return take_answers(f, sink);
 }
 
@@ -424,11 +459,19 @@ static enum feed_pull redis_pull(struct feed *base, bool woken,
 	struct redis_feed *f = of(base);
 	if (!rconn_is_open(&f->cmd))
 		return pull_failed(f, "the command connection is closed");
+	if (f->armed)
+		f->base.failure = STORE_OK;   /* a catch-up read below may set it */
 	if (f->armed && !take_pending(f, sink)) {
 		if (!rconn_is_open(&f->cmd))
 			return pull_failed(f, f->cmd.error);
-		return pull_failed(f, f->wake.error[0] ? f->wake.error
-		                                       : "XREAD failed");
+		if (!rconn_is_open(&f->wake))
+			return pull_failed(f, f->wake.error);
+		/* Both connections work: a server's error answer (to the XREAD
+		 * or a catch-up read), logged already.  Not an outage: the
+		 * streams end, and the next pull sends the XREAD again. */
+		if (f->base.failure == STORE_OK)
+			f->base.failure = STORE_UNAVAILABLE;
+		return FEED_FAILED;
 	}
 	if (f->armed && clock_now_ms() - f->armed_at >
 	                REDIS_WAKE_BLOCK_MS + REDIS_REPLY_GRACE_MS)
@@ -442,30 +485,35 @@ static enum feed_pull redis_pull(struct feed *base, bool woken,
 }
 
 /*
- * A new channel: the pending XREAD does not name it.  An answer already
- * there is taken first; then with nothing pending the XREAD is sent now,
- * naming the new list, and else CLIENT UNBLOCK ends the pending one (its
- * answer, empty, wakes the pull that names the new list).
+ * A new channel: the pending XREAD does not name it.  With none pending
+ * the XREAD is sent now, naming the new list.  Else CLIENT UNBLOCK ends
+ * the pending one: its answer, empty, wakes the pull that sends the next
+ * XREAD with every channel followed by then, so the channels that come
+ * before that answer need nothing more.  An XREAD that was not blocked
+ * (0) has answered already, maybe unread in hiredis's buffer where the
+ * loop would not see it: it is taken now, and the XREAD sent again.
  */
 static void redis_followed(struct feed *base, const struct feed_sink *sink)
 {
 	struct redis_feed *f = of(base);
-	if (!f->listening || !rconn_is_open(&f->cmd))
+	if (!f->listening || !rconn_is_open(&f->cmd) || f->ending)
 		return;
-	if (f->armed && !take_pending(f, sink))
-		return;   /* the wake connection failed: the next pull says so */
-	if (!f->armed) {
-		arm(f, sink);   /* a failure is logged; the next look tries again */
-		return;
-	}
-	char id[24];
-	snprintf(id, sizeof(id), "%lld", f->wake_id);
-	const char *argv[] = { "CLIENT", "UNBLOCK", id };
-	redisReply *r = rconn_call(&f->cmd, 3, argv, NULL);
-	if (r == NULL)
-		report(f, STORE_UNAVAILABLE);
-	else
+	if (f->armed) {
+		char id[24];
+		snprintf(id, sizeof(id), "%lld", f->wake_id);
+		const char *argv[] = { "CLIENT", "UNBLOCK", id };
+		redisReply *r = rconn_call(&f->cmd, 3, argv, NULL);
+		if (r == NULL) {
+			report(f, STORE_UNAVAILABLE);
+			return;
+		}
+		f->ending = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
 		freeReplyObject(r);
+		if (f->ending || !take_pending(f, sink))
+			return;   /* a failed wake connection: the next pull says so */
+	}
+	if (!f->armed)
+		arm(f, sink);   /* a failure is logged; the next look tries again */
 }
 
 /* ---- the writers ------------------------------------------------------------ */

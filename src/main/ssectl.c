@@ -550,8 +550,12 @@ int main(int argc, char **argv)
 	char err[CONFIG_ERROR_MAX] = "";
 	if (!config_load_for_program(&cfg, argv[0], config_path, err, sizeof(err)))
 		return fail("%s", err);
-	if (db != NULL)
+	if (db != NULL) {
+		if (feed_is_redis(db) &&
+		    !config_check_redis_url(db, "--db", err, sizeof(err)))
+			return fail("%s", err);
 		snprintf(cfg.database, sizeof(cfg.database), "%s", db);
+	}
 	int rc = run_command(command, &cfg, &o);
 	sb_free(&o.data);
 	return rc;

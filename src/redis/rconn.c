@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -36,6 +37,18 @@ void rconn_close(struct rconn *rc)
 bool rconn_is_open(const struct rconn *rc)
 {
 	return rc->c != NULL;
+}
+
+bool rconn_closed_by_server(const struct rconn *rc)
+{
+	if (rc->c == NULL)
+		return false;
+	struct pollfd p = { rc->c->fd, POLLIN, 0 };
+	if (poll(&p, 1, 0) <= 0)
+		return false;   /* nothing to read: as it should be */
+	char byte;
+	ssize_t n = recv(rc->c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
 int rconn_fd(const struct rconn *rc)

@@ -44,6 +44,14 @@ enum store_status rconn_open(struct rconn *rc, const struct dburl *url,
 void rconn_close(struct rconn *rc);
 bool rconn_is_open(const struct rconn *rc);
 
+/*
+ * True when an idle connection (no command waiting for its answer) has
+ * something to read: the server closed it (its `timeout`, a restart, CLIENT
+ * KILL) or sent what nobody asked for.  Either way it is of no more use;
+ * seeing it before a command spares that command a failure.
+ */
+bool rconn_closed_by_server(const struct rconn *rc);
+
 /* The socket (-1 when closed). */
 int rconn_fd(const struct rconn *rc);
 

@@ -455,8 +455,10 @@ enum store_status rstore_stats(struct rconn *rc, store_stats_fn fn, void *ctx)
 		snprintf(rc->error, sizeof(rc->error), "listing channels: out of memory");
 	if (s == STORE_OK && ns.n > 0)
 		qsort(ns.name, ns.n, sizeof(*ns.name), by_name);
+	/* SCAN may name a key twice (while Redis rehashes): once each here. */
 	for (size_t i = 0; s == STORE_OK && i < ns.n; i++)
-		s = stats_one(rc, ns.name[i], fn, ctx);
+		if (i == 0 || strcmp(ns.name[i], ns.name[i - 1]) != 0)
+			s = stats_one(rc, ns.name[i], fn, ctx);
 	free(ns.name);
 	return s;
 }

@@ -52,13 +52,17 @@ static void one_lost(void *ctx, struct feed_channel *ch)
 	ch->after = o->s->after;
 }
 
+static struct feed_sink one_sink(struct one *o)
+{
+	return (struct feed_sink){ o, one_find, one_each, one_deliver, one_lost };
+}
+
 /* One look for news, woken or at the fallback; false once it ended. */
 static bool look(struct one *o, bool woken)
 {
 	o->now = clock_now_ms();
 	o->ch.after = o->s->after;
-	const struct feed_sink sink = { o, one_find, one_each, one_deliver,
-	                                one_lost };
+	const struct feed_sink sink = one_sink(o);
 	enum stream_end why;
 	if (stream_end_of_pull(feed_pull(o->feed, woken, &sink), &why))
 		stream_end(o->s, why, feed_failure(o->feed));
@@ -71,6 +75,11 @@ static void run_live(const struct stream_io *io, struct one *o,
 {
 	struct stream *s = o->s;
 	feed_follow_first(o->feed, s->after);
+	/* As the hub does for a channel it did not follow: a FastCGI process
+	 * may still wait on the channel of its last request (Redis's XREAD). */
+	o->ch.after = s->after;
+	const struct feed_sink sink = one_sink(o);
+	feed_followed(o->feed, &sink);
 	bool woken = true;   /* a first look closes the window since the read */
 	while (look(o, woken) && stream_on_tick(s, clock_now_ms())) {
 		hand_on_counts(o);
