@@ -37,8 +37,8 @@
 #define FAILOVER_IDS 64       /* > FAILOVER_DURING + 3 */
 #define RECOVER_MS 15000      /* the back-off is at most 8 s */
 #define SLOW_END_MS 15000     /* XREAD overdue (5 + 3 s), seen at a look (5 s) */
-#define IDLE_CLOSED_MS 3000   /* Redis's timeout 1 (s) has closed an idle client */
-#define IDLE_XREAD_MS 5500    /* past the XREAD's 5 s BLOCK */
+#define IDLE_CLOSED_MS 5000   /* Redis's timeout 1 (s) closes an idle client by then */
+#define IDLE_XREAD_MS 8500    /* past the XREAD's 5 s BLOCK and 3 s grace */
 #define BURST_CHANNELS 200    /* new channels arriving at once */
 #define BURST_LAST 199        /* BURST_CHANNELS - 1, as text for a name */
 #define STR(x) #x
@@ -627,6 +627,17 @@ static void test_process_after_an_idle_spell(void **state)
 	server_stop(&s);
 }
 
+/* How many clients Redis has, the one asking included. */
+static long clients_connected(void)
+{
+	redisReply *r = tu_redis_command(&redis, "INFO clients");
+	assert_int_equal(r->type, REDIS_REPLY_STRING);
+	const char *at = strstr(r->str, "connected_clients:");
+	long n = at != NULL ? atol(at + strlen("connected_clients:")) : -1;
+	freeReplyObject(r);
+	return n;
+}
+
 /* One post to a FastCGI post.fcgi: its status. */
 static int fcgi_post(const struct server *s, const char *text)
 {
@@ -655,7 +666,11 @@ static void test_post_after_redis_closed_the_idle_connection(void **state)
 	server_start(&s, "post.fcgi", "rate_limit = 0\n");
 	assert_int_equal(fcgi_post(&s, "before"), 201);
 	freeReplyObject(tu_redis_command(&redis, "CONFIG SET timeout 1"));
-	usleep(IDLE_CLOSED_MS * 1000);   /* Redis's cron closed it by then */
+	/* Until Redis has closed it: no client but the one asking. */
+	long long until = tu_now_ms() + IDLE_CLOSED_MS;
+	while (clients_connected() > 1 && tu_now_ms() < until)
+		usleep(100 * 1000);
+	assert_int_equal(clients_connected(), 1);
 	assert_int_equal(fcgi_post(&s, "after"), 201);
 	freeReplyObject(tu_redis_command(&redis, "CONFIG SET timeout 0"));
 	server_stop(&s);

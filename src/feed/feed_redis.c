@@ -220,12 +220,17 @@ static enum store_status redis_ready(struct feed *base, enum feed_use use,
 	 * all: a request after that gets a new connection, not a failure. */
 	if (rconn_closed_by_server(&f->cmd))
 		rconn_close(&f->cmd);
-	/* An XREAD past its BLOCK time was answered and left unread: a
-	 * FastCGI process idle between two requests, whose connection Redis
-	 * may have closed since.  It holds nothing a stream needs (the next
-	 * XREAD names each channel from its own id): it goes quietly, and
-	 * the next wait opens a new one. */
-	if (f->armed && clock_now_ms() - f->armed_at > REDIS_WAKE_BLOCK_MS)
+	/* A wake connection that failed while no stream looked (a hub with
+	 * none live), or an XREAD overdue past its grace, answered and left
+	 * unread by a FastCGI process idle between two requests (Redis may
+	 * have closed that connection since): it holds nothing a stream needs
+	 * (the next XREAD names each channel from its own id), so it goes
+	 * quietly and the next wait opens a new one.  A hub with live streams
+	 * takes every answer at once, and its pull fails an XREAD that
+	 * overdue before this could. */
+	if (f->armed && (!rconn_is_open(&f->wake) ||
+	                 clock_now_ms() - f->armed_at >
+	                 REDIS_WAKE_BLOCK_MS + REDIS_REPLY_GRACE_MS))
 		close_wake(f);
 	return rconn_is_open(&f->cmd) ? STORE_OK : connect_one(f, &f->cmd);
 }
@@ -485,33 +490,52 @@ static enum feed_pull redis_pull(struct feed *base, bool woken,
 }
 
 /*
+ * CLIENT UNBLOCK for the pending XREAD: ending, or (0: it was not blocked)
+ * its answer taken if it came, or else, as it may not have blocked yet
+ * (the UNBLOCK overtook it) and would then wait its 5 s on the old list,
+ * a new connection.  False when a connection failed.
+ */
+static bool end_xread(struct redis_feed *f, const struct feed_sink *sink)
+{
+	char id[24];
+	snprintf(id, sizeof(id), "%lld", f->wake_id);
+	const char *argv[] = { "CLIENT", "UNBLOCK", id };
+	redisReply *r = rconn_call(&f->cmd, 3, argv, NULL);
+	if (r == NULL) {
+		report(f, STORE_UNAVAILABLE);
+		return false;
+	}
+	f->ending = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+	freeReplyObject(r);
+	if (f->ending)
+		return true;
+	if (!take_pending(f, sink))
+		return false;   /* the wake connection failed: the next pull says so */
+	if (f->armed)
+		close_wake(f);   /* no answer: maybe not blocked yet; start afresh */
+	return true;
+}
+
+/*
  * A new channel: the pending XREAD does not name it.  With none pending
- * the XREAD is sent now, naming the new list.  Else CLIENT UNBLOCK ends
- * the pending one: its answer, empty, wakes the pull that sends the next
- * XREAD with every channel followed by then, so the channels that come
- * before that answer need nothing more.  An XREAD that was not blocked
- * (0) has answered already, maybe unread in hiredis's buffer where the
- * loop would not see it: it is taken now, and the XREAD sent again.
+ * the XREAD is sent now, naming the new list.  Else end_xread ends the
+ * pending one: its answer, empty, wakes the pull that sends the next XREAD
+ * with every channel followed by then, so the channels that come before
+ * that answer need nothing more.
  */
 static void redis_followed(struct feed *base, const struct feed_sink *sink)
 {
 	struct redis_feed *f = of(base);
-	if (!f->listening || !rconn_is_open(&f->cmd) || f->ending)
+	if (!f->listening || !rconn_is_open(&f->cmd))
 		return;
-	if (f->armed) {
-		char id[24];
-		snprintf(id, sizeof(id), "%lld", f->wake_id);
-		const char *argv[] = { "CLIENT", "UNBLOCK", id };
-		redisReply *r = rconn_call(&f->cmd, 3, argv, NULL);
-		if (r == NULL) {
-			report(f, STORE_UNAVAILABLE);
-			return;
-		}
-		f->ending = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
-		freeReplyObject(r);
-		if (f->ending || !take_pending(f, sink))
-			return;   /* a failed wake connection: the next pull says so */
-	}
+	/* Ended already: its answer may sit read in hiredis's buffer (a hub
+	 * with no live stream drained it), where no wake would show it. */
+	if (f->ending && !take_answers(f, sink))
+		return;   /* a failed wake connection: the next pull says so */
+	if (f->ending)
+		return;   /* the answer is on its way */
+	if (f->armed && !end_xread(f, sink))
+		return;
 	if (!f->armed)
 		arm(f, sink);   /* a failure is logged; the next look tries again */
 }
