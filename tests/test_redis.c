@@ -199,6 +199,17 @@ static void test_hub_follows_a_new_channel_at_once(void **state)
 	server_stop(&s);
 }
 
+/* A stream request to a FastCGI events.fcgi, read until it says live. */
+static int live_request(const struct server *s, const char *query)
+{
+	struct strbuf out = STRBUF_INIT;
+	int fd = send_request(s, "GET", query, NULL, NULL);
+	if (!read_answer(fd, &out, ": live\n", WAIT_MS))
+		fail_msg("%s: not live: [%s]", query, sb_str(&out));
+	sb_free(&out);
+	return fd;
+}
+
 /*
  * events.fcgi under a FastCGI server (one stream at a time per process):
  * the XREAD of the process's last stream may still wait on that stream's
@@ -211,19 +222,14 @@ static void test_process_follows_its_next_channel_at_once(void **state)
 	(void)state;
 	struct server s;
 	server_start(&s, "events.fcgi", "lifetime_s = 60\nkeepalive_s = 30\nmax_streams = 0\n");
-	struct strbuf out = STRBUF_INIT;
-	int fd = send_request(&s, "GET", "channel=chat", NULL, NULL);
-	assert_true(read_answer(fd, &out, ": live\n", WAIT_MS));
+	int fd = live_request(&s, "channel=chat");
 	usleep(200 * 1000);   /* its XREAD over chat is pending */
 	close(fd);
 	usleep(200 * 1000);   /* the process has seen it go */
-	sb_reset(&out);
-	fd = send_request(&s, "GET", "channel=other", NULL, NULL);
-	assert_true(read_answer(fd, &out, ": live\n", WAIT_MS));
+	fd = live_request(&s, "channel=other");
 	arrives_at_once(fd, "other", "first on other",
 	                "the next request's channel (the old XREAD still waiting)");
 	close(fd);
-	sb_free(&out);
 	server_stop(&s);
 }
 
@@ -688,21 +694,14 @@ static void test_stream_after_redis_closed_the_idle_connections(void **state)
 	(void)state;
 	struct server s;
 	events_start(&s, "lifetime_s = 60\nkeepalive_s = 30\nmax_streams = 0\n", NULL);
-	struct strbuf out = STRBUF_INIT;
-	int fd = send_request(&s, "GET", "channel=chat", NULL, NULL);
-	assert_true(read_answer(fd, &out, ": live\n", WAIT_MS));
-	close(fd);
+	close(live_request(&s, "channel=chat"));
 	usleep(IDLE_XREAD_MS * 1000);
 	redisReply *r = tu_redis_command(&redis, "CLIENT KILL TYPE normal");
 	assert_true(r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer >= 2);
 	freeReplyObject(r);
-	sb_reset(&out);
-	fd = send_request(&s, "GET", "channel=chat", NULL, NULL);
-	if (!read_answer(fd, &out, ": live\n", WAIT_MS))
-		fail_msg("not live after the idle spell: [%s]", sb_str(&out));
+	int fd = live_request(&s, "channel=chat");
 	arrives_at_once(fd, "chat", "after the idle spell", "the first message after it");
 	close(fd);
-	sb_free(&out);
 	server_stop(&s);
 	if (count_lines(s.db, "unavailable") != 0)
 		fail_msg("an outage was logged: see %s", s.db);
