@@ -636,6 +636,14 @@ static int scan_log_for_crashes(struct it *t)
 	char *log = log_from(t, 0, &len);
 	static const char *always[] = { "AddressSanitizer", "LeakSanitizer",
 	                                "runtime error:", "Segmentation fault" };
+	/* Apache's own worker dying at its stop (test_apache.c says why):
+	 * said, and blanked, so that only our processes' crashes count. */
+	for (char *at = strstr(log, "AH00052: child pid "); at != NULL;
+	     at = strstr(at, "AH00052: child pid ")) {
+		size_t n = strcspn(at, "\n");
+		fprintf(stderr, "faults: Apache itself (not ours): %.*s\n", (int)n, at);
+		memset(at, ' ', n);
+	}
 	int bad = 0;
 	for (size_t i = 0; i < ARRAY_LEN(always); i++)
 		if (strstr(log, always[i]) != NULL) {
