@@ -108,17 +108,6 @@ BG=()                 # background tools (loadclient, samplers) still to reap
 SERVERS=()            # PIDs of this setup's servers, stopped in reverse
 PIDFILES=()           # spawn-fcgi's pid files (post.fcgi)
 
-stop_pid() {   # $1 pid: TERM, wait up to 5 s, then KILL
-	local p=$1 i
-	[ -n "$p" ] || return 0
-	kill -TERM "$p" 2>/dev/null || return 0
-	for i in $(seq 1 50); do
-		kill -0 "$p" 2>/dev/null || return 0
-		sleep 0.1
-	done
-	say "pid $p ignored SIGTERM: killed"
-	kill -KILL "$p" 2>/dev/null || true
-}
 stop_servers() {
 	local i f p
 	for f in "${PIDFILES[@]}"; do
@@ -186,39 +175,9 @@ redis_commands() {   # total_commands_processed of the Redis on port $1
 }
 
 # nginx in $1 on port $2 with the http-level lines $3 and the locations $4
-# (nchan loaded when $5 = nchan); appends its PID to SERVERS, sets NGINX_PID.
+# (nchan loaded when $5 = nchan), one worker; appends its PID to SERVERS.
 start_nginx() {
-	local d=$1 port=$2 http=$3 locs=$4 conns nofile
-	mkdir -p "$d/run" "$d/logs"
-	# a proxied stream costs the worker 2 connections (client + upstream)
-	conns=$((2 * N + 1024))
-	nofile=$((conns + 1024))
-	{
-		[ "${5:-}" = nchan ] && echo "load_module $NCHAN_SO;"
-		cat <<EOF
-user $USER_;
-worker_processes 1;
-worker_rlimit_nofile $nofile;
-pid $d/run/nginx.pid;
-error_log $d/logs/nginx-error.log;
-events { worker_connections $conns; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  client_body_temp_path $d/run/nginx-body;
-  fastcgi_temp_path $d/run/nginx-fastcgi;
-  proxy_temp_path $d/run/nginx-proxy;
-  uwsgi_temp_path $d/run/nginx-uwsgi;
-  scgi_temp_path $d/run/nginx-scgi;$http
-  server {
-    listen 127.0.0.1:$port backlog=4096;$locs
-  }
-}
-EOF
-	} >"$d/nginx.conf"
-	"$NGINX" -c "$d/nginx.conf" -p "$d" 2>&1 | sed 's/^/    nginx: /' >&2 ||
-		die "nginx did not start ($d/logs/nginx-error.log)"
-	NGINX_PID=$(cat "$d/run/nginx.pid")
+	run_nginx "$1" 1 "$2" "${5:-}" "$3" "$4"
 	SERVERS+=("$NGINX_PID")
 }
 

@@ -35,6 +35,58 @@ print_limits() {
 
 port_answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# nginx in $1 with $2 workers on port $3 (nchan loaded when $4 = nchan),
+# the http-level lines $5 and the server's locations $6, sized for N
+# listeners: a proxied stream costs a worker 2 connections (client +
+# upstream), and with several workers reuseport spreads the clients
+# evenly.  Needs NGINX, USER_ (and NCHAN_SO); sets NGINX_PID.
+nginx_nofile() { echo $((2 * N / $1 + 2048)); }   # $1 workers
+run_nginx() {
+	local d=$1 workers=$2 port=$3 http=$5 locs=$6 conns reuse=""
+	conns=$((2 * N / workers + 1024))
+	[ "$workers" -gt 1 ] && reuse=" reuseport"
+	mkdir -p "$d/run" "$d/logs"
+	{
+		[ "$4" = nchan ] && echo "load_module $NCHAN_SO;"
+		cat <<EOF
+user $USER_;
+worker_processes $workers;
+worker_rlimit_nofile $(nginx_nofile "$workers");
+pid $d/run/nginx.pid;
+error_log $d/logs/nginx-error.log;
+events { worker_connections $conns; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path $d/run/nginx-body;
+  fastcgi_temp_path $d/run/nginx-fastcgi;
+  proxy_temp_path $d/run/nginx-proxy;
+  uwsgi_temp_path $d/run/nginx-uwsgi;
+  scgi_temp_path $d/run/nginx-scgi;$http
+  server {
+    listen 127.0.0.1:$port backlog=4096$reuse;$locs
+  }
+}
+EOF
+	} >"$d/nginx.conf"
+	"$NGINX" -c "$d/nginx.conf" -p "$d" 2>&1 | sed 's/^/    nginx: /' >&2 ||
+		die "nginx did not start ($d/logs/nginx-error.log)"
+	# shellcheck disable=SC2034  # for the script that sourced this
+	NGINX_PID=$(cat "$d/run/nginx.pid")
+}
+
+stop_pid() {   # $1 pid: TERM, wait up to 5 s, then KILL
+	local p=$1 i
+	[ -n "$p" ] || return 0
+	kill -TERM "$p" 2>/dev/null || return 0
+	for i in $(seq 1 50); do
+		kill -0 "$p" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	say "pid $p ignored SIGTERM: killed"
+	kill -KILL "$p" 2>/dev/null || true
+}
+
 # Apache for the bench: rate_limit = 0 and max_streams = 0 (else posts get
 # 429 and streams beyond 16 are one-shot), MaxRequestWorkers raised so that
 # every stream has a worker thread; mode $1 (fcgid | cgid).

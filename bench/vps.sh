@@ -99,17 +99,6 @@ SITE=$WORK/apache   # lib.sh's start_apache
 CHILD=""            # a tool in the background
 NGINX_PID="" HUB_PID="" POST_PIDFILE=""
 
-stop_pid() {   # $1 pid: TERM, wait up to 5 s, then KILL
-	local p=$1 i
-	[ -n "$p" ] || return 0
-	kill -TERM "$p" 2>/dev/null || return 0
-	for i in $(seq 1 50); do
-		kill -0 "$p" 2>/dev/null || return 0
-		sleep 0.1
-	done
-	say "pid $p ignored SIGTERM: killed"
-	kill -KILL "$p" 2>/dev/null || true
-}
 stop_servers() {
 	stop_pid "$NGINX_PID"
 	NGINX_PID=""
@@ -146,13 +135,8 @@ free_port() {
 
 # nginx with the locations of mode $1 on port $2; sets NGINX_PID.
 start_nginx() {
-	local mode=$1 port=$2 d=$WORK/$1 locs conns nofile hard reuse=""
-	mkdir -p "$d/run" "$d/logs"
-	# a proxied stream costs a worker 2 connections (client + upstream);
-	# with several workers, reuseport spreads the clients evenly
-	conns=$((2 * N / WORKERS + 1024))
-	nofile=$((conns + 1024))
-	[ "$WORKERS" -gt 1 ] && reuse=" reuseport"
+	local mode=$1 port=$2 d=$WORK/$1 locs nofile hard
+	nofile=$(nginx_nofile "$WORKERS")
 	# nginx raises its workers' limit as root only with CAP_SYS_RESOURCE;
 	# without it (containers) the hard limit this shell has is the ceiling
 	hard=$(ulimit -Hn)
@@ -187,32 +171,7 @@ start_nginx() {
       fastcgi_pass unix:$d/run/post.sock;
     }"
 	fi
-	{
-		[ "$mode" = nchan ] && echo "load_module $NCHAN_SO;"
-		cat <<EOF
-user $USER_;
-worker_processes $WORKERS;
-worker_rlimit_nofile $nofile;
-pid $d/run/nginx.pid;
-error_log $d/logs/nginx-error.log;
-events { worker_connections $conns; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  client_body_temp_path $d/run/nginx-body;
-  fastcgi_temp_path $d/run/nginx-fastcgi;
-  proxy_temp_path $d/run/nginx-proxy;
-  uwsgi_temp_path $d/run/nginx-uwsgi;
-  scgi_temp_path $d/run/nginx-scgi;
-  server {
-    listen 127.0.0.1:$port backlog=4096$reuse;$locs
-  }
-}
-EOF
-	} >"$d/nginx.conf"
-	"$NGINX" -c "$d/nginx.conf" -p "$d" 2>&1 | sed 's/^/    nginx: /' >&2 ||
-		die "nginx did not start ($d/logs/nginx-error.log)"
-	NGINX_PID=$(cat "$d/run/nginx.pid")
+	run_nginx "$d" "$WORKERS" "$port" "$mode" "" "$locs"
 }
 
 # The hub setup: a site folder with the binaries and sse-cgi.conf, the hub
