@@ -225,17 +225,7 @@ start_front() {
 		die "spawn-fcgi could not start post.fcgi"
 	for _ in $(seq 1 50); do [ -S "$d/run/events.sock" ] && break; sleep 0.1; done
 	[ -S "$d/run/events.sock" ] || die "events.fcgi --listen did not start: $(cat "$d/logs/events.log")"
-	start_nginx "$d" "$port" "" "
-    location = /cgi-bin/events.fcgi {
-      include /etc/nginx/fastcgi_params;
-      fastcgi_pass unix:$d/run/events.sock;
-      fastcgi_buffering off;
-      fastcgi_read_timeout 1h;
-    }
-    location = /cgi-bin/post.fcgi {
-      include /etc/nginx/fastcgi_params;
-      fastcgi_pass unix:$d/run/post.sock;
-    }"
+	start_nginx "$d" "$port" "" "$(hub_locations "$d")"
 	STREAM_URLS+=("http://127.0.0.1:$port/cgi-bin/events.fcgi")
 	POST_URLS+=("http://127.0.0.1:$port/cgi-bin/post.fcgi")
 	HUB_ROOTS+=(--pid "$hub" --pidfile "$d/run/post.pids")

@@ -75,6 +75,23 @@ EOF
 	NGINX_PID=$(cat "$d/run/nginx.pid")
 }
 
+# The locations of a front of ours in folder $1: the hub on its socket,
+# unbuffered, and post.fcgi on its own (run/events.sock, run/post.sock).
+hub_locations() {
+	local d=$1
+	echo "
+    location = /cgi-bin/events.fcgi {
+      include /etc/nginx/fastcgi_params;
+      fastcgi_pass unix:$d/run/events.sock;
+      fastcgi_buffering off;
+      fastcgi_read_timeout 1h;
+    }
+    location = /cgi-bin/post.fcgi {
+      include /etc/nginx/fastcgi_params;
+      fastcgi_pass unix:$d/run/post.sock;
+    }"
+}
+
 stop_pid() {   # $1 pid: TERM, wait up to 5 s, then KILL
 	local p=$1 i
 	[ -n "$p" ] || return 0

@@ -159,17 +159,7 @@ start_nginx() {
       nchan_message_timeout 1h;
     }"
 	else
-		locs="
-    location = /cgi-bin/events.fcgi {
-      include /etc/nginx/fastcgi_params;
-      fastcgi_pass unix:$d/run/events.sock;
-      fastcgi_buffering off;
-      fastcgi_read_timeout 1h;
-    }
-    location = /cgi-bin/post.fcgi {
-      include /etc/nginx/fastcgi_params;
-      fastcgi_pass unix:$d/run/post.sock;
-    }"
+		locs=$(hub_locations "$d")
 	fi
 	run_nginx "$d" "$WORKERS" "$port" "$mode" "" "$locs"
 }
