@@ -233,17 +233,25 @@ static void test_process_follows_its_next_channel_at_once(void **state)
 	server_stop(&s);
 }
 
+/* The number after `key` in INFO's `section`; 0 when INFO has no such line. */
+static long info_number(const char *section, const char *key)
+{
+	char cmd[64];
+	snprintf(cmd, sizeof(cmd), "INFO %s", section);
+	redisReply *r = tu_redis_command(&redis, cmd);
+	assert_int_equal(r->type, REDIS_REPLY_STRING);
+	const char *at = strstr(r->str, key);
+	long n = at != NULL ? atol(at + strlen(key)) : 0;
+	freeReplyObject(r);
+	return n;
+}
+
 /* How many times Redis ran a command since the last CONFIG RESETSTAT. */
 static long command_calls(const char *name)
 {
-	redisReply *r = tu_redis_command(&redis, "INFO commandstats");
 	char key[64];
 	snprintf(key, sizeof(key), "cmdstat_%s:calls=", name);
-	assert_int_equal(r->type, REDIS_REPLY_STRING);
-	const char *at = strstr(r->str, key);
-	long calls = at != NULL ? atol(at + strlen(key)) : 0;
-	freeReplyObject(r);
-	return calls;
+	return info_number("commandstats", key);
 }
 
 /*
@@ -636,12 +644,7 @@ static void test_process_after_an_idle_spell(void **state)
 /* How many clients Redis has, the one asking included. */
 static long clients_connected(void)
 {
-	redisReply *r = tu_redis_command(&redis, "INFO clients");
-	assert_int_equal(r->type, REDIS_REPLY_STRING);
-	const char *at = strstr(r->str, "connected_clients:");
-	long n = at != NULL ? atol(at + strlen("connected_clients:")) : -1;
-	freeReplyObject(r);
-	return n;
+	return info_number("clients", "connected_clients:");
 }
 
 /* One post to a FastCGI post.fcgi: its status. */
