@@ -152,14 +152,15 @@ bool rstore_entry(const redisReply *entry, long long *id, const char **event,
 		const redisReply *k = f->element[i], *v = f->element[i + 1];
 		if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
 			return false;
-		if (strcmp(k->str, "e") == 0)
+		if (strcmp(k->str, "e") == 0) {
+			/* Written by our script with a checked name, but anyone who
+			 * can write the key could put a line break in it: a field. */
+			if (!sse_valid_name(v->str, v->len))
+				return false;
 			*event = v->str;
-		/* Written by our script with a checked name, but anyone who can
-		 * write the key could put a line break in it: an SSE field. */
-		if (strcmp(k->str, "e") == 0 && !sse_valid_name(v->str, v->len))
-			return false;
-		else if (strcmp(k->str, "d") == 0)
+		} else if (strcmp(k->str, "d") == 0) {
 			*data = v->str, *len = v->len;
+		}
 	}
 	return true;
 }
